@@ -1,0 +1,3 @@
+from fastlaunch.cli import main
+
+main()

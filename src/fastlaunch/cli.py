@@ -1,0 +1,285 @@
+"""The ``fastlaunch`` command. Commands only parse input and render errors; the work lives in modules.
+
+Rich is imported only to print a table, help or an error, never on the serving path: it would add
+~70 ms to every start.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from fastlaunch import __version__, logs
+from fastlaunch.discover import AppTarget, discover
+from fastlaunch.exceptions import ConfigError, FastlaunchError
+from fastlaunch.pyproject import read_tool_table
+from fastlaunch.settings import SETTINGS, Settings, load_settings
+
+app = typer.Typer(
+    name="fastlaunch",
+    help="Take a FastAPI (ASGI) app from a laptop to production.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def main() -> None:
+    app()
+
+
+def _print_error(exc: FastlaunchError) -> None:
+    from rich.console import Console
+    from rich.markup import escape
+
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    console.print(f"[bold red]Error:[/] {escape(exc.message)}")
+    for problem in exc.problems:
+        console.print(f"  - {escape(problem)}")
+    if exc.hint:
+        console.print(f"[yellow]Fix:[/] {escape(exc.hint)}")
+    console.print(f"[dim](exit code {exc.exit_code}; see `fastlaunch --help` and the README's exit code table)[/]")
+
+
+@contextmanager
+def rendered_errors() -> Iterator[None]:
+    """The one place where fastlaunch's errors become a message and an exit code."""
+    try:
+        yield
+    except FastlaunchError as exc:
+        _print_error(exc)
+        raise typer.Exit(int(exc.exit_code)) from None
+
+
+def settings_options(func: Callable[..., None]) -> Callable[..., None]:
+    """Adds one ``--option`` per setting in the table (as raw strings, so the CLI is validated exactly like
+    the environment) and hands them to the command as ``overrides``."""
+    table = [s for s in SETTINGS if s.cli]
+    params = [p for p in inspect.signature(func).parameters.values() if p.name != "overrides"]
+    annotations = {k: v for k, v in func.__annotations__.items() if k != "overrides"}
+    for s in table:
+        env = f" [env: {s.env}]" if s.env else ""
+        annotation = Annotated[
+            Optional[str],  # noqa: UP045 - typer needs the runtime Optional here
+            typer.Option(s.cli, help=f"{s.help}{env}", rich_help_panel=s.section, show_default=False),
+        ]
+        params.append(inspect.Parameter(s.name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation))
+        annotations[s.name] = annotation
+
+    @functools.wraps(func)
+    def command(**kwargs: Any) -> None:
+        raw = {s.name: kwargs.pop(s.name, None) for s in table}
+        func(overrides={name: value for name, value in raw.items() if value is not None}, **kwargs)
+
+    command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    command.__annotations__ = annotations
+    return command
+
+
+def load(overrides: dict[str, object] | None = None) -> Settings:
+    project_dir = Path.cwd()
+    table, path = read_tool_table(project_dir)
+    return load_settings(
+        cli=overrides, environ=os.environ, pyproject=table, pyproject_path=path, project_dir=project_dir
+    )
+
+
+def gunicorn_conf_path(settings: Settings) -> Path | None:
+    if settings.gunicorn_conf:
+        path = Path(settings.gunicorn_conf)
+        path = path if path.is_absolute() else settings.project_dir / path
+        if not path.is_file():
+            raise ConfigError(
+                f"GUNICORN_CONF={settings.gunicorn_conf!r} ({settings.source('gunicorn_conf').describe()}): "
+                f"no such file {path}.",
+                hint="Fix the path, or unset GUNICORN_CONF to use fastlaunch's settings alone.",
+            )
+        return path
+    # Drop-in with the image, which used /app/gunicorn_conf.py when the project shipped one.
+    for candidate in ("gunicorn_conf.py", "app/gunicorn_conf.py"):
+        if (settings.project_dir / candidate).is_file():
+            return settings.project_dir / candidate
+    return None
+
+
+@app.command()
+@settings_options
+def run(
+    overrides: dict[str, object],
+    no_prestart: Annotated[bool, typer.Option("--no-prestart", help="Skip the prestart steps.")] = False,
+) -> None:
+    """Serve the app for production: Gunicorn managing Uvicorn workers, sized to the CPUs and memory this
+    process may use, after the prestart steps."""
+    import logging
+
+    from fastlaunch.bind import check_bindable
+    from fastlaunch.prestart import run_prestart
+    from fastlaunch.workers import plan_for_this_process
+
+    with rendered_errors():
+        settings = load(overrides)
+        logs.configure(settings.log_level)
+        log = logging.getLogger("fastlaunch")
+        target = discover(settings)
+        conf = gunicorn_conf_path(settings)
+        check_bindable(settings.address, where=settings.source("bind" if settings.bind else "port").describe())
+        plan = plan_for_this_process(settings)
+        log.info("fastlaunch %s serving %s (%s)", __version__, target.import_string, target.source)
+        if conf:
+            log.info("Gunicorn config file %s is applied on top of fastlaunch's settings", conf)
+        for line in plan.warnings:
+            log.warning("Worker plan: %s", line)
+        if not no_prestart:
+            run_prestart(settings)
+
+        from fastlaunch.gunicorn_app import FastlaunchApplication
+
+        FastlaunchApplication(settings, target, plan, conf).run()
+
+
+@app.command()
+def dev(
+    app_: Annotated[Optional[str], typer.Option("--app", help="Import string, e.g. main:app.")] = None,  # noqa: UP045
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    reload: Annotated[bool, typer.Option("--reload/--no-reload", help="Restart on code changes.")] = True,
+) -> None:
+    """Serve the app for development: one Uvicorn process on 127.0.0.1:8000 that reloads on changes."""
+    import uvicorn
+
+    from fastlaunch.bind import check_bindable
+    from fastlaunch.validators import Bind
+
+    with rendered_errors():
+        settings = load({"app": app_} if app_ else {})
+        target = discover(settings)
+        check_bindable(Bind("tcp", host=host, port=port), where="--host/--port")
+    os.environ["FASTLAUNCH_APP"] = target.import_string
+    os.environ["FASTLAUNCH_APP_PATH"] = str(target.path)
+    typer.echo(f"fastlaunch dev: serving {target.import_string} ({target.source}) on http://{host}:{port}", err=True)
+    uvicorn.run(
+        "fastlaunch.importer:dev_factory",
+        factory=True,
+        host=host,
+        port=port,
+        reload=reload,
+        reload_dirs=[str(settings.project_dir)] if reload else None,
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=1,  # Ctrl-C must not wait on open keep-alive connections
+    )
+
+
+def measure_worker_rss(target: AppTarget) -> int | None:
+    """RSS of a fresh interpreter that has imported the app: what one worker costs before traffic."""
+    code = (
+        "import sys; from fastlaunch.importer import import_app; from fastlaunch.workers import current_rss\n"
+        f"import_app({target.module!r}, {target.attr!r}, {str(target.path)!r}); import uvicorn_worker\n"
+        "print(current_rss())"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    return int(result.stdout.strip()) if result.returncode == 0 and result.stdout.strip().isdigit() else None
+
+
+@app.command()
+@settings_options
+def workers(
+    overrides: dict[str, object],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
+    measure: Annotated[
+        bool, typer.Option("--measure/--no-measure", help="Import the app once to measure a worker's memory.")
+    ] = True,
+) -> None:
+    """Show how many workers `fastlaunch run` starts here: every input, its value, where it came from, and
+    the arithmetic."""
+    from fastlaunch.workers import plan_for_this_process
+
+    with rendered_errors():
+        settings = load(overrides)
+        plan = plan_for_this_process(settings)
+        if plan.needs_measurement and measure:
+            rss = measure_worker_rss(discover(settings))
+            if rss:
+                plan = plan.with_measured_worker(rss)
+    if as_json:
+        payload = {
+            "workers": plan.workers,
+            "cpus": plan.cpus,
+            "cpu_workers": plan.cpu_workers,
+            "memory_limit": plan.request.memory_limit,
+            "worker_memory": plan.request.worker_memory,
+            "inputs": [vars(i) for i in plan.inputs],
+            "steps": plan.steps,
+            "warnings": plan.warnings,
+        }
+        typer.echo(json.dumps(payload, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("input", "value", "source", title="Worker plan inputs", title_justify="left")
+    for item in plan.inputs:
+        table.add_row(item.name, item.value, item.source)
+    console = Console(highlight=False)
+    console.print(table)
+    for step in plan.steps:
+        console.print(f"  {step}")
+    for warning in plan.warnings:
+        console.print(f"[yellow]warning:[/] {warning}")
+
+
+@app.command()
+def prestart() -> None:
+    """Run only the prestart steps (for an init container or a migration Job), then exit."""
+    from fastlaunch.prestart import run_prestart
+
+    with rendered_errors():
+        settings = load()
+        logs.configure(settings.log_level)
+        run_prestart(settings)
+
+
+@app.command("settings")
+def show_settings(
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print the settings reference as Markdown.")] = False,
+) -> None:
+    """Show every setting's value here and where it came from (secrets masked)."""
+    from fastlaunch.settings_doc import render_markdown
+
+    if markdown:
+        typer.echo(render_markdown(), nl=False)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    with rendered_errors():
+        settings = load()
+    table = Table("setting", "env", "value", "source")
+    for s in SETTINGS:
+        table.add_row(s.name, s.env or "", settings.display(s.name), settings.source(s.name).describe())
+    Console(highlight=False).print(table)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"fastlaunch {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    pass

@@ -1,0 +1,83 @@
+"""The one error family fastlaunch raises, and the exit code each kind maps to.
+
+The library raises; only ``cli.py`` renders (one message, no traceback) and exits.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    CONFIG = 1  # invalid setting, malformed pyproject table, missing GUNICORN_CONF
+    USAGE = 2  # unknown command-line option (click's own code)
+    APP_BOOT = 3  # the app raised while a worker imported or started it (gunicorn's WORKER_BOOT_ERROR)
+    APP_NOT_FOUND = 4  # module or attribute not found (gunicorn's APP_LOAD_ERROR)
+    BIND = 5  # address in use, or not allowed to bind
+    DATABASE = 6  # the database never became reachable within the wait budget
+    MIGRATION = 7  # alembic upgrade failed
+    PRESTART = 8  # PRE_START_PATH set but missing, or not runnable
+    TEMPLATE = 9  # fastlaunch init refused to write (file exists) or could not render
+    LINT = 10  # reserved for lint failures that are not findings (findings exit 1, like other linters)
+
+
+class FastlaunchError(Exception):
+    """Base class. ``problems`` lists every problem found, so users fix all of them in one go."""
+
+    exit_code: int = int(ExitCode.CONFIG)
+
+    def __init__(self, message: str, *, problems: list[str] | None = None, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.problems = problems or []
+        self.hint = hint
+
+    def __str__(self) -> str:
+        lines = [self.message, *(f"  - {p}" for p in self.problems)]
+        if self.hint:
+            lines.append(self.hint)
+        return "\n".join(lines)
+
+
+class ConfigError(FastlaunchError):
+    exit_code = int(ExitCode.CONFIG)
+
+
+class AppDiscoveryError(FastlaunchError):
+    exit_code = int(ExitCode.APP_NOT_FOUND)
+
+
+class BindError(FastlaunchError):
+    exit_code = int(ExitCode.BIND)
+
+
+class DatabaseError(FastlaunchError):
+    exit_code = int(ExitCode.DATABASE)
+
+
+class MigrationError(FastlaunchError):
+    exit_code = int(ExitCode.MIGRATION)
+
+
+class PrestartError(FastlaunchError):
+    """A prestart step failed. A failing script passes its own exit code through."""
+
+    exit_code = int(ExitCode.PRESTART)
+
+    def __init__(self, message: str, *, exit_code: int | None = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+
+class TemplateError(FastlaunchError):
+    exit_code = int(ExitCode.TEMPLATE)
+
+
+class ServerExit(FastlaunchError):
+    """Gunicorn halted with a non-zero status; the reason was already logged by the server."""
+
+    def __init__(self, message: str, *, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code

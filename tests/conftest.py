@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+# Variables of the official image and of fastlaunch that would leak from a developer's shell into tests.
+_LEAKY = [
+    "APP_MODULE",
+    "MODULE_NAME",
+    "VARIABLE_NAME",
+    "GUNICORN_CONF",
+    "WORKER_CLASS",
+    "WORKERS_PER_CORE",
+    "MAX_WORKERS",
+    "WEB_CONCURRENCY",
+    "HOST",
+    "PORT",
+    "BIND",
+    "LOG_LEVEL",
+    "TIMEOUT",
+    "GRACEFUL_TIMEOUT",
+    "KEEP_ALIVE",
+    "ACCESS_LOG",
+    "ERROR_LOG",
+    "GUNICORN_CMD_ARGS",
+    "PRE_START_PATH",
+    "FORWARDED_ALLOW_IPS",
+    "MAX_REQUESTS",
+    "MAX_REQUESTS_JITTER",
+    "WORKER_MEMORY",
+    "ROOT_PATH",
+    "DATABASE_URL",
+]
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name in _LEAKY:
+        monkeypatch.delenv(name, raising=False)
+    saved_path = list(sys.path)
+    cwd = os.getcwd()
+    yield
+    sys.path[:] = saved_path
+    os.chdir(cwd)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get("FASTLAUNCH_SKIP_CONTAINERS"):
+        skip = pytest.mark.skip(reason="FASTLAUNCH_SKIP_CONTAINERS is set (make test-quick)")
+        for item in items:
+            if "container" in item.keywords:
+                item.add_marker(skip)
