@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import typing
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -66,8 +67,14 @@ def settings_options(func: Callable[..., None]) -> Callable[..., None]:
     """Adds one ``--option`` per setting in the table (as raw strings, so the CLI is validated exactly like
     the environment) and hands them to the command as ``overrides``."""
     table = [s for s in SETTINGS if s.cli]
-    params = [p for p in inspect.signature(func).parameters.values() if p.name != "overrides"]
-    annotations = {k: v for k, v in func.__annotations__.items() if k != "overrides"}
+    # Typer reads Annotated[...] metadata from the signature, so resolve this module's string annotations.
+    hints = typing.get_type_hints(func, include_extras=True)
+    params = [
+        p.replace(annotation=hints[p.name])
+        for p in inspect.signature(func).parameters.values()
+        if p.name != "overrides"
+    ]
+    annotations = {k: v for k, v in hints.items() if k not in ("overrides", "return")}
     for s in table:
         env = f" [env: {s.env}]" if s.env else ""
         annotation = Annotated[

@@ -1,16 +1,42 @@
-"""The default worker class: uvicorn-worker's UvicornWorker with fastlaunch's settings applied.
+"""The default worker class: uvicorn-worker's UvicornWorker with fastlaunch's settings applied, and a
+shutdown that drops no accepted connection.
 
 Imported by the Gunicorn master and inherited by every worker, so it imports nothing from the CLI.
 """
 
 from __future__ import annotations
 
+import asyncio
+import socket
+import sys
 from pathlib import Path
 from typing import Any
 
+from gunicorn.arbiter import Arbiter
+from uvicorn.server import Server
 from uvicorn_worker import UvicornWorker as _UvicornWorker
 
 from fastlaunch.workers import current_rss
+
+# How long a connection accepted just before shutdown may take to send its request.
+FIRST_REQUEST_GRACE = 1.0
+
+
+class DrainingServer(Server):
+    """Uvicorn closes every connection without a request in progress as soon as shutdown starts. A
+    connection the worker accepted a moment before SIGTERM (a reload, a scale-down) has usually not sent its
+    request yet, so its client gets a reset. Stop accepting first, then let such connections be served."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for server in self.servers:
+            server.close()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + FIRST_REQUEST_GRACE
+        while loop.time() < deadline and not self.force_exit and any(
+            getattr(c, "cycle", True) is None for c in self.server_state.connections
+        ):
+            await asyncio.sleep(0.02)
+        await super().shutdown(sockets)
 
 
 class UvicornWorker(_UvicornWorker):  # type: ignore[misc]
@@ -25,6 +51,8 @@ class UvicornWorker(_UvicornWorker):  # type: ignore[misc]
         self.config.root_path = options.get("root_path", "")
         # With the access log off, uvicorn must not even format the line: that is most of its cost.
         self.config.access_log = options.get("access_log", True)
+        # Cancel stuck tasks cleanly just before Gunicorn's graceful timeout would SIGKILL the worker.
+        self.config.timeout_graceful_shutdown = max(1, self.cfg.graceful_timeout - 1)
         self._boot_dir: str | None = options.get("boot_dir")
 
     def load_wsgi(self) -> None:
@@ -34,3 +62,12 @@ class UvicornWorker(_UvicornWorker):  # type: ignore[misc]
             tmp = Path(self._boot_dir) / f".booted.{self.pid}.tmp"
             tmp.write_text(str(current_rss()))
             tmp.rename(report)  # atomic: the master never reads half a number
+
+    async def _serve(self) -> None:
+        # uvicorn-worker's _serve, with the draining server.
+        self.config.app = self.wsgi
+        server = DrainingServer(config=self.config)
+        self._install_sigquit_handler()
+        await server.serve(sockets=self.sockets)
+        if not server.started:
+            sys.exit(Arbiter.WORKER_BOOT_ERROR)

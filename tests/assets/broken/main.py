@@ -1,0 +1,5 @@
+from fastapi import FastAPI
+
+app = FastAPI()
+
+raise RuntimeError("boom at import")

@@ -1,0 +1,32 @@
+import asyncio
+import os
+import sys
+
+from fastapi import FastAPI, Request
+
+app = FastAPI()
+
+
+@app.get("/")
+async def root():
+    return {"pid": os.getpid()}
+
+
+@app.get("/slow")
+async def slow(s: float = 2.0):
+    await asyncio.sleep(s)
+    return {"slept": s, "pid": os.getpid()}
+
+
+@app.get("/scope")
+async def scope(request: Request):
+    return {
+        "root_path": request.scope.get("root_path"),
+        "client": request.client.host if request.client else None,
+        "scheme": request.url.scheme,
+    }
+
+
+@app.get("/modules")
+async def modules():
+    return {name: name in sys.modules for name in ("rich", "typer", "click", "fastlaunch.cli")}

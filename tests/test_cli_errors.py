@@ -1,0 +1,107 @@
+"""Bad input: one readable message naming the problem and the fix, a documented exit code, no traceback,
+and no server left behind."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from fastlaunch.exceptions import ExitCode
+from support import ASSETS, free_port, run_cli
+
+DOCS_APP = (ASSETS / "docsapp/main.py").read_text()
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "main.py").write_text(DOCS_APP)
+    return tmp_path
+
+
+def check(result_stderr: str, returncode: int, code: int, *fragments: str) -> None:
+    assert returncode == code, result_stderr
+    assert "Traceback" not in result_stderr
+    assert "Booting worker" not in result_stderr and "Listening at" not in result_stderr
+    for fragment in fragments:
+        assert fragment in result_stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "fragments"),
+    [
+        ({"WEB_CONCURRENCY": "abc"}, ["WEB_CONCURRENCY='abc' (environment): not a whole number", "set a whole number"]),
+        ({"WEB_CONCURRENCY": "0"}, ["WEB_CONCURRENCY='0'", "must be 1 or more"]),
+        ({"WEB_CONCURRENCY": "-1"}, ["WEB_CONCURRENCY='-1'", "must be 1 or more"]),
+        ({"WORKERS_PER_CORE": "x"}, ["WORKERS_PER_CORE='x'", "not a number", "e.g. 1 or 0.5"]),
+        ({"BIND": "127.0.0.1:port"}, ["BIND='127.0.0.1:port'", "expected HOST:PORT"]),
+    ],
+)
+def test_invalid_environment(project: Path, env: dict[str, str], fragments: list[str]) -> None:
+    r = run_cli(["run"], cwd=project, env=env)
+    check(r.stderr, r.returncode, ExitCode.CONFIG, *fragments)
+
+
+def test_several_problems_in_one_message(project: Path) -> None:
+    r = run_cli(["run"], cwd=project, env={"WEB_CONCURRENCY": "abc", "WORKERS_PER_CORE": "x", "PORT": "0"})
+    check(r.stderr, r.returncode, ExitCode.CONFIG, "3 problems", "WEB_CONCURRENCY", "WORKERS_PER_CORE", "PORT")
+
+
+def test_unknown_module(project: Path) -> None:
+    r = run_cli(["run"], cwd=project, env={"APP_MODULE": "mian:app"})
+    check(r.stderr, r.returncode, ExitCode.APP_NOT_FOUND, "Could not find module 'mian'", "APP_MODULE")
+
+
+def test_unknown_attribute(project: Path) -> None:
+    r = run_cli(["run"], cwd=project, env={"MODULE_NAME": "main", "VARIABLE_NAME": "application"})
+    check(r.stderr, r.returncode, ExitCode.APP_NOT_FOUND, "has no attribute 'application'", "VARIABLE_NAME=app")
+
+
+def test_port_in_use(project: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        r = run_cli(["run", "--host", "127.0.0.1", "--port", str(port)], cwd=project)
+    check(r.stderr, r.returncode, ExitCode.BIND, f"Port {port} on 127.0.0.1 is already in use", "--port")
+
+
+def test_missing_prestart_script(project: Path) -> None:
+    r = run_cli(["run"], cwd=project, env={"PRE_START_PATH": "scripts/prestart.sh"})
+    check(r.stderr, r.returncode, ExitCode.PRESTART, "PRE_START_PATH='scripts/prestart.sh'", "no such file")
+
+
+def test_failing_prestart_script_passes_its_code(project: Path) -> None:
+    (project / "prestart.sh").write_text("#!/bin/sh\necho migrating\necho 'db is gone' >&2\nexit 42\n")
+    r = run_cli(["run", "--host", "127.0.0.1", "--port", str(free_port())], cwd=project)
+    check(r.stderr, r.returncode, 42, "exited with code 42", "db is gone", "server was not started")
+    assert "migrating" in r.stdout
+
+
+def test_missing_gunicorn_conf(project: Path) -> None:
+    r = run_cli(["run"], cwd=project, env={"GUNICORN_CONF": "/nowhere/gunicorn_conf.py"})
+    check(r.stderr, r.returncode, ExitCode.CONFIG, "GUNICORN_CONF='/nowhere/gunicorn_conf.py'", "no such file")
+
+
+def test_malformed_pyproject(project: Path) -> None:
+    (project / "pyproject.toml").write_text('[tool.fastlaunch]\napp = "main:app\n')
+    r = run_cli(["run"], cwd=project)
+    check(r.stderr, r.returncode, ExitCode.CONFIG, "pyproject.toml is not valid TOML", "line 2")
+
+
+def test_pyproject_table_with_bad_values(project: Path) -> None:
+    (project / "pyproject.toml").write_text('[tool.fastlaunch]\nworkers = "many"\nport = 8000\nwokers = 2\n')
+    r = run_cli(["run"], cwd=project)
+    check(r.stderr, r.returncode, ExitCode.CONFIG, "2 problems", "workers in", "unknown key 'wokers'")
+
+
+def test_pyproject_tool_fastlaunch_not_a_table(project: Path) -> None:
+    (project / "pyproject.toml").write_text('[tool]\nfastlaunch = "main:app"\n')
+    r = run_cli(["run"], cwd=project)
+    check(r.stderr, r.returncode, ExitCode.CONFIG, "[tool.fastlaunch] must be a table")
+
+
+def test_unknown_option_is_a_usage_error(project: Path) -> None:
+    r = run_cli(["run", "--wokers", "2"], cwd=project)
+    assert r.returncode == ExitCode.USAGE and "Traceback" not in r.stderr
