@@ -7,9 +7,9 @@ import socket
 from pathlib import Path
 
 import pytest
+from support import ASSETS, free_port, run_cli
 
 from fastlaunch.exceptions import ExitCode
-from support import ASSETS, free_port, run_cli
 
 DOCS_APP = (ASSETS / "docsapp/main.py").read_text()
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ def write(root: Path, files: dict[str, str]) -> Path:
     return root
 
 
-def found(root: Path, environ: dict[str, str] | None = None, pyproject: dict[str, object] | None = None) -> str:
+def found(root: Path, environ: dict[str, str] | None = None, pyproject: Mapping[str, object] | None = None) -> str:
     target = discover(load_settings(environ=environ, pyproject=pyproject, project_dir=root))
     return target.import_string
 

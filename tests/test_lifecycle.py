@@ -7,17 +7,19 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Collection
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
+from support import ASSETS, FASTLAUNCH, child_pids, free_port, run_cli, running, stop
 
 from fastlaunch.exceptions import ExitCode
-from support import ASSETS, FASTLAUNCH, child_pids, free_port, run_cli, running, stop
 
 
 @dataclass
@@ -71,7 +73,7 @@ def app_dir(tmp_path: Path) -> Path:
     return tmp_path
 
 
-def serve(app_dir: Path, port: int, **env: str) -> Iterator[object]:
+def serve(app_dir: Path, port: int, **env: str) -> AbstractContextManager[subprocess.Popen[bytes]]:
     return running(
         [FASTLAUNCH, "run"],
         cwd=app_dir,
@@ -81,11 +83,11 @@ def serve(app_dir: Path, port: int, **env: str) -> Iterator[object]:
     )
 
 
-def wait_for_workers(pid: int, count: int, *, exclude: set[int] = frozenset(), timeout: float = 30) -> list[int]:  # type: ignore[assignment]
+def wait_for_workers(pid: int, count: int, *, exclude: Collection[int] = (), timeout: float = 30) -> list[int]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         workers = child_pids(pid)
-        if len(workers) == count and not exclude & set(workers):
+        if len(workers) == count and not set(exclude) & set(workers):
             return workers
         time.sleep(0.1)
     raise AssertionError(f"expected {count} workers (not {exclude}), have {child_pids(pid)}")

@@ -4,12 +4,12 @@ import re
 from pathlib import Path
 
 import pytest
+from support import run_cli
 
 from fastlaunch.exceptions import ConfigError
 from fastlaunch.settings import BY_NAME, SETTINGS, Settings, load_settings
 from fastlaunch.settings_doc import render_markdown
 from fastlaunch.validators import Bind
-from support import run_cli
 
 ROOT = Path(__file__).parent.parent
 

@@ -139,7 +139,7 @@ class StagedArbiter(Arbiter):  # type: ignore[misc]
             report.unlink(missing_ok=True)
             plan = app.plan
             if plan.needs_measurement and rss:
-                plan = plan.with_measured_worker(rss)
+                plan = plan.with_measured_worker(rss, master_rss=current_rss())
                 app.plan = plan
                 self._target = min(self._target, plan.workers)
             for line in plan.warnings:

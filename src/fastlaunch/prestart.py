@@ -8,6 +8,7 @@ import logging
 import os
 import shlex
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,6 +31,16 @@ def script_command(path: Path) -> list[str]:
     return ["sh", str(path)]
 
 
+def script_env() -> dict[str, str]:
+    """The environment with this interpreter's bin directory first on PATH: under systemd or supervisor the
+    virtualenv is not activated, yet `alembic upgrade head` in the script must find the app's alembic."""
+    env = dict(os.environ)
+    bin_dir = os.path.dirname(sys.executable)
+    if env.get("PATH", "").split(os.pathsep)[0] != bin_dir:
+        env["PATH"] = os.pathsep.join(p for p in (bin_dir, env.get("PATH", "")) if p)
+    return env
+
+
 def run_script(settings: Settings) -> None:
     path = Path(settings.pre_start_path)
     if not path.is_absolute():
@@ -47,7 +58,7 @@ def run_script(settings: Settings) -> None:
     log.info("Running prestart script %s", path)
     try:
         # Output is not captured: it streams to the launcher's stdout/stderr as the script runs.
-        result = subprocess.run(command, cwd=settings.project_dir, check=False)
+        result = subprocess.run(command, cwd=settings.project_dir, env=script_env(), check=False)
     except OSError as exc:
         raise PrestartError(
             f"Cannot run prestart script {path}: {exc.strerror}.",

@@ -32,8 +32,10 @@ class DrainingServer(Server):
             server.close()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + FIRST_REQUEST_GRACE
-        while loop.time() < deadline and not self.force_exit and any(
-            getattr(c, "cycle", True) is None for c in self.server_state.connections
+        while (
+            loop.time() < deadline
+            and not self.force_exit
+            and any(getattr(c, "cycle", True) is None for c in self.server_state.connections)
         ):
             await asyncio.sleep(0.02)
         await super().shutdown(sockets)

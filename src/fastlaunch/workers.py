@@ -62,9 +62,15 @@ class WorkerPlan:
         """True when a memory limit is known but per-worker memory is not: the first worker measures it."""
         return self.request.memory_limit is not None and self.request.worker_memory is None
 
-    def with_measured_worker(self, rss: int) -> WorkerPlan:
+    def with_measured_worker(self, rss: int, master_rss: int | None = None) -> WorkerPlan:
+        # RSS counts the pages a worker still shares with the master: a conservative estimate.
         return compute_workers(
-            replace(self.request, worker_memory=rss, worker_memory_source="measured (RSS of the first worker)")
+            replace(
+                self.request,
+                worker_memory=rss,
+                worker_memory_source="measured (RSS of the first worker)",
+                master_memory=master_rss or self.request.master_memory,
+            )
         )
 
 
