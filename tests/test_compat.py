@@ -10,7 +10,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from support import ASSETS, FASTLAUNCH, free_port, running
 
 ROOT = Path(__file__).parent.parent

@@ -6,7 +6,6 @@ import time
 from pathlib import Path
 
 import httpx
-
 from support import FASTLAUNCH, free_port, running, wait_for_http
 
 APP = 'from fastapi import FastAPI\n\napp = FastAPI()\n\n\n@app.get("/")\ndef root():\n    return {{"version": {n}}}\n'
