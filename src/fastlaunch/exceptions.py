@@ -19,7 +19,6 @@ class ExitCode(IntEnum):
     MIGRATION = 7  # alembic upgrade failed
     PRESTART = 8  # PRE_START_PATH set but missing, or not runnable
     TEMPLATE = 9  # fastlaunch init refused to write (file exists) or could not render
-    LINT = 10  # reserved for lint failures that are not findings (findings exit 1, like other linters)
 
 
 class FastlaunchError(Exception):

@@ -7,7 +7,6 @@ environment names are the official ``uvicorn-gunicorn-fastapi`` image's, so fast
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -399,6 +398,3 @@ def load_settings(
         raise ConfigError(f"Invalid configuration ({len(problems)} {noun}):", problems=problems)
     return Settings(**values, project_dir=project_dir or Path.cwd(), sources=sources)
 
-
-def replace(settings: Settings, **changes: Any) -> Settings:
-    return dataclasses.replace(settings, **changes)
