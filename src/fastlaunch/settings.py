@@ -397,4 +397,3 @@ def load_settings(
         noun = "problem" if len(problems) == 1 else "problems"
         raise ConfigError(f"Invalid configuration ({len(problems)} {noun}):", problems=problems)
     return Settings(**values, project_dir=project_dir or Path.cwd(), sources=sources)
-
