@@ -97,22 +97,28 @@ def test_sigterm_lets_in_flight_requests_finish(app_dir: Path) -> None:
     port = free_port()
     results: list[int | str] = []
 
-    def slow_request() -> None:
+    inflight = app_dir / "inflight"
+    inflight.mkdir()
+
+    def slow_request(n: int) -> None:
         try:
-            results.append(httpx.get(f"http://127.0.0.1:{port}/slow?s=2", timeout=20).status_code)
+            results.append(httpx.get(f"http://127.0.0.1:{port}/slow?s=3&mark={n}", timeout=30).status_code)
         except httpx.HTTPError as exc:
             results.append(repr(exc))
 
-    with serve(app_dir, port, WEB_CONCURRENCY="2", GRACEFUL_TIMEOUT="15") as proc:
+    with serve(app_dir, port, WEB_CONCURRENCY="2", GRACEFUL_TIMEOUT="20", INFLIGHT_DIR=str(inflight)) as proc:
         wait_for_workers(proc.pid, 2)
-        threads = [threading.Thread(target=slow_request) for _ in range(8)]
+        threads = [threading.Thread(target=slow_request, args=(n,)) for n in range(8)]
         for t in threads:
             t.start()
-        time.sleep(0.8)  # all eight are accepted and sleeping inside the app
+        deadline = time.monotonic() + 20
+        while len(list(inflight.iterdir())) < 8 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(list(inflight.iterdir())) == 8, "the slow requests never reached the app"
         proc.send_signal(signal.SIGTERM)
         for t in threads:
-            t.join(30)
-        assert proc.wait(timeout=20) == 0
+            t.join(40)
+        assert proc.wait(timeout=25) == 0
     assert results == [200] * 8
 
 

@@ -3,10 +3,14 @@ v1 controllers plus an empty unified tree). The container tests cover the same u
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
 import shutil
+import signal
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,8 +47,15 @@ def limited(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
         yield memory, cpu
     finally:
         for group in (memory, cpu):
-            for pid in (group / "cgroup.procs").read_text().split():
-                subprocess.run(["kill", "-9", pid], check=False)  # by PID: only what the test put there
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                pids = (group / "cgroup.procs").read_text().split()
+                if not pids:
+                    break
+                for pid in pids:  # by PID: only what the test put there, if it outlived the test
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(int(pid), signal.SIGKILL)
+                time.sleep(0.1)
             group.rmdir()
 
 

@@ -13,7 +13,9 @@ async def root():
 
 
 @app.get("/slow")
-async def slow(s: float = 2.0):
+async def slow(s: float = 2.0, mark: str = ""):
+    if mark:  # tells the test this request has reached the app
+        open(os.path.join(os.environ["INFLIGHT_DIR"], mark), "w").close()
     await asyncio.sleep(s)
     return {"slept": s, "pid": os.getpid()}
 
