@@ -132,7 +132,7 @@ def test_sighup_replaces_workers_without_failed_requests(app_dir: Path) -> None:
             new = wait_for_workers(proc.pid, 2, exclude=old)
             time.sleep(1.0)  # keep the load on the new workers for a moment
         assert not old & set(new)
-        assert load.failed == [] and load.ok > 50
+        assert load.failed == [] and load.ok > 20  # the load overlapped the reload
 
 
 def test_killed_worker_is_replaced_and_service_continues(app_dir: Path) -> None:
