@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,7 +12,6 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from starlette.exceptions import HTTPException
-from starlette.routing import Match
 
 from fastlaunch import offline_docs
 from fastlaunch.probes import Probes
@@ -22,14 +22,20 @@ from posts_service.routes import router
 log = logging.getLogger("posts_service")
 
 
+def allowed_methods(app: FastAPI, path: str) -> set[str]:
+    """Every method the OpenAPI schema documents for this path (public API, unlike the router's internals)."""
+    methods: set[str] = set()
+    for template, operations in app.openapi()["paths"].items():
+        if re.fullmatch(re.sub(r"\\\{[^}]*\\\}", "[^/]+", re.escape(template)), path):
+            methods.update(m.upper() for m in operations)
+    return methods | ({"HEAD"} if "GET" in methods else set())
+
+
 async def http_error(request: Request, exc: HTTPException) -> Response:
     """Starlette's 405 names only the first route's methods; RFC 9110 wants every method of the resource."""
-    if exc.status_code != 405:
+    methods = allowed_methods(request.app, request.url.path) if exc.status_code == 405 else set()
+    if not methods:
         return await http_exception_handler(request, exc)
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        if route.matches(request.scope)[0] is not Match.NONE:
-            methods.update(getattr(route, "methods", None) or ())
     return JSONResponse({"detail": exc.detail}, status_code=405, headers={"Allow": ", ".join(sorted(methods))})
 
 
