@@ -6,7 +6,7 @@ import asyncio
 from logging.config import fileConfig
 
 from alembic import context
-from posts_service.config import get_settings
+from posts_service.config import SettingsError, get_settings
 from posts_service.models import Base
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -16,7 +16,10 @@ if config.config_file_name is not None:
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
 target_metadata = Base.metadata
-URL = get_settings().database_url_value
+try:
+    URL = get_settings().database_url_value
+except SettingsError as exc:
+    raise SystemExit(f"posts_service: {exc}") from None  # the one message that lists every variable
 
 
 def run_migrations_offline() -> None:
