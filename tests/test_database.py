@@ -4,10 +4,11 @@ import logging
 import socket
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from pg import PASSWORD, PostgresCluster
-from support import free_port
+from support import free_port, run_cli
 
 from fastlaunch.database import DatabaseURL, wait_for_database
 from fastlaunch.exceptions import ConfigError, DatabaseError
@@ -110,3 +111,14 @@ def test_nothing_to_wait_for(env: dict[str, str], messages: list[str]) -> None:
     environ = {"DATABASE_URL": f"postgresql://u:p@127.0.0.1:{free_port()}/x", **env} if env else {}
     wait_for_database(load_settings(environ=environ))
     assert not any(m.startswith("Waiting") for m in messages)
+
+
+def test_database_settings_are_validated_together_and_the_url_is_masked(tmp_path: Path) -> None:
+    bad = run_cli(["prestart"], cwd=tmp_path, env={"DB_WAIT_TIMEOUT": "soon", "MIGRATE": "maybe"})
+    assert bad.returncode == 1
+    assert "DB_WAIT_TIMEOUT='soon' (environment): not a whole number" in bad.stderr
+    assert "MIGRATE='maybe' (environment): expected one of: auto, on, off" in bad.stderr
+    shown = run_cli(["settings"], cwd=tmp_path, env={"DATABASE_URL": f"postgresql://u:{PASSWORD}@db/x"})
+    assert shown.returncode == 0, shown.stderr
+    assert "DATABASE_URL" in shown.stdout and "********" in shown.stdout
+    assert PASSWORD not in shown.stdout
