@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from fastlaunch.database import ATTEMPT_TIMEOUT, DatabaseURL, connect
+from fastlaunch.database import ATTEMPT_TIMEOUT, DatabaseURL, connect, describe
 from fastlaunch.exceptions import MigrationError
 from fastlaunch.settings import Settings
 
@@ -96,8 +96,6 @@ async def _under_advisory_lock(settings: Settings, ini: Path, url: DatabaseURL) 
     except MigrationError:
         raise
     except Exception as exc:
-        from fastlaunch.database import describe
-
         raise MigrationError(
             f"Cannot take the migration lock on {url.redacted}: {url.hide(describe(exc))}.",
             hint="Check that the database is up and DATABASE_URL is right; MIGRATE=off skips this step.",
