@@ -9,6 +9,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from pg import PostgresCluster  # noqa: E402 - needs the sys.path entry above
+
 # Variables of the official image and of fastlaunch that would leak from a developer's shell into tests.
 _LEAKY = [
     "APP_MODULE",
@@ -36,6 +38,12 @@ _LEAKY = [
     "WORKER_MEMORY",
     "ROOT_PATH",
     "DATABASE_URL",
+    "DB_WAIT_TIMEOUT",
+    "MIGRATE",
+    # the example service's own settings
+    "ENVIRONMENT",
+    "DEBUG",
+    "DATABASE_POOL_SIZE",
 ]
 
 
@@ -56,3 +64,31 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for item in items:
             if "container" in item.keywords:
                 item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresCluster]:
+    """One running cluster for the session; tests take a fresh database from it (``pg_database``)."""
+    cluster = PostgresCluster()
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.remove()
+
+
+@pytest.fixture
+def pg_database(postgres: PostgresCluster, request: pytest.FixtureRequest) -> str:
+    """DATABASE_URL of a new, empty database for this test."""
+    name = "t_" + "".join(c if c.isalnum() else "_" for c in request.node.name.lower())[:50]
+    return postgres.create_database(f"{name}_{os.getpid()}")
+
+
+@pytest.fixture
+def pg_cluster() -> Iterator[PostgresCluster]:
+    """A cluster of the test's own, initialised but not started: for tests that stop and start it."""
+    cluster = PostgresCluster()
+    try:
+        yield cluster
+    finally:
+        cluster.remove()

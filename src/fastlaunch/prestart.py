@@ -12,7 +12,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from fastlaunch.database import wait_for_database
 from fastlaunch.exceptions import PrestartError
+from fastlaunch.migrations import run_migrations
 from fastlaunch.settings import Settings
 
 log = logging.getLogger("fastlaunch")
@@ -72,7 +74,7 @@ def run_script(settings: Settings) -> None:
 
 
 # Order matters: wait for the database, migrate, then the user's own script.
-STEPS: list[Step] = [run_script]
+STEPS: list[Step] = [wait_for_database, run_migrations, run_script]
 
 
 def run_prestart(settings: Settings) -> None:

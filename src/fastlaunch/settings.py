@@ -89,6 +89,42 @@ SETTINGS: tuple[Setting, ...] = (
         cli="--pre-start-path",
         image="relative to the project directory instead of /app; executed instead of sourced",
     ),
+    # -- database (prestart)
+    S(
+        "database_url",
+        "DATABASE_URL",
+        v.as_optional_str,
+        None,
+        "Database the prestart steps wait for and migrate, e.g. `postgresql+asyncpg://user:pw@db/app`; "
+        "the app reads the same variable. Unset: no wait. Never shown or logged with its password.",
+        "Database",
+        secret=True,
+        image="new",
+    ),
+    S(
+        "db_wait_timeout",
+        "DB_WAIT_TIMEOUT",
+        v.int_at_least(0),
+        60,
+        "Seconds prestart waits for DATABASE_URL to accept connections (backoff from 0.25 s up to 5 s "
+        "between attempts) before giving up with exit code 6; 0 skips the wait.",
+        "Database",
+        cli="--db-wait-timeout",
+        fix="set a whole number of seconds, 0 to skip the wait",
+        image="new; replaces `sleep 10` in prestart.sh",
+    ),
+    S(
+        "migrate",
+        "MIGRATE",
+        v.choice("auto", "on", "off"),
+        "auto",
+        "Run `alembic upgrade head` in prestart, under a lock so that one replica migrates: auto (when the "
+        "project has alembic.ini), on (alembic.ini required), off.",
+        "Database",
+        cli="--migrate",
+        fix="use auto, on or off",
+        image="new",
+    ),
     # -- workers
     S(
         "workers",
@@ -306,6 +342,9 @@ class Settings:
     module_name: str | None = None
     variable_name: str | None = None
     pre_start_path: str = "prestart.sh"
+    database_url: str | None = None
+    db_wait_timeout: int = 60
+    migrate: str = "auto"
     workers: int | None = None
     workers_per_core: float = 1.0
     max_workers: int | None = None

@@ -1,0 +1,1 @@
+"""The posts service: fastlaunch's reference application."""

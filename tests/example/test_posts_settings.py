@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from posts import EXAMPLE
+from posts_service.config import Settings, SettingsError, load_settings
+from support import free_port, run_cli
+
+
+def test_production_lists_every_missing_or_invalid_variable(tmp_path: Path) -> None:
+    env = {"ENVIRONMENT": "production", "DEBUG": "maybe", "DATABASE_POOL_SIZE": "0", "PORT": str(free_port())}
+    result = run_cli(["run", "--host", "127.0.0.1"], cwd=EXAMPLE, env=env)
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if "Invalid settings" in line]
+    assert len(lines) == 1, result.stderr  # one message, naming all three
+    assert "Invalid settings (3): DEBUG: " in lines[0]
+    assert "DATABASE_URL: Value error, required when ENVIRONMENT=production" in lines[0]
+    assert "DATABASE_POOL_SIZE: Input should be greater than or equal to 1" in lines[0]
+    assert lines[0].startswith("posts_service: Invalid settings") and "Traceback" not in result.stderr
+    assert "Booting worker" not in result.stderr
+
+
+def test_errors_never_echo_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENVIRONMENT", "staging-with-hunter2")
+    with pytest.raises(SettingsError) as info:
+        load_settings()
+    assert "ENVIRONMENT: Input should be 'development', 'test' or 'production'" in str(info.value)
+    assert "hunter2" not in str(info.value)
+
+
+def test_secrets_are_masked_when_printed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql+asyncpg://posts:hunter2@db/posts")
+    settings = Settings()
+    assert "hunter2" not in repr(settings) + str(settings) + settings.model_dump_json()
+    assert settings.database_url_value == "postgresql+asyncpg://posts:hunter2@db/posts"
+
+
+def test_sqlite_file_is_the_default_outside_production(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(EXAMPLE)  # .env is read from the working directory; example/ has none
+    assert load_settings().database_url_value == "sqlite+aiosqlite:///./posts.db"
