@@ -163,3 +163,24 @@ def prepared(root: Path = ROOT) -> Podman:
 if __name__ == "__main__":  # warm the cache: python tests/podman.py
     prepared()
     print(f"base image {BASE} ready under {ROOT}")
+
+
+def cleanup_netfilter() -> None:
+    """Remove the iptables chains netavark leaves behind, but only once no port forward is live (other users
+    of podman on this host may still need them)."""
+    nat = subprocess.run(["iptables", "-t", "nat", "-S"], capture_output=True, text=True, check=False).stdout
+    if "--to-destination" in nat or any(
+        line.startswith("-N NETAVARK-") and "HOSTPORT" not in line for line in nat.splitlines()
+    ):
+        return
+    commands = [
+        ["-t", "nat", "-D", "PREROUTING", "-m", "addrtype", "--dst-type", "LOCAL", "-j", "NETAVARK-HOSTPORT-DNAT"],
+        ["-t", "nat", "-D", "OUTPUT", "-m", "addrtype", "--dst-type", "LOCAL", "-j", "NETAVARK-HOSTPORT-DNAT"],
+        ["-t", "nat", "-D", "POSTROUTING", "-j", "NETAVARK-HOSTPORT-MASQ"],
+        ["-D", "FORWARD", "-m", "comment", "--comment", "netavark firewall plugin rules", "-j", "NETAVARK_FORWARD"],
+    ]
+    for chain in ("NETAVARK-HOSTPORT-DNAT", "NETAVARK-HOSTPORT-MASQ", "NETAVARK-HOSTPORT-SETMARK"):
+        commands += [["-t", "nat", "-F", chain], ["-t", "nat", "-X", chain]]
+    commands += [["-F", "NETAVARK_FORWARD"], ["-X", "NETAVARK_FORWARD"]]
+    for args in commands:
+        subprocess.run(["iptables", *args], capture_output=True, check=False)
