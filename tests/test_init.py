@@ -78,6 +78,7 @@ def test_kubernetes_one_worker_per_pod_probes_and_shutdown(
     assert web["lifecycle"]["preStop"]["exec"]["command"] == ["sleep", "5"]
     assert pod["terminationGracePeriodSeconds"] > int(k8s["configmap"]["data"]["GRACEFUL_TIMEOUT"]) + 5
     assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] == 10001
+    assert web["command"] == ["fastlaunch", "run", "--no-prestart"]  # the Job migrates, replicas do not race
     job = k8s["migrate-job"]["spec"]["template"]["spec"]["containers"][0]
     assert job["command"] == ["fastlaunch", "prestart"]
     assert k8s["secret"]["stringData"]["DATABASE_URL"].startswith("postgresql://USER:PASSWORD@")
