@@ -166,12 +166,25 @@ if __name__ == "__main__":  # warm the cache: python tests/podman.py
 
 
 def cleanup_netfilter() -> None:
-    """Remove the iptables chains netavark leaves behind, but only once no port forward is live (other users
-    of podman on this host may still need them)."""
-    nat = subprocess.run(["iptables", "-t", "nat", "-S"], capture_output=True, text=True, check=False).stdout
-    if "--to-destination" in nat or any(
-        line.startswith("-N NETAVARK-") and "HOSTPORT" not in line for line in nat.splitlines()
-    ):
+    """Remove the iptables chains netavark leaves behind once nothing uses them: no port forward, no
+    network's masquerade or forward rule (other podman users on this host may still need them)."""
+
+    def rules(*table: str) -> list[str]:
+        out = subprocess.run(["iptables", *table, "-S"], capture_output=True, text=True, check=False).stdout
+        return out.splitlines()
+
+    nat, filter_ = rules("-t", "nat"), rules()
+    fixed = ("-A NETAVARK-HOSTPORT-MASQ ", "-A NETAVARK-HOSTPORT-SETMARK ", "-A PREROUTING ", "-A OUTPUT ")
+    live = [
+        line
+        for line in nat + filter_
+        if line.startswith("-A ")
+        and "NETAVARK" in line
+        and not line.startswith(fixed)
+        and "-j NETAVARK-HOSTPORT-MASQ" not in line
+        and "-j NETAVARK_FORWARD" not in line
+    ]
+    if live:
         return
     commands = [
         ["-t", "nat", "-D", "PREROUTING", "-m", "addrtype", "--dst-type", "LOCAL", "-j", "NETAVARK-HOSTPORT-DNAT"],
@@ -179,8 +192,10 @@ def cleanup_netfilter() -> None:
         ["-t", "nat", "-D", "POSTROUTING", "-j", "NETAVARK-HOSTPORT-MASQ"],
         ["-D", "FORWARD", "-m", "comment", "--comment", "netavark firewall plugin rules", "-j", "NETAVARK_FORWARD"],
     ]
-    for chain in ("NETAVARK-HOSTPORT-DNAT", "NETAVARK-HOSTPORT-MASQ", "NETAVARK-HOSTPORT-SETMARK"):
-        commands += [["-t", "nat", "-F", chain], ["-t", "nat", "-X", chain]]
+    for line in nat:
+        if line.startswith("-N NETAVARK"):
+            chain = line.split()[1]
+            commands += [["-t", "nat", "-F", chain], ["-t", "nat", "-X", chain]]
     commands += [["-F", "NETAVARK_FORWARD"], ["-X", "NETAVARK_FORWARD"]]
     for args in commands:
         subprocess.run(["iptables", *args], capture_output=True, check=False)

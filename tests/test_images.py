@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 from podman import BASE, CA, Podman, cleanup_netfilter, prepared
 from projects import ENV_MARKER, PROJECTS, REPO, copy_project, init
 from support import free_port, require_tool, wait_for_http
@@ -164,3 +165,39 @@ def test_workers_follow_the_container_limits(
         assert count == plan["workers"], (plan["steps"], podman("logs", cid).stderr[-2000:])
         assert httpx.get(f"http://127.0.0.1:{port}/", timeout=5).status_code == 200
     print(f"\n--cpus={cpus} --memory={memory}: {plan['workers']} workers; " + "; ".join(plan["steps"]))
+
+
+def test_kubernetes_deployment_starts_and_serves_under_podman_kube_play(
+    images: Images, podman: Podman, tmp_path: Path
+) -> None:
+    """The rendered Deployment and ConfigMap, played as a local pod. Adjusted for a laptop: one replica, the
+    locally built image (pull policy Never), a hostPort on 127.0.0.1. The Secret is left out (and its envFrom
+    entry with it): podman 4.3's kube play cannot read a Secret from YAML; the sqlite app does not need it."""
+    kubectl = require_tool("kubectl", "renders the kustomize base")
+    built = images.get("sqlite")
+    init(built.context, "kubernetes")
+    rendered = subprocess.run(
+        [kubectl, "kustomize", str(built.context / "k8s")], capture_output=True, text=True, check=True
+    ).stdout
+    port = free_port()
+    docs = [d for d in yaml.safe_load_all(rendered) if d["kind"] in ("ConfigMap", "Deployment")]
+    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    deployment["spec"]["replicas"] = 1
+    web = deployment["spec"]["template"]["spec"]["containers"][0]
+    web.update(image=built.tag, imagePullPolicy="Never")
+    web["envFrom"] = [e for e in web["envFrom"] if "secretRef" not in e]
+    web["ports"][0].update(hostPort=port, hostIP="127.0.0.1")
+    play = tmp_path / "play.yaml"
+    play.write_text(yaml.safe_dump_all(docs))
+    podman("kube", "play", str(play))
+    try:
+        assert wait_for_http(f"http://127.0.0.1:{port}/readyz", timeout=90).json() == {"status": "ready"}
+        pod = podman("ps", "--filter", "label=app.kubernetes.io/component=web", "--format", "{{.Names}}").stdout
+        name = next(n for n in pod.split() if not n.endswith("-infra"))
+        status = podman("exec", name, "cat", "/proc/1/status").stdout
+        assert re.search(r"^Uid:\s+10001\s", status, re.M), status
+        assert podman("exec", name, "touch", "/app/x", check=False).returncode != 0  # read-only root filesystem
+        # WEB_CONCURRENCY=1 from the ConfigMap: one worker under the master.
+        assert len(podman("exec", name, "cat", "/proc/1/task/1/children").stdout.split()) == 1
+    finally:
+        podman("kube", "down", str(play), check=False)
