@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from podman import Podman, cleanup_netfilter, prepared
+from podmanctl import Podman, cleanup_netfilter, prepared
 from projects import REPO
 from support import ASSETS, free_port, require_tool, run_cli
 

@@ -5,10 +5,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import yaml
 from projects import copy_project, init
-from support import require_tool, run_cli
+from support import FASTLAUNCH, free_port, require_tool, run_cli, running
 
 from fastlaunch.render import TARGETS
 
@@ -115,3 +116,24 @@ def test_kubernetes_manifests_validate_strictly_and_kustomize_renders(tmp_path: 
     (tmp_path / "all.yaml").write_text(rendered.stdout)
     result = subprocess.run([*validate, str(tmp_path / "all.yaml")], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_procfile_web_command_listens_on_the_platform_port(tmp_path: Path) -> None:
+    project = copy_project("single", tmp_path)
+    init(project, "paas")
+    command = (project / "Procfile").read_text().partition("web:")[2].strip()
+    assert command == "fastlaunch run"
+    app_yaml = yaml.safe_load((project / "app.yaml").read_text())
+    assert app_yaml["entrypoint"] == command and app_yaml["runtime"] == f"python3{sys.version_info.minor}"
+    port = free_port()
+    # What a platform does: PORT in the environment, the Procfile line run by a shell.
+    env = {
+        "PORT": str(port),
+        "HOST": "127.0.0.1",
+        "WEB_CONCURRENCY": "1",
+        "PATH": f"{Path(FASTLAUNCH).parent}:/usr/bin:/bin",
+    }
+    with running(
+        ["sh", "-c", command], cwd=project, env=env, log=tmp_path / "web.log", ready_url=f"http://127.0.0.1:{port}/"
+    ):
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).json() == {"status": "ok"}

@@ -160,7 +160,7 @@ def prepared(root: Path = ROOT) -> Podman:
     return podman
 
 
-if __name__ == "__main__":  # warm the cache: python tests/podman.py
+if __name__ == "__main__":  # warm the cache: python tests/podmanctl.py
     prepared()
     print(f"base image {BASE} ready under {ROOT}")
 
