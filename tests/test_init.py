@@ -137,3 +137,11 @@ def test_procfile_web_command_listens_on_the_platform_port(tmp_path: Path) -> No
         ["sh", "-c", command], cwd=project, env=env, log=tmp_path / "web.log", ready_url=f"http://127.0.0.1:{port}/"
     ):
         assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).json() == {"status": "ok"}
+
+
+def test_poetry_project_without_a_lock_is_refused_with_the_fix(tmp_path: Path) -> None:
+    project = copy_project("poetry", tmp_path)
+    (project / "poetry.lock").unlink()
+    result = run_cli(["init", "docker"], cwd=project)
+    assert result.returncode == 9 and "poetry.lock, which does not exist" in result.stderr
+    assert "poetry lock" in result.stderr and not (project / "Dockerfile").exists()

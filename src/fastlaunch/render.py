@@ -165,10 +165,18 @@ def expand(targets: list[str]) -> list[str]:
 
 def render(project: Project, settings: Settings, targets: list[str], options: Options | None = None) -> dict[str, str]:
     """Output path (relative to the project) -> content."""
+    chosen = expand(targets)
+    missing = [f for f in project.dependency_files if not (project.root / f).is_file()]
+    if "docker" in chosen and missing:
+        raise TemplateError(
+            f"The Dockerfile installs the dependencies from {', '.join(missing)}, which does not exist in "
+            f"{project.root}.",
+            hint="Run `poetry lock` (Poetry) to create the lock file, or add a requirements.txt, then run again.",
+        )
     values = context(project, settings, options or Options())
     env = environment()
     files: dict[str, str] = {}
-    for target in expand(targets):
+    for target in chosen:
         for template, output in TARGETS[target]:
             try:
                 files[output.format(name=project.name)] = env.get_template(template).render(values)
