@@ -12,7 +12,6 @@ import json
 import os
 import subprocess
 import sys
-import typing
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -67,14 +66,9 @@ def settings_options(func: Callable[..., None]) -> Callable[..., None]:
     """Adds one ``--option`` per setting in the table (as raw strings, so the CLI is validated exactly like
     the environment) and hands them to the command as ``overrides``."""
     table = [s for s in SETTINGS if s.cli]
-    # Typer reads Annotated[...] metadata from the signature, so resolve this module's string annotations.
-    hints = typing.get_type_hints(func, include_extras=True)
-    params = [
-        p.replace(annotation=hints[p.name])
-        for p in inspect.signature(func).parameters.values()
-        if p.name != "overrides"
-    ]
-    annotations = {k: v for k, v in hints.items() if k not in ("overrides", "return")}
+    # eval_str: this module's annotations are strings (PEP 563); typer needs the Annotated objects.
+    params = [p for p in inspect.signature(func, eval_str=True).parameters.values() if p.name != "overrides"]
+    annotations = {p.name: p.annotation for p in params}
     for s in table:
         env = f" [env: {s.env}]" if s.env else ""
         annotation = Annotated[
@@ -275,6 +269,74 @@ def show_settings(
     for s in SETTINGS:
         table.add_row(s.name, s.env or "", settings.display(s.name), settings.source(s.name).describe())
     Console(highlight=False).print(table)
+
+
+# -- deployment files: fastlaunch init / fastlaunch lint
+@app.command()
+@settings_options
+def init(
+    overrides: dict[str, object],
+    targets: Annotated[
+        Optional[list[str]],  # noqa: UP045 - typer needs the runtime Optional here
+        typer.Argument(help="What to write: docker, compose, kubernetes, server, paas (default: all)."),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what was detected and what would change.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite files that differ from the generated ones.")
+    ] = False,
+    domain: Annotated[str, typer.Option(help="Public host name for the proxy, Ingress and nginx.")] = "example.com",
+    image: Annotated[
+        str, typer.Option(help="Image name for Kubernetes and Cloud Run (default: the project name).")
+    ] = "",
+) -> None:
+    """Write deployment files fitted to this project: Dockerfile, compose, Kubernetes, classic server, PaaS.
+    Never overwrites a changed file without --force; shows the diff instead."""
+    from fastlaunch.project import detect
+    from fastlaunch.render import Options, compare, refuse_overwrites, render, write
+
+    with rendered_errors():
+        settings = load(overrides)
+        project = detect(settings)
+        files = render(project, settings, targets or [], Options(domain=domain, image=image))
+        changes = compare(project.root, files)
+        typer.echo("Detected:")
+        for key, value in project.summary():
+            typer.echo(f"  {key:<13} {value}")
+        typer.echo("Files:")
+        for change in changes:
+            verb = {"create": "create", "unchanged": "unchanged", "update": "overwrite" if force else "differs"}
+            typer.echo(f"  {verb[change.status]:<10} {change.path.relative_to(project.root)}")
+        for change in changes:
+            typer.echo("".join(change.diff), nl=False)
+        if dry_run:
+            typer.echo("Dry run: nothing written.")
+            return
+        if not force:
+            refuse_overwrites(changes)
+        write(changes)
+        typer.echo(f"Wrote {sum(c.status != 'unchanged' for c in changes)} file(s). Check them with: fastlaunch lint")
+
+
+@app.command()
+def lint(
+    dockerfile: Annotated[Path, typer.Argument(help="The Dockerfile to check.")] = Path("Dockerfile"),
+) -> None:
+    """Check a Dockerfile for the usual production mistakes; exit 1 when something is found."""
+    from fastlaunch.dockerlint import lint_file
+    from fastlaunch.exceptions import TemplateError
+
+    with rendered_errors():
+        if not dockerfile.is_file():
+            raise TemplateError(
+                f"No Dockerfile at {dockerfile}.", hint="Pass its path: fastlaunch lint path/Dockerfile"
+            )
+        findings = lint_file(dockerfile)
+    for finding in findings:
+        typer.echo(finding.render(str(dockerfile)))
+    if findings:
+        typer.echo(f"{len(findings)} finding(s).")
+        raise typer.Exit(1)
+    typer.echo(f"{dockerfile}: no findings.")
 
 
 def _version(value: bool) -> None:

@@ -7,6 +7,9 @@ Imported by the Gunicorn master and inherited by every worker, so it imports not
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import os
+import signal
 import socket
 import sys
 from pathlib import Path
@@ -56,6 +59,24 @@ class UvicornWorker(_UvicornWorker):  # type: ignore[misc]
         # Cancel stuck tasks cleanly just before Gunicorn's graceful timeout would SIGKILL the worker.
         self.config.timeout_graceful_shutdown = max(1, self.cfg.graceful_timeout - 1)
         self._boot_dir: str | None = options.get("boot_dir")
+
+    def init_process(self) -> None:
+        # uvicorn-worker never checks for its master: after a SIGKILL of the master (OOM killer, kill -9)
+        # the orphans would keep the port forever and a supervisor's restart could never bind it.
+        # Ask the kernel for SIGTERM when the master dies (Linux); callback_notify covers other systems.
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+        if os.getppid() != self.ppid:  # the master died before prctl took effect
+            return
+        super().init_process()
+
+    async def callback_notify(self) -> None:
+        if os.getppid() != self.ppid:
+            self.log.warning("Master %s is gone; worker %s exits", self.ppid, self.pid)
+            os.kill(os.getpid(), signal.SIGTERM)  # uvicorn's handler: stop accepting, finish in-flight, exit
+        self.notify()
 
     def load_wsgi(self) -> None:
         super().load_wsgi()

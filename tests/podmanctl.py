@@ -1,0 +1,201 @@
+"""Podman for tests: private config and storage, a base image built from Debian with debootstrap (nothing
+can be pulled here), and builds that pass the host's CA bundle as a build secret.
+
+Storage lives under FASTLAUNCH_PODMAN_DIR (default /var/tmp/fastlaunch-podman) so the base image and the
+layer cache survive between test sessions; CI starts from an empty directory and builds everything.
+See ../shared/notes/containers.md for why each setting is here (runc, ulimits, cgroupfs).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import resource
+import shutil
+import subprocess
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(os.environ.get("FASTLAUNCH_PODMAN_DIR", "/var/tmp/fastlaunch-podman"))
+BASE = "localhost/python:3.11-slim"
+CA = Path("/etc/ssl/certs/ca-certificates.crt")
+DEBIAN_PACKAGES = "python3,python3-venv,python3-pip,python-is-python3,ca-certificates"
+
+
+def _mirror() -> str:
+    sources = Path("/etc/apt/sources.list.d/debian.sources")
+    if sources.is_file():
+        for line in sources.read_text().splitlines():
+            if line.startswith("URIs:"):
+                return line.split()[1]
+    for line in Path("/etc/apt/sources.list").read_text().splitlines():
+        if line.startswith("deb "):
+            return line.split()[1]
+    return "http://deb.debian.org/debian"
+
+
+@dataclass(frozen=True)
+class Podman:
+    root: Path
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "CONTAINERS_CONF": str(self.root / "conf/containers.conf"),
+            "CONTAINERS_STORAGE_CONF": str(self.root / "conf/storage.conf"),
+            "TMPDIR": str(self.root / "run/tmp"),
+        }
+
+    def __call__(
+        self, *args: str, check: bool = True, timeout: float = 900, input: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            ["podman", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            input=input,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"podman {' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+            )
+        return result
+
+    def configure(self) -> None:
+        for sub in ("conf/networks", "run/tmp", "storage"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+        (self.root / "conf/storage.conf").write_text(
+            f'[storage]\ndriver = "overlay"\nrunroot = "{self.root}/run/storage"\ngraphroot = "{self.root}/storage"\n'
+        )
+        nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        (self.root / "conf/containers.conf").write_text(
+            "[containers]\n"
+            f'default_ulimits = ["nofile={nofile}:{nofile}", "nproc=32768:32768"]\n'
+            "[engine]\n"
+            'runtime = "runc"\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n'
+            f'events_logfile_path = "{self.root}/run/events.log"\ntmp_dir = "{self.root}/run/libpod"\n'
+            f'volume_path = "{self.root}/storage/volumes"\n'
+            f'[network]\nnetwork_config_dir = "{self.root}/conf/networks"\n'
+        )
+
+    def ensure_base(self) -> None:
+        """The stand-in for python:3.11-slim: Debian bookworm minbase with Python, imported once."""
+        if self("image", "exists", BASE, check=False).returncode == 0:
+            return
+        rootfs = self.root / "rootfs"
+        if not (rootfs / "usr/bin/python3").exists():
+            shutil.rmtree(rootfs, ignore_errors=True)
+            subprocess.run(
+                [
+                    "debootstrap",
+                    "--variant=minbase",
+                    f"--include={DEBIAN_PACKAGES}",
+                    "bookworm",
+                    str(rootfs),
+                    _mirror(),
+                ],
+                check=True,
+                capture_output=True,
+                timeout=1200,
+            )
+            subprocess.run(["chroot", str(rootfs), "apt-get", "clean"], check=True, capture_output=True)
+            for sub in ("var/lib/apt/lists", "usr/share/doc", "usr/share/man", "usr/share/info"):
+                shutil.rmtree(rootfs / sub, ignore_errors=True)
+                (rootfs / sub).mkdir(parents=True)
+            # The official images allow a global pip install; Debian's PEP 668 marker forbids it.
+            (rootfs / "usr/lib/python3.11/EXTERNALLY-MANAGED").unlink(missing_ok=True)
+        tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
+        subprocess.run(
+            ["podman", "import", "--change", 'CMD ["python3"]', "--change", "ENV LANG=C.UTF-8", "-", BASE],
+            stdin=tar.stdout,
+            env=self.env,
+            check=True,
+            capture_output=True,
+            timeout=600,
+        )
+        tar.wait()
+        self("tag", BASE, "docker.io/library/python:3.11-slim")
+
+    def build(self, context: Path, tag: str, *extra: str) -> str:
+        """Build with the host CA bundle as the `ca` build secret (the generated Dockerfile mounts it for
+        its pip steps only); returns the build log."""
+        args = ["build", "--pull=never", "--format", "docker", "--secret", f"id=ca,src={CA}", "-t", tag, *extra]
+        return self(*args, str(context)).stdout
+
+    def image_size(self, tag: str) -> int:
+        return int(self("image", "inspect", "--format", "{{.Size}}", tag).stdout.strip())
+
+    @contextmanager
+    def container(self, image: str, *args: str, run_args: Sequence[str] = ()) -> Iterator[str]:
+        """Run a detached container; removed by its id afterwards."""
+        cid = self("run", "-d", "--pull=never", *run_args, image, *args).stdout.strip()
+        try:
+            yield cid
+        finally:
+            self("rm", "-f", "-t", "2", cid, check=False)
+
+
+@contextmanager
+def _locked(root: Path) -> Iterator[None]:
+    root.mkdir(parents=True, exist_ok=True)
+    with (root / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def prepared(root: Path = ROOT) -> Podman:
+    podman = Podman(root)
+    with _locked(root):
+        podman.configure()
+        podman.ensure_base()
+    return podman
+
+
+if __name__ == "__main__":  # warm the cache: python tests/podmanctl.py
+    prepared()
+    print(f"base image {BASE} ready under {ROOT}")
+
+
+def cleanup_netfilter() -> None:
+    """Remove the iptables chains netavark leaves behind once nothing uses them: no port forward, no
+    network's masquerade or forward rule (other podman users on this host may still need them)."""
+
+    def rules(*table: str) -> list[str]:
+        out = subprocess.run(["iptables", *table, "-S"], capture_output=True, text=True, check=False).stdout
+        return out.splitlines()
+
+    nat, filter_ = rules("-t", "nat"), rules()
+    fixed = ("-A NETAVARK-HOSTPORT-MASQ ", "-A NETAVARK-HOSTPORT-SETMARK ", "-A PREROUTING ", "-A OUTPUT ")
+    live = [
+        line
+        for line in nat + filter_
+        if line.startswith("-A ")
+        and "NETAVARK" in line
+        and not line.startswith(fixed)
+        and "-j NETAVARK-HOSTPORT-MASQ" not in line
+        and "-j NETAVARK_FORWARD" not in line
+    ]
+    if live:
+        return
+    commands = [
+        ["-t", "nat", "-D", "PREROUTING", "-m", "addrtype", "--dst-type", "LOCAL", "-j", "NETAVARK-HOSTPORT-DNAT"],
+        ["-t", "nat", "-D", "OUTPUT", "-m", "addrtype", "--dst-type", "LOCAL", "-j", "NETAVARK-HOSTPORT-DNAT"],
+        ["-t", "nat", "-D", "POSTROUTING", "-j", "NETAVARK-HOSTPORT-MASQ"],
+        ["-D", "FORWARD", "-m", "comment", "--comment", "netavark firewall plugin rules", "-j", "NETAVARK_FORWARD"],
+    ]
+    for line in nat:
+        if line.startswith("-N NETAVARK"):
+            chain = line.split()[1]
+            commands += [["-t", "nat", "-F", chain], ["-t", "nat", "-X", chain]]
+    commands += [["-F", "NETAVARK_FORWARD"], ["-X", "NETAVARK_FORWARD"]]
+    for args in commands:
+        subprocess.run(["iptables", *args], capture_output=True, check=False)

@@ -1,0 +1,31 @@
+"""The fixture projects fastlaunch init is tried on: one per dependency manager, plus example/ once it exists."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from support import ASSETS, run_cli
+
+REPO = Path(__file__).resolve().parent.parent
+INIT_ASSETS = ASSETS / "init"
+# name -> directory; "single" is main.py + requirements.txt, "sqlite" an example-like PEP 621 service.
+PROJECTS: dict[str, Path] = {p.name: p for p in sorted(INIT_ASSETS.iterdir()) if p.is_dir()}
+if (REPO / "example" / "pyproject.toml").is_file():
+    PROJECTS["example"] = REPO / "example"
+ENV_MARKER = "FASTLAUNCH_TEST_SECRET=never-in-the-image"
+IGNORED = shutil.ignore_patterns(".venv", "__pycache__", "*.db", ".pytest_cache", "*.egg-info")
+
+
+def copy_project(name: str, dest: Path) -> Path:
+    """A private copy with a local .env holding a secret, as developers' checkouts have."""
+    target = dest / name
+    shutil.copytree(PROJECTS[name], target, ignore=IGNORED)
+    (target / ".env").write_text(ENV_MARKER + "\n")
+    return target
+
+
+def init(project: Path, *args: str) -> str:
+    result = run_cli(["init", *args], cwd=project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return str(result.stdout)
