@@ -36,6 +36,10 @@ _LEAKY = [
     "WORKER_MEMORY",
     "ROOT_PATH",
     "DATABASE_URL",
+    "LOG_FORMAT",
+    "METRICS",
+    "METRICS_PORT",
+    "PROMETHEUS_MULTIPROC_DIR",
 ]
 
 
