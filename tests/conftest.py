@@ -44,6 +44,10 @@ _LEAKY = [
     "ENVIRONMENT",
     "DEBUG",
     "DATABASE_POOL_SIZE",
+    "LOG_FORMAT",
+    "METRICS",
+    "METRICS_PORT",
+    "PROMETHEUS_MULTIPROC_DIR",
 ]
 
 

@@ -125,16 +125,18 @@ def run(
     import logging
 
     from fastlaunch.bind import check_bindable
+    from fastlaunch.metrics_launch import check_metrics
     from fastlaunch.prestart import run_prestart
     from fastlaunch.workers import plan_for_this_process
 
     with rendered_errors():
         settings = load(overrides)
-        logs.configure(settings.log_level)
+        logs.configure(settings.log_level, settings.log_format)
         log = logging.getLogger("fastlaunch")
         target = discover(settings)
         conf = gunicorn_conf_path(settings)
         check_bindable(settings.address, where=settings.source("bind" if settings.bind else "port").describe())
+        check_metrics(settings)
         plan = plan_for_this_process(settings)
         log.info("fastlaunch %s serving %s (%s)", __version__, target.import_string, target.source)
         if conf:
@@ -246,7 +248,7 @@ def prestart() -> None:
 
     with rendered_errors():
         settings = load()
-        logs.configure(settings.log_level)
+        logs.configure(settings.log_level, settings.log_format)
         run_prestart(settings)
 
 

@@ -22,6 +22,8 @@ from gunicorn.errors import AppImportError
 from fastlaunch.discover import AppTarget
 from fastlaunch.exceptions import ExitCode, ServerExit
 from fastlaunch.importer import AppNotFound, import_app
+from fastlaunch.logs import dict_config
+from fastlaunch.metrics_launch import chain_child_exit, metrics_running
 from fastlaunch.settings import Settings
 from fastlaunch.workers import WorkerPlan, current_rss
 
@@ -48,6 +50,10 @@ def gunicorn_options(settings: Settings, workers: int) -> dict[str, Any]:
         # Gunicorn 24+ opens a control socket under $HOME: two instances on one host would share it, and a
         # read-only home (a hardened container) breaks it. fastlaunch is driven by signals instead.
         "control_socket_disable": True,
+        # The one logging configuration (LOG_FORMAT, ERROR_LOG, ACCESS_LOG), inherited by the workers.
+        "logconfig_dict": dict_config(
+            settings.log_level, settings.log_format, error_log=settings.error_log, access_log=settings.access_log
+        ),
     }
     # Gunicorn's heartbeat is a file touched by every worker; on a disk-backed /tmp (or overlayfs in a
     # container) that write can block a worker for seconds. /dev/shm is memory.
@@ -68,6 +74,8 @@ class FastlaunchApplication(Application):  # type: ignore[misc]
             "root_path": settings.root_path,
             "access_log": settings.access_log is not None,
             "boot_dir": self.boot_dir,
+            "metrics": settings.metrics,
+            "serve_metrics": settings.metrics and settings.metrics_port is None,
         }
         super().__init__()
 
@@ -86,6 +94,8 @@ class FastlaunchApplication(Application):  # type: ignore[misc]
             for key, value in vars(parsed).items():
                 if value is not None and key in self.cfg.settings and key != "args":
                     self.cfg.set(key.lower(), value)
+        if self.settings.metrics:
+            chain_child_exit(self.cfg)
 
     def load(self) -> Any:
         try:
@@ -95,7 +105,8 @@ class FastlaunchApplication(Application):  # type: ignore[misc]
 
     def run(self) -> None:
         try:
-            StagedArbiter(self).run()
+            with metrics_running(self.settings):
+                StagedArbiter(self).run()
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
             if code:

@@ -328,6 +328,43 @@ SETTINGS: tuple[Setting, ...] = (
         cli="--error-log",
         empty_is_unset=False,
     ),
+    S(
+        "log_format",
+        "LOG_FORMAT",
+        v.choice("text", "json"),
+        "text",
+        "`text`: lines for people; `json`: one JSON object per line from every logger (Gunicorn, Uvicorn, "
+        "fastlaunch, the app), with the request id on lines logged while handling a request.",
+        "Logging",
+        cli="--log-format",
+        fix="use text or json",
+        image="new",
+    ),
+    # -- metrics
+    S(
+        "metrics",
+        "METRICS",
+        v.boolean,
+        False,
+        "Prometheus metrics at `/metrics`, summed over all workers. Needs `pip install 'fastlaunch[metrics]'`.",
+        "Metrics",
+        cli="--metrics",
+        fix="use on or off",
+        doc_default="off",
+        image="new",
+    ),
+    S(
+        "metrics_port",
+        "METRICS_PORT",
+        v.port,
+        None,
+        "Serve `/metrics` on this port (same host) instead of the app's port, so it need not be public.",
+        "Metrics",
+        cli="--metrics-port",
+        fix="set a port from 1 to 65535, different from PORT",
+        doc_default="the app's port",
+        image="new",
+    ),
 )
 del S
 
@@ -365,6 +402,9 @@ class Settings:
     log_level: str = "info"
     access_log: str | None = "-"
     error_log: str | None = "-"
+    log_format: str = "text"
+    metrics: bool = False
+    metrics_port: int | None = None
     project_dir: Path = field(default_factory=Path.cwd)
     sources: Mapping[str, Source] = field(default_factory=dict)
 

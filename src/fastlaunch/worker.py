@@ -19,6 +19,9 @@ from gunicorn.arbiter import Arbiter
 from uvicorn.server import Server
 from uvicorn_worker import UvicornWorker as _UvicornWorker
 
+from fastlaunch.access_log import AccessLog
+from fastlaunch.metrics import RequestMetrics
+from fastlaunch.middleware import ObservabilityMiddleware
 from fastlaunch.workers import current_rss
 
 # How long a connection accepted just before shutdown may take to send its request.
@@ -46,18 +49,21 @@ class DrainingServer(Server):
 
 class UvicornWorker(_UvicornWorker):  # type: ignore[misc]
     # "auto" picks uvloop and httptools, which uvicorn[standard] installs.
-    CONFIG_KWARGS: dict[str, Any] = {"loop": "auto", "http": "auto"}
+    # access_log=False: fastlaunch's middleware writes the access log, off the request path (Uvicorn's own
+    # formats and writes each line inside the request). Uvicorn applies it only when its Config is built.
+    CONFIG_KWARGS: dict[str, Any] = {"loop": "auto", "http": "auto", "access_log": False}
     # The master stages startup (one worker first, measured, then the rest) only for workers that report.
     reports_boot = True
+    wsgi: Any  # the ASGI app, despite Gunicorn's name
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         options: dict[str, Any] = getattr(self.app, "worker_options", {})
         self.config.root_path = options.get("root_path", "")
-        # With the access log off, uvicorn must not even format the line: that is most of its cost.
-        self.config.access_log = options.get("access_log", True)
         # Cancel stuck tasks cleanly just before Gunicorn's graceful timeout would SIGKILL the worker.
         self.config.timeout_graceful_shutdown = max(1, self.cfg.graceful_timeout - 1)
+        self._options = options
+        self._access_log: AccessLog | None = None
         self._boot_dir: str | None = options.get("boot_dir")
 
     def init_process(self) -> None:
@@ -80,6 +86,7 @@ class UvicornWorker(_UvicornWorker):  # type: ignore[misc]
 
     def load_wsgi(self) -> None:
         super().load_wsgi()
+        self.wsgi = self._observed(self.wsgi)
         if self._boot_dir:
             report = Path(self._boot_dir) / f"booted.{self.pid}"
             tmp = Path(self._boot_dir) / f".booted.{self.pid}.tmp"
@@ -94,3 +101,18 @@ class UvicornWorker(_UvicornWorker):  # type: ignore[misc]
         await server.serve(sockets=self.sockets)
         if not server.started:
             sys.exit(Arbiter.WORKER_BOOT_ERROR)
+
+    def _observed(self, app: Any) -> ObservabilityMiddleware:
+        """The app behind fastlaunch's request id, access log and metrics middleware."""
+        if self._options.get("access_log", True):
+            self._access_log = AccessLog()
+        metrics = RequestMetrics() if self._options.get("metrics") else None
+        serve = bool(self._options.get("serve_metrics"))
+        return ObservabilityMiddleware(app, access_log=self._access_log, metrics=metrics, serve_metrics=serve)
+
+    def run(self) -> None:
+        try:
+            super().run()
+        finally:
+            if self._access_log is not None:
+                self._access_log.close()  # write the lines still queued

@@ -1,0 +1,82 @@
+"""The two line formats, LOG_FORMAT=text and LOG_FORMAT=json, shared by every logger in every process.
+
+``record.request_id`` comes from ``RequestIdFilter``; access records (``fastlaunch.access``) also carry
+``record.access``, the request's fields.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+TEXT_FORMAT = "[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s"
+TEXT_DATEFMT = "%Y-%m-%d %H:%M:%S %z"
+
+
+class TextFormatter(logging.Formatter):
+    """Gunicorn's line format, so the launcher, Gunicorn, Uvicorn and the app read as one log."""
+
+    def __init__(self) -> None:
+        super().__init__(TEXT_FORMAT, TEXT_DATEFMT)
+        self._cache = (-1, "")
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        # One strftime per second instead of one per line: it is most of a line's formatting cost.
+        second = int(record.created)
+        cached, stamp = self._cache  # one tuple: threads share the formatter
+        if second != cached:
+            stamp = super().formatTime(record, datefmt)
+            self._cache = (second, stamp)
+        return stamp
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+        line = super().formatMessage(record)
+        request_id = getattr(record, "request_id", None)
+        return f"{line} request_id={request_id}" if request_id else line
+
+
+_encode = json.JSONEncoder(default=str).encode  # built once: json.dumps(default=...) builds one per call
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, pid, and request_id inside a request."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._cache = (-1, "")
+
+    def _time(self, created: float) -> str:
+        second = int(created)
+        cached, stamp = self._cache
+        if second != cached:
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._cache = (second, stamp)
+        return f"{stamp}.{int((created - second) * 1000):03d}Z"
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": self._time(record.created),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "pid": record.process,
+        }
+        request_id = getattr(record, "request_id", None)
+        if request_id:
+            entry["request_id"] = request_id
+        access = getattr(record, "access", None)
+        if access:
+            entry.update(access)
+        elif record.name == "uvicorn.access" and isinstance(record.args, tuple) and len(record.args) == 5:
+            # Uvicorn's own access line (another WORKER_CLASS): same fields as ours.
+            client, method, path, http_version, status = record.args
+            entry.update(method=method, path=path, status=status, client=client, http_version=http_version)
+        if record.exc_info:
+            entry["exc_info"] = self.formatException(record.exc_info)
+        elif record.exc_text:
+            entry["exc_info"] = record.exc_text
+        if record.stack_info:
+            entry["stack_info"] = self.formatStack(record.stack_info)
+        return _encode(entry)

@@ -1,0 +1,106 @@
+"""The pure-ASGI middleware the worker wraps around any app (FastAPI, Starlette, old or new, or bare ASGI):
+request id, access log entry, metrics, and ``/metrics`` when it is served on the app's port.
+
+Per request it does only what must happen there: read two headers, add one, take the time, leave a tuple
+for the access-log thread and bump the metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, MutableMapping
+from time import perf_counter, time
+from typing import Any
+
+from fastlaunch.access_log import AccessLog
+from fastlaunch.metrics import RequestMetrics, render, route_template
+from fastlaunch.request_id import HEADER, REQUEST_ID, choose
+
+Message = MutableMapping[str, Any]
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+METRICS_PATH = "/metrics"
+
+
+class ObservabilityMiddleware:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        access_log: AccessLog | None = None,
+        metrics: RequestMetrics | None = None,
+        serve_metrics: bool = False,
+    ) -> None:
+        self.app = app
+        self.access_log = access_log
+        self.metrics = metrics
+        self.serve_metrics = serve_metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind != "http":
+            if kind == "websocket":
+                REQUEST_ID.set(choose(dict(scope["headers"]).get(HEADER)))
+            await self.app(scope, receive, send)
+            return
+
+        incoming = agent = None
+        for name, value in scope["headers"]:
+            if name == HEADER:
+                incoming = value
+            elif name == b"user-agent":
+                agent = value
+        request_id = choose(incoming)
+        # Not reset afterwards: the server runs each request in its own task (its own context), and the
+        # server's own "Exception in ASGI application" line, logged after we return, should carry the id.
+        REQUEST_ID.set(request_id)
+        id_header = (HEADER, request_id.encode("ascii"))
+        status = 500  # unless the app starts a response: the server answers 500 when the app raises
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", ()))  # a copy: the app may reuse its header list
+                if not any(name.lower() == HEADER for name, _ in headers):
+                    headers.append(id_header)
+                message = {**message, "headers": headers}
+            await send(message)
+
+        start = perf_counter()
+        metrics = self.metrics
+        if self.serve_metrics and scope["path"] == METRICS_PATH:
+            metrics = None  # scrapes are logged but not counted: the count is the app's traffic
+            app: ASGIApp = _metrics_endpoint
+        else:
+            app = self.app
+        method = ""
+        if metrics is not None:
+            method = metrics.method(scope)
+            metrics.started(method)
+        try:
+            await app(scope, receive, send_with_id)
+        finally:
+            seconds = perf_counter() - start
+            if self.access_log is not None:
+                self.access_log.put((scope, status, seconds, time(), request_id, agent))
+            if metrics is not None:
+                metrics.finished(method, route_template(self.app, scope), status, seconds)
+
+
+async def _metrics_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
+    if scope["method"] not in ("GET", "HEAD"):
+        await _respond(send, 405, b"Method Not Allowed\n", b"text/plain; charset=utf-8")
+        return
+    # Reading every worker's file is blocking I/O: keep it off the event loop.
+    body, content_type = await asyncio.get_running_loop().run_in_executor(None, render)
+    await _respond(send, 200, body if scope["method"] == "GET" else b"", content_type.encode("latin-1"))
+
+
+async def _respond(send: Send, status: int, body: bytes, content_type: bytes) -> None:
+    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

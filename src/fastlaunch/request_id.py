@@ -1,0 +1,41 @@
+"""The id of the request being handled, for every log line emitted while handling it.
+
+Apps read it with ``get_request_id()``. The middleware (``fastlaunch.middleware``) sets it from a sane
+incoming ``X-Request-ID`` or a fresh random one; imports nothing beyond the standard library.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from contextvars import ContextVar
+
+HEADER = b"x-request-id"
+MAX_LENGTH = 128
+# Ids from proxies and tracers (UUIDs, AWS "Root=1-...", base64) fit; whitespace, quotes and control
+# characters do not, so an id can never break a log line or a header.
+_SANE = re.compile(rb"[A-Za-z0-9._:=+/@-]{1,%d}" % MAX_LENGTH)
+
+REQUEST_ID: ContextVar[str | None] = ContextVar("fastlaunch_request_id", default=None)
+
+
+def get_request_id() -> str | None:
+    """The current request's id, or None outside a request."""
+    return REQUEST_ID.get()
+
+
+def choose(incoming: bytes | None) -> str:
+    """The incoming id when it is a sane token, else a new random one (32 hex digits)."""
+    if incoming is not None and _SANE.fullmatch(incoming):
+        return incoming.decode("ascii")
+    return os.urandom(16).hex()
+
+
+class RequestIdFilter(logging.Filter):
+    """Stamps ``record.request_id`` in the thread that logs, where the request's context is current."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "request_id"):
+            record.request_id = REQUEST_ID.get()
+        return True
