@@ -14,6 +14,10 @@ PROJECTS: dict[str, Path] = {p.name: p for p in sorted(INIT_ASSETS.iterdir()) if
 if (REPO / "example" / "pyproject.toml").is_file():
     PROJECTS["example"] = REPO / "example"
 ENV_MARKER = "FASTLAUNCH_TEST_SECRET=never-in-the-image"
+# What an operator passes to `podman run` for a project. The image's /app is read-only for its non-root
+# user, so the example's default SQLite file (./posts.db) must move to a writable place, as in production
+# (where DATABASE_URL points at PostgreSQL).
+RUN_ENV: dict[str, list[str]] = {"example": ["-e", "DATABASE_URL=sqlite+aiosqlite:////tmp/posts.db"]}
 IGNORED = shutil.ignore_patterns(".venv", "__pycache__", "*.db", ".pytest_cache", "*.egg-info")
 
 

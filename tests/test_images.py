@@ -19,7 +19,7 @@ import httpx
 import pytest
 import yaml
 from podmanctl import BASE, CA, Podman, cleanup_netfilter, prepared
-from projects import ENV_MARKER, PROJECTS, REPO, copy_project, init
+from projects import ENV_MARKER, PROJECTS, REPO, RUN_ENV, copy_project, init
 from support import free_port, require_tool, wait_for_http
 
 # Cold builds (debootstrap, then each project) take minutes on a shared 2-core machine.
@@ -97,7 +97,7 @@ def pem_blocks(text: str) -> set[str]:
 def test_image_serves_as_non_root_without_env_or_build_ca(name: str, images: Images, podman: Podman) -> None:
     built = images.get(name)
     port = free_port()
-    with podman.container(built.tag, run_args=["-p", f"127.0.0.1:{port}:8000"]) as cid:
+    with podman.container(built.tag, run_args=[*RUN_ENV.get(name, []), "-p", f"127.0.0.1:{port}:8000"]) as cid:
         response = wait_for_http(f"http://127.0.0.1:{port}{built.probe}", timeout=60)
         assert response.status_code == 200, response.text
         status = podman("exec", cid, "cat", "/proc/1/status").stdout

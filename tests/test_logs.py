@@ -22,6 +22,8 @@ ENV = {
     "WEB_CONCURRENCY": "2",
     "LOG_LEVEL": "debug",  # the most the server ever says: still no secret
     "DATABASE_URL": f"postgresql://u:{SECRET}@127.0.0.1/db",
+    "DB_WAIT_TIMEOUT": "0",  # no database behind it: the value is here only to prove it is never logged
+    "MIGRATE": "off",
     "PYTHONDONTWRITEBYTECODE": "1",
 }
 ACCESS_FIELDS = {"method", "path", "status", "duration_ms", "client", "user_agent", "request_id"}
