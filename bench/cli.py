@@ -121,6 +121,8 @@ def run_bench(args: argparse.Namespace) -> int:
         print("wrk is not installed: apt-get install wrk (scripts/install-system-deps installs it).", file=sys.stderr)
         return 2
     load_before = machine.load_average()
+    if os.getloadavg()[0] > 1.0 and not args.smoke:
+        print(f"warning: the machine is busy (load average {load_before}); the figures will be noisy.", flush=True)
     out: Path = args.out
     logs = out / "raw" / "logs" if out == RESULTS else out / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -147,7 +149,7 @@ def run_bench(args: argparse.Namespace) -> int:
                         server, scenario, workers=args.workers, settle_s=0.5 if args.smoke else 2.0, logs=logs
                     )
                     reliability.append(result)
-                    print(f"reliability {server} {scenario}: ok {result.ok}, failed {result.failed}", flush=True)
+                    print(f"reliability {server} {scenario}: {result.ok} ok, {result.failed} failed", flush=True)
     stats = summarize_all(samples)
     pg = next((c.app for c in configs if c.app.name == "example-postgresql"), None)
     judged = verdicts(stats, (pg.name, pg.endpoints[0]) if pg else None)
@@ -198,7 +200,9 @@ def run_bench(args: argparse.Namespace) -> int:
 def progress(config: Config, sample: Sample) -> str:
     if sample.error:
         return f"{config.key} rep {sample.rep}: FAILED {sample.error.splitlines()[0]}"
-    figures = ", ".join(f"{path} {r.rps:.0f} req/s" for path, r in sample.results.items())
+    figures = ", ".join(
+        f"{path} {r.rps:.0f} req/s ({sample.cpu_us.get(path, 0):.0f} µs CPU/req)" for path, r in sample.results.items()
+    )
     return f"{config.key} rep {sample.rep}: started in {sample.startup_s:.2f} s; {figures}"
 
 

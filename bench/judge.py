@@ -62,6 +62,17 @@ def verdicts(stats: dict[str, ConfigStats], example_pg: tuple[str, str] | None) 
                 "fastlaunch with its access log off; fastapi run cannot turn its own off",
             )  # fmt: skip
         )
+    for path in DOCS_ENDPOINTS:
+        cpu = {s: stats[docs_key(s)].endpoints.get(path) for s in ("fastlaunch", "gunicorn") if docs_key(s) in stats}
+        fl_cpu, gu_cpu = (cpu.get(s) for s in ("fastlaunch", "gunicorn"))
+        out.append(
+            Verdict(
+                f"server CPU per request, fastlaunch / bare gunicorn, `{path}`",
+                _ratio(fl_cpu.cpu_us if fl_cpu else None, gu_cpu.cpu_us if gu_cpu else None),
+                "",
+                "same stack: expected about 1.0 (lower is better)",
+            )  # fmt: skip
+        )
     for server in ["fastlaunch", *PEERS]:
         if not SERVERS[server].access_log_off:
             continue

@@ -32,6 +32,8 @@ class Sample:
     master_rss: int = 0
     worker_rss: list[int] = field(default_factory=list)
     results: dict[str, WrkResult] = field(default_factory=dict)
+    # Server CPU time (master + workers) per request, in µs: steadier than req/s on a shared machine.
+    cpu_us: dict[str, float] = field(default_factory=dict)
     error: str | None = None
 
     def to_json(self) -> dict[str, Any]:
@@ -43,6 +45,7 @@ class Sample:
             "master_rss": self.master_rss,
             "worker_rss": self.worker_rss,
             "results": {path: result.to_json() for path, result in self.results.items()},
+            "cpu_us": self.cpu_us,
             "error": self.error,
         }
 
@@ -83,8 +86,11 @@ def measure(config: Config, rep: int, load: Load, logs: Path) -> Sample:
             path = example.expand(endpoint, values)
             if load.warmup_s:
                 run_wrk(port, path, duration_s=load.warmup_s, connections=load.connections, cpu=load.wrk_cpu)
+            cpu_before = server.cpu_seconds()
             result = run_wrk(port, path, duration_s=load.duration_s, connections=load.connections, cpu=load.wrk_cpu)
             sample.results[endpoint] = result
+            if result.requests:
+                sample.cpu_us[endpoint] = (server.cpu_seconds() - cpu_before) / result.requests * 1e6
         sample.master_rss, sample.worker_rss = server.memory()
     except (WrkError, example.ExampleUnavailable, OSError) as exc:
         sample.error = f"{type(exc).__name__}: {exc}\n{server.log_tail()}"

@@ -93,6 +93,11 @@ class Server:
         except OSError:
             return "(no log)"
 
+    def cpu_seconds(self) -> float:
+        """CPU time used so far by the server and its live workers."""
+        ticks = sum(cpu_ticks(pid) for pid in [self.pid, *workers_of(self.pid)])
+        return ticks / os.sysconf("SC_CLK_TCK")
+
     def memory(self) -> tuple[int, list[int]]:
         """(master RSS, [RSS of each worker]) in bytes."""
         return rss_bytes(self.pid), [rss_bytes(worker) for worker in workers_of(self.pid)]
@@ -102,10 +107,9 @@ class Server:
         booted, and the others (fastlaunch boots them after the first) must not load the CPU while measured."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            pids = [self.pid, *workers_of(self.pid)]
-            before = sum(cpu_ticks(pid) for pid in pids)
+            before = self.cpu_seconds()
             time.sleep(0.2)
-            if len(pids) > workers and sum(cpu_ticks(pid) for pid in pids) - before <= 2:
+            if len(workers_of(self.pid)) >= workers and self.cpu_seconds() - before <= 0.02:
                 return True
         return False
 

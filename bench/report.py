@@ -50,7 +50,7 @@ def _throughput(run: Run) -> list[str]:
         if not members:
             continue
         paths = list(app.endpoints)
-        header = ["server", *[f"`{p}` req/s" for p in paths], *[f"`{p}` p50 / p99 ms" for p in paths]]
+        header = ["server", *[f"`{p}` req/s" for p in paths], *[f"`{p}` p50 / p99 ms, CPU/req" for p in paths]]
         rows = []
         for config in members:
             stats = run.stats[config.key]
@@ -58,7 +58,8 @@ def _throughput(run: Run) -> list[str]:
             for path in paths:
                 e = stats.endpoints.get(path)
                 cells.append(f"**{e.rps.median:.0f}** ({e.rps.low:.0f}–{e.rps.high:.0f})" if e else "–")
-                lat.append(f"{e.p50_ms:.1f} / {e.p99_ms:.1f}" if e else "–")
+                cpu = f", {e.cpu_us:.0f} µs" if e and e.cpu_us is not None else ""
+                lat.append(f"{e.p50_ms:.1f} / {e.p99_ms:.1f}{cpu}" if e else "–")
             rows.append([config.label, *cells, *lat])
         lines += [f"### {app.label}", "", *_table(header, rows), ""]
     return lines
@@ -112,7 +113,13 @@ def render(run: Run) -> str:
     lines += [f"Python {run.machine['python']}.", ""]
     lines += [f"- **{key}**: {value}" for key, value in run.conditions.items()]
     lines += ["", "## Judged ratios", "", *verdict_lines(run.verdicts), ""]
-    lines += ["## Throughput and latency", "", "Requests/s: median of the repetitions (min–max).", ""]
+    lines += ["## Throughput and latency", ""]
+    lines += [
+        "Requests/s: median of the repetitions (min–max). Latency: wrk's p50 / p99, medians. CPU/req: CPU time"
+        " the server's processes (master and workers) spent per request, from /proc: steadier than req/s"
+        " when the machine is shared.",
+        "",
+    ]
     lines += _throughput(run)
     lines += [f"![{p.stem}]({p.name})" for p in run.plots] + [""]
     lines += ["## Startup, memory and errors", "", "RSS read from /proc after the load; medians of the runs.", ""]

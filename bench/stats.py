@@ -24,6 +24,7 @@ class EndpointStats:
     rps: Spread
     p50_ms: float
     p99_ms: float
+    cpu_us: float | None  # server CPU per request
     socket_errors: int
     non_2xx: int
 
@@ -49,6 +50,7 @@ def summarize(key: str, samples: list[Sample]) -> ConfigStats:
             rps=Spread.of([r.rps for r in results]),
             p50_ms=median(r.p50_us for r in results) / 1000,
             p99_ms=median(r.p99_us for r in results) / 1000,
+            cpu_us=median(cpu) if (cpu := [s.cpu_us[path] for s in good if path in s.cpu_us]) else None,
             socket_errors=sum(r.socket_errors for r in results),
             non_2xx=sum(r.status for r in results),
         )
