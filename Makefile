@@ -1,8 +1,9 @@
-# `make run` serves the example; `make test` runs ruff, mypy and pytest. Both set themselves up.
+# `make run` serves the example; `make test` runs ruff, mypy and pytest; `make bench` compares servers. All set themselves up.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+BENCH_STAMP := $(VENV)/.bench-stamp
 PORT ?= 8000
 
 .PHONY: run test test-quick lint bench bench-smoke clean
@@ -19,11 +20,23 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint
+test: lint $(BENCH_STAMP)
 	$(BIN)/pytest
 
+# The side-by-side benchmark (bench/): `make bench` is the full, manual run (about half an hour; results in
+# bench/results/), `make bench-smoke` a few seconds of it for CI. BENCH_ARGS passes options (python -m bench -h).
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q -e '.[dev,bench]'
+	touch $@
+
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+bench-smoke: $(BENCH_STAMP)
+	$(BIN)/python -m bench --smoke $(BENCH_ARGS)
+
 # Everything but the container builds (podman): for a quick local loop.
-test-quick: lint
+test-quick: lint $(BENCH_STAMP)
 	FASTLAUNCH_SKIP_CONTAINERS=1 $(BIN)/pytest
 
 clean:
