@@ -22,6 +22,8 @@ from podmanctl import BASE, CA, Podman, cleanup_netfilter, prepared
 from projects import ENV_MARKER, PROJECTS, REPO, RUN_ENV, copy_project, init
 from support import free_port, require_tool, wait_for_http
 
+from fastlaunch.project import python_files, routes_declared
+
 # Cold builds (debootstrap, then each project) take minutes on a shared 2-core machine.
 pytestmark = [pytest.mark.container, pytest.mark.timeout(1800)]
 MiB = 1024 * 1024
@@ -55,7 +57,8 @@ class Images:
             init(context, "docker")
             tag = f"localhost/fastlaunch-test-{name}:latest"
             log = self.build(context, tag)
-            probe = "/healthz" if "/healthz" in "".join(p.read_text() for p in context.rglob("*.py")) else "/"
+            # The same detection that decided the HEALTHCHECK: literal routes or fastlaunch.probes.
+            probe = "/healthz" if "/healthz" in routes_declared(python_files(context)) else "/"
             self.built[name] = Built(name, context, tag, log, probe)
             size = self.podman.image_size(tag)
             RESULTS.parent.mkdir(exist_ok=True)
