@@ -28,6 +28,7 @@ class Load:
 
     port: int
     path: str = "/"
+    keep_alive: bool = False  # one persistent connection, reopened only after a clean `Connection: close`
     max_requests: int = 3000
     max_seconds: float = 30.0
     ok: int = 0
@@ -40,10 +41,10 @@ class Load:
 
     def _run(self) -> None:
         deadline = time.monotonic() + self.max_seconds
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
         for _ in range(self.max_requests):
             if self._stop.is_set() or time.monotonic() > deadline:
-                return
-            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+                break
             try:
                 conn.request("GET", self.path)
                 response = conn.getresponse()
@@ -52,10 +53,12 @@ class Load:
                     self.ok += 1
                 else:
                     self.failed.append(f"status {response.status}")
-            except OSError as exc:
-                self.failed.append(repr(exc))
-            finally:
+            except (OSError, http.client.HTTPException) as exc:
+                self.failed.append(f"{time.strftime('%H:%M:%S')}.{int(time.time() * 1000) % 1000:03d} {exc!r}")
                 conn.close()
+            if not self.keep_alive:
+                conn.close()
+        conn.close()
 
     def __enter__(self) -> Load:
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -133,6 +136,24 @@ def test_sighup_replaces_workers_without_failed_requests(app_dir: Path) -> None:
             time.sleep(1.0)  # keep the load on the new workers for a moment
         assert not old & set(new)
         assert load.failed == [] and load.ok > 20  # the load overlapped the reload
+
+
+def test_sighup_with_keep_alive_clients_fails_no_request(app_dir: Path) -> None:
+    # Browsers and HTTP libraries reuse connections: a reload must not close one under a request.
+    port = free_port()
+    with serve(app_dir, port, WEB_CONCURRENCY="2") as proc:
+        old = set(wait_for_workers(proc.pid, 2))
+        loads = [Load(port, keep_alive=True, max_requests=20000) for _ in range(4)]
+        for load in loads:
+            load.__enter__()
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGHUP)
+        wait_for_workers(proc.pid, 2, exclude=old)
+        time.sleep(1.5)
+        for load in loads:
+            load.__exit__()
+    assert [f for load in loads for f in load.failed] == []
+    assert all(load.ok > 20 for load in loads)
 
 
 def test_killed_worker_is_replaced_and_service_continues(app_dir: Path) -> None:

@@ -24,27 +24,52 @@ from fastlaunch.metrics import RequestMetrics
 from fastlaunch.middleware import ObservabilityMiddleware
 from fastlaunch.workers import current_rss
 
-# How long a connection accepted just before shutdown may take to send its request.
-FIRST_REQUEST_GRACE = 1.0
+# The longest a shutdown waits for clients to send the request they may already be sending.
+DRAIN_GRACE = 1.5
+# A keep-alive connection idle for this long is taken as idle, not as about to send its next request.
+IDLE_AFTER = 0.25
 
 
 class DrainingServer(Server):
-    """Uvicorn closes every connection without a request in progress as soon as shutdown starts. A
-    connection the worker accepted a moment before SIGTERM (a reload, a scale-down) has usually not sent its
-    request yet, so its client gets a reset. Stop accepting first, then let such connections be served."""
+    """Uvicorn closes every connection without a request in progress as soon as shutdown starts. On a reload
+    or scale-down that resets clients: a connection accepted a moment before SIGTERM has usually not sent its
+    request yet, and a keep-alive client may be sending its next one. Stop accepting first; then, for a
+    bounded moment, serve what arrives with `Connection: close`, and close only connections really idle."""
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         for server in self.servers:
             server.close()
+        # Every response from now on announces the close, so keep-alive clients reconnect (to the workers
+        # still listening) instead of reusing a connection this worker is about to close. Uvicorn refreshes
+        # these headers only from its main loop, which has stopped.
+        self.server_state.default_headers = [*self.server_state.default_headers, (b"connection", b"close")]
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + FIRST_REQUEST_GRACE
-        while (
-            loop.time() < deadline
-            and not self.force_exit
-            and any(getattr(c, "cycle", True) is None for c in self.server_state.connections)
-        ):
+        deadline = loop.time() + DRAIN_GRACE
+        while loop.time() < deadline and not self.force_exit and self._drain_step(loop.time()):
             await asyncio.sleep(0.02)
         await super().shutdown(sockets)
+
+    def _drain_step(self, now: float) -> bool:
+        """One pass over the connections; True while some may still send or receive a request."""
+        waiting = False
+        for connection in list(self.server_state.connections):
+            conn: Any = connection
+            cycle: Any = getattr(conn, "cycle", False)
+            if cycle is False:  # not an HTTP/1 connection uvicorn tracks this way: leave it to uvicorn
+                continue
+            if cycle is None:  # accepted, request not read yet
+                waiting = True
+            elif not cycle.response_complete:
+                waiting = True  # let it finish under the headers it started with
+            else:
+                timer = getattr(conn, "timeout_keep_alive_task", None)
+                if timer is None:  # the keep-alive timer is disarmed while the next request's headers arrive
+                    waiting = True
+                elif now - (timer.when() - conn.timeout_keep_alive) >= IDLE_AFTER:
+                    conn.transport.close()
+                else:
+                    waiting = True  # a keep-alive client may be sending its next request
+        return waiting
 
 
 class UvicornWorker(_UvicornWorker):  # type: ignore[misc]
