@@ -13,8 +13,8 @@ from pathlib import Path
 
 from bench import example, machine, postgres
 from bench.judge import verdicts
-from bench.measure import Load, Sample, command_for, measure
-from bench.plan import AppSpec, Config, configurations, interleaved
+from bench.measure import Load, Sample, command_for, measure_group
+from bench.plan import AppSpec, Config, configurations, rounds
 from bench.reliability import RELIABILITY_SERVERS, SCENARIOS, Reliability, run_reliability
 from bench.report import Run, render, verdict_lines
 from bench.servers import PEERS, SERVERS, display_command
@@ -28,7 +28,9 @@ SMOKE_SERVERS = "fastlaunch,gunicorn,granian"
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--smoke", action="store_true", help="a few seconds: 1 s loads, 1 repetition, 3 servers")
-    parser.add_argument("--duration", type=int, help="seconds of wrk load per endpoint (default 10; smoke 1)")
+    parser.add_argument(
+        "--duration", type=int, help="one-second wrk slices per endpoint and server (default 10; smoke 1)"
+    )
     parser.add_argument("--warmup", type=int, help="seconds of discarded warm-up per endpoint (default 2; smoke 0)")
     parser.add_argument("--repetitions", type=int, help="interleaved repetitions (default 3; smoke 1)")
     parser.add_argument("--connections", type=int, default=64, help="wrk connections (default 64)")
@@ -102,9 +104,10 @@ def example_apps(args: argparse.Namespace, stack: ExitStack, work: Path, skipped
 
 def conditions(args: argparse.Namespace, load_before: str) -> dict[str, str]:
     return {
-        "load": f"wrk -t1 -c{args.connections} -d{args.duration}s --latency per endpoint, after a discarded "
-        f"{args.warmup} s warm-up on the same endpoint",
-        "order": f"{args.repetitions} repetition(s), interleaved A B C … C B A; each run starts the server afresh",
+        "load": f"wrk -t1 -c{args.connections} --latency, {args.duration} one-second slices per endpoint and server, "
+        f"after a discarded {args.warmup} s warm-up on the same endpoint",
+        "order": f"{args.repetitions} repetition(s); in each, the servers of one app run side by side (each started "
+        "afresh) and the slices alternate between them, A B C then C B A, so the machine's drift hits all alike",
         "workers": f"{args.workers} per server",
         "CPU placement": (
             f"servers unpinned on all {len(os.sched_getaffinity(0))} CPUs; wrk (one thread) pinned to CPU "
@@ -136,11 +139,13 @@ def run_bench(args: argparse.Namespace) -> int:
         examples = example_apps(args, stack, work, skipped)
         access_runs = ["fastlaunch"] if args.smoke else ["fastlaunch", *PEERS]
         configs = configurations(args.servers, examples, access_log_runs=access_runs)
-        order = interleaved(configs, args.repetitions)
-        for i, (rep, config) in enumerate(order, 1):
-            sample = measure(config, rep, load, logs)
-            samples.append(sample)
-            print(f"[{i}/{len(order)}] {progress(config, sample)}", flush=True)
+        order = rounds(configs, args.repetitions)
+        done, total = 0, len(configs) * args.repetitions
+        for rep, group in order:
+            for config, sample in zip(group, measure_group(group, rep, load, logs), strict=True):
+                samples.append(sample)
+                done += 1
+                print(f"[{done}/{total}] {progress(config, sample)}", flush=True)
         if not args.no_reliability:
             servers = ["fastlaunch"] if args.smoke else [s for s in RELIABILITY_SERVERS if s in args.servers]
             for server in servers:

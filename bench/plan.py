@@ -63,9 +63,15 @@ def configurations(servers: list[str], examples: list[AppSpec], *, access_log_ru
     return configs
 
 
-def interleaved(configs: list[Config], repetitions: int) -> list[tuple[int, Config]]:
-    """A B C ... C B A ...: every configuration sees early and late positions alike."""
-    order: list[tuple[int, Config]] = []
+def rounds(configs: list[Config], repetitions: int) -> list[tuple[int, list[Config]]]:
+    """Per repetition, one round per app with that app's configurations side by side; apps and servers in
+    order A B C, then C B A in the next repetition, so every configuration sees early and late positions."""
+    by_app: dict[str, list[Config]] = {}
+    for config in configs:
+        by_app.setdefault(config.app.name, []).append(config)
+    groups = list(by_app.values())
+    order: list[tuple[int, list[Config]]] = []
     for rep in range(repetitions):
-        order += [(rep, config) for config in (configs if rep % 2 == 0 else configs[::-1])]
+        forward = rep % 2 == 0
+        order += [(rep, group if forward else group[::-1]) for group in (groups if forward else groups[::-1])]
     return order
