@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
 from collections.abc import Iterator
@@ -157,3 +158,18 @@ def test_choose_keeps_sane_ids_and_replaces_the_rest() -> None:
         new = choose(bad)
         assert re.fullmatch(r"[0-9a-f]{32}", new), (bad, new)
     assert choose(None) != choose(None)
+
+
+def test_fresh_ids_differ_between_forked_workers() -> None:
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: a worker forked from the master
+        os.write(write, choose(None).encode())
+        os._exit(0)
+    os.close(write)
+    child = os.read(read, 64).decode()
+    os.waitpid(pid, 0)
+    os.close(read)
+    parent = choose(None)
+    assert re.fullmatch(r"[0-9a-f]{32}", child)
+    assert child[:16] != parent[:16]  # another random prefix, so the counters cannot collide

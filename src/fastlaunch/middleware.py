@@ -64,10 +64,12 @@ class ObservabilityMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = list(message.get("headers", ()))  # a copy: the app may reuse its header list
-                if not any(name.lower() == HEADER for name, _ in headers):
-                    headers.append(id_header)
-                message = {**message, "headers": headers}
+                headers = message.get("headers", ())
+                for name, _ in headers:
+                    if name.lower() == HEADER:  # the app set its own: keep it
+                        break
+                else:  # a new list and message: the app may reuse its own
+                    message = {**message, "headers": [*headers, id_header]}
             await send(message)
 
         start = perf_counter()

@@ -6,6 +6,7 @@ incoming ``X-Request-ID`` or a fresh random one; imports nothing beyond the stan
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import re
@@ -25,11 +26,30 @@ def get_request_id() -> str | None:
     return REQUEST_ID.get()
 
 
+class _Ids:
+    """Fresh ids: a random 64-bit prefix per process and a counter (32 hex digits). Unique without a
+    getrandom() call per request; the prefix is redrawn in every forked worker."""
+
+    def __init__(self) -> None:
+        self.reset()
+        os.register_at_fork(after_in_child=self.reset)
+
+    def reset(self) -> None:
+        self.prefix = os.urandom(8).hex()
+        self.counter = itertools.count()
+
+    def next(self) -> str:
+        return f"{self.prefix}{next(self.counter):016x}"
+
+
+_ids = _Ids()
+
+
 def choose(incoming: bytes | None) -> str:
-    """The incoming id when it is a sane token, else a new random one (32 hex digits)."""
+    """The incoming id when it is a sane token, else a fresh one (32 hex digits)."""
     if incoming is not None and _SANE.fullmatch(incoming):
         return incoming.decode("ascii")
-    return os.urandom(16).hex()
+    return _ids.next()
 
 
 class RequestIdFilter(logging.Filter):
