@@ -97,6 +97,7 @@ class _Live:
     sample: Sample
     server: Server
     port: int
+    log: Path
     slices: dict[str, list[WrkResult]] = field(default_factory=dict)
     cpu_s: dict[str, float] = field(default_factory=dict)
 
@@ -129,7 +130,7 @@ def measure_group(configs: list[Config], rep: int, load: Load, logs: Path) -> li
             if not server.settle(load.workers):
                 sample.error = f"the server did not settle with {load.workers} idle workers within 30 s"
                 continue
-            live.append(_Live(config, sample, server, port))
+            live.append(_Live(config, sample, server, port, log))
         values: dict[str, str] = {}
         if live and live[0].config.app.seeded:
             try:
@@ -159,8 +160,7 @@ def measure_group(configs: list[Config], rep: int, load: Load, logs: Path) -> li
                 entry.sample.error += f"\n{entry.server.log_tail()}"
     for entry in live:
         if entry.sample.error is None:
-            log = logs / f"{entry.config.key.replace('/', '-')}-{rep}.log"
-            log.unlink(missing_ok=True)  # access logs grow large; a failed run keeps its log
+            entry.log.unlink(missing_ok=True)  # access logs grow large; a failed run keeps its log
     return samples
 
 
