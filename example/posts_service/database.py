@@ -35,7 +35,23 @@ async def ping(engine: AsyncEngine) -> None:
         await connection.execute(text("SELECT 1"))
 
 
+def read_only(engine: AsyncEngine) -> AsyncEngine:
+    """The same pool without transactions, for the GET endpoints.
+
+    A transaction would cost two extra round trips per request (BEGIN, and ROLLBACK when the session
+    closes) and the pre-ping two more (it wraps its ping in BEGIN/ROLLBACK outside autocommit). Reads gain
+    nothing from it: under PostgreSQL's READ COMMITTED every statement takes its own snapshot anyway.
+    """
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
+    async with sessions() as session:
+        yield session
+
+
+async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
+    sessions: async_sessionmaker[AsyncSession] = request.app.state.read_sessions
     async with sessions() as session:
         yield session

@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException
 from fastlaunch import offline_docs
 from fastlaunch.probes import Probes
 from posts_service.config import Settings, get_settings
-from posts_service.database import create_engine, ping
+from posts_service.database import create_engine, ping, read_only
 from posts_service.routes import router
 
 log = logging.getLogger("posts_service")
@@ -56,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The CDN-backed docs are replaced by offline_docs below.
     app = FastAPI(title="Posts service", version="1.0.0", docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.sessions = async_sessionmaker(engine, expire_on_commit=False)
+    app.state.read_sessions = async_sessionmaker(read_only(engine), expire_on_commit=False)
     app.include_router(router)
     app.add_exception_handler(HTTPException, http_error)  # type: ignore[arg-type]
     probes.install(app)

@@ -9,13 +9,14 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response, st
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from posts_service.database import get_session
+from posts_service.database import get_read_session, get_session
 from posts_service.models import Comment, Post
 from posts_service.schemas import MAX_ID, CommentCreate, CommentRead, PostCreate, PostRead, PostUpdate, Problem
 
 router = APIRouter(prefix="/posts", tags=["posts"])
 
 Session = Annotated[AsyncSession, Depends(get_session)]
+ReadSession = Annotated[AsyncSession, Depends(get_read_session)]
 PostId = Annotated[int, Path(ge=1, le=MAX_ID, description="Id of the post.")]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     status.HTTP_404_NOT_FOUND: {"model": Problem, "description": "No post with this id."}
@@ -35,7 +36,7 @@ async def post_or_404(session: AsyncSession, post_id: int) -> Post:
 
 @router.get("", response_model=list[PostRead])
 async def list_posts(
-    session: Session,
+    session: ReadSession,
     skip: Annotated[int, Query(ge=0, le=MAX_ID, description="Posts to skip.")] = 0,
     limit: Annotated[int, Query(ge=1, le=100, description="Posts to return.")] = 10,
 ) -> Sequence[Post]:
@@ -53,7 +54,7 @@ async def create_post(body: PostCreate, session: Session) -> Post:
 
 
 @router.get("/{post_id}", response_model=PostRead, responses=NOT_FOUND)
-async def get_post(post_id: PostId, session: Session) -> Post:
+async def get_post(post_id: PostId, session: ReadSession) -> Post:
     return await post_or_404(session, post_id)
 
 
@@ -91,7 +92,7 @@ async def create_comment(post_id: PostId, body: CommentCreate, session: Session)
 
 
 @router.get("/{post_id}/comments", response_model=list[CommentRead], responses=NOT_FOUND)
-async def list_comments(post_id: PostId, session: Session) -> Sequence[Comment]:
+async def list_comments(post_id: PostId, session: ReadSession) -> Sequence[Comment]:
     await post_or_404(session, post_id)
     result = await session.scalars(select(Comment).where(Comment.post_id == post_id).order_by(Comment.id))
     return result.all()
