@@ -13,9 +13,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from posts_service.config import Settings
 
 
-def create_engine(settings: Settings) -> AsyncEngine:
+def create_engine(settings: Settings, *, read_only: bool = False) -> AsyncEngine:
+    """The engine for writes, or with ``read_only`` the one the GET endpoints use.
+
+    Reads run without a transaction (autocommit): under PostgreSQL's READ COMMITTED every statement takes
+    its own snapshot anyway, and a transaction would add BEGIN and ROLLBACK round trips to each request.
+    Autocommit is set when a connection is made, not per checkout, because outside autocommit the pool's
+    pre-ping wraps its ping in BEGIN/ROLLBACK too; so a pooled read is one ping and its SELECT.
+    """
     url = make_url(settings.database_url_value)
     options: dict[str, Any] = {"pool_pre_ping": True}
+    if read_only:
+        options["isolation_level"] = "AUTOCOMMIT"
     if url.get_backend_name() != "sqlite":
         options["pool_size"] = settings.database_pool_size
     engine = create_async_engine(url, **options)
@@ -33,16 +42,6 @@ def create_engine(settings: Settings) -> AsyncEngine:
 async def ping(engine: AsyncEngine) -> None:
     async with engine.connect() as connection:
         await connection.execute(text("SELECT 1"))
-
-
-def read_only(engine: AsyncEngine) -> AsyncEngine:
-    """The same pool without transactions, for the GET endpoints.
-
-    A transaction would cost two extra round trips per request (BEGIN, and ROLLBACK when the session
-    closes) and the pre-ping two more (it wraps its ping in BEGIN/ROLLBACK outside autocommit). Reads gain
-    nothing from it: under PostgreSQL's READ COMMITTED every statement takes its own snapshot anyway.
-    """
-    return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:

@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException
 from fastlaunch import offline_docs
 from fastlaunch.probes import Probes
 from posts_service.config import Settings, get_settings
-from posts_service.database import create_engine, ping, read_only
+from posts_service.database import create_engine, ping
 from posts_service.routes import router
 
 log = logging.getLogger("posts_service")
@@ -42,6 +42,7 @@ async def http_error(request: Request, exc: HTTPException) -> Response:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     engine = create_engine(settings)
+    read_engine = create_engine(settings, read_only=True)
     probes = Probes(timeout=2.0)
     probes.add_check("database", lambda: ping(engine))
 
@@ -52,11 +53,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.warning("Settings: %r", settings)
         yield
         await engine.dispose()
+        await read_engine.dispose()
 
     # The CDN-backed docs are replaced by offline_docs below.
     app = FastAPI(title="Posts service", version="1.0.0", docs_url=None, redoc_url=None, lifespan=lifespan)
     app.state.sessions = async_sessionmaker(engine, expire_on_commit=False)
-    app.state.read_sessions = async_sessionmaker(read_only(engine), expire_on_commit=False)
+    app.state.read_sessions = async_sessionmaker(read_engine, expire_on_commit=False)
     app.include_router(router)
     app.add_exception_handler(HTTPException, http_error)  # type: ignore[arg-type]
     probes.install(app)
