@@ -126,7 +126,8 @@ def test_procfile_web_command_listens_on_the_platform_port(tmp_path: Path) -> No
     app_yaml = yaml.safe_load((project / "app.yaml").read_text())
     assert app_yaml["entrypoint"] == command and app_yaml["runtime"] == f"python3{sys.version_info.minor}"
     port = free_port()
-    # What a platform does: PORT in the environment, the Procfile line run by a shell.
+    # What a platform does: PORT in the environment, the Procfile line run by a shell. Heroku's is bash,
+    # which execs a lone command, so the server is the process stopped by PID (dash would fork and orphan it).
     env = {
         "PORT": str(port),
         "HOST": "127.0.0.1",
@@ -134,7 +135,7 @@ def test_procfile_web_command_listens_on_the_platform_port(tmp_path: Path) -> No
         "PATH": f"{Path(FASTLAUNCH).parent}:/usr/bin:/bin",
     }
     with running(
-        ["sh", "-c", command], cwd=project, env=env, log=tmp_path / "web.log", ready_url=f"http://127.0.0.1:{port}/"
+        ["bash", "-c", command], cwd=project, env=env, log=tmp_path / "web.log", ready_url=f"http://127.0.0.1:{port}/"
     ):
         assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).json() == {"status": "ok"}
 
