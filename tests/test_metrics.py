@@ -128,6 +128,29 @@ def test_metrics_port_keeps_metrics_off_the_app_port_and_cleans_up(tmp_path: Pat
     assert not Path(f"/proc/{exporters[0]}").exists(), "the exporter outlived the server"
 
 
+def test_workers_recycled_by_max_requests_leave_the_metrics_and_the_exporter_alone(tmp_path: Path) -> None:
+    # A worker that ends on its own (MAX_REQUESTS) returns through the frames it was forked in; the
+    # master's clean-up in those frames (stop the exporter, remove the directory) must not run there.
+    metrics_port = free_port()
+    log = tmp_path / "server.log"
+    env = {"WEB_CONCURRENCY": "2", "MAX_REQUESTS": "4", "MAX_REQUESTS_JITTER": "0", "METRICS_PORT": str(metrics_port)}
+    with serving(tmp_path, **env) as (base, proc):
+        exporters = [p for p in child_pids(proc.pid) if b"metrics_exporter" in Path(f"/proc/{p}/cmdline").read_bytes()]
+        n = 20
+        for item in range(n):
+            response = httpx.get(f"{base}/items/{item}", headers={"Connection": "close"}, timeout=30)
+            assert response.status_code == 200
+        deadline = time.monotonic() + 30
+        while log.read_text().count("Worker exiting") < 3 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert log.read_text().count("Worker exiting") >= 3, log.read_text()
+        values = samples(f"http://127.0.0.1:{metrics_port}/metrics")
+        assert total(values, "http_requests_total", route="/items/{item_id}") == n
+        assert [p for p in child_pids(proc.pid) if p in exporters] == exporters, "the exporter was stopped"
+        assert proc.poll() is None
+    assert "Gunicorn exited" not in log.read_text()
+
+
 def test_a_given_multiprocess_directory_is_wiped_at_start(tmp_path: Path) -> None:
     directory = tmp_path / "prom"
     directory.mkdir()

@@ -104,10 +104,13 @@ class FastlaunchApplication(Application):  # type: ignore[misc]
             raise AppImportError(f"fastlaunch: {exc} (app from {self.target.source})") from None
 
     def run(self) -> None:
+        master = os.getpid()
         try:
             with metrics_running(self.settings):
                 StagedArbiter(self).run()
         except SystemExit as exc:
+            if os.getpid() != master:
+                raise  # a worker leaving (Gunicorn forks inside run()): its exit is not the server's
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
             if code:
                 reason = {
@@ -116,7 +119,8 @@ class FastlaunchApplication(Application):  # type: ignore[misc]
                 }.get(code, "the server stopped")
                 raise ServerExit(f"Gunicorn exited with status {code}: {reason}.", exit_code=code) from None
         finally:
-            shutil.rmtree(self.boot_dir, ignore_errors=True)
+            if os.getpid() == master:
+                shutil.rmtree(self.boot_dir, ignore_errors=True)
 
 
 class StagedArbiter(Arbiter):  # type: ignore[misc]

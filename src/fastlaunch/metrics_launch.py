@@ -81,6 +81,7 @@ def metrics_running(settings: Settings) -> Iterator[None]:
         directory = tempfile.mkdtemp(prefix="fastlaunch-metrics-", dir=shm)
         os.environ[ENV] = directory
     exporter: subprocess.Popen[str] | None = None
+    master = os.getpid()
     try:
         _restarts()  # so the counter reads 0, not absent, until a worker restarts
         address = metrics_address(settings)
@@ -88,18 +89,24 @@ def metrics_running(settings: Settings) -> Iterator[None]:
             exporter = _start_exporter(address)
         yield
     finally:
-        if exporter is not None:
-            exporter.terminate()
-            try:
-                exporter.wait(10)
-            except subprocess.TimeoutExpired:
-                exporter.kill()
-                exporter.wait()
-        if given:
-            _wipe(directory)
-        else:
-            shutil.rmtree(directory, ignore_errors=True)
-            os.environ.pop(ENV, None)
+        # Gunicorn forks the workers inside this block; one leaving must not touch the master's state.
+        if os.getpid() == master:
+            _clean_up(exporter, directory, wipe_only=bool(given))
+
+
+def _clean_up(exporter: subprocess.Popen[str] | None, directory: str, *, wipe_only: bool) -> None:
+    if exporter is not None:
+        exporter.terminate()
+        try:
+            exporter.wait(10)
+        except subprocess.TimeoutExpired:
+            exporter.kill()
+            exporter.wait()
+    if wipe_only:  # the user's PROMETHEUS_MULTIPROC_DIR: keep the directory, drop this run's counts
+        _wipe(directory)
+    else:
+        shutil.rmtree(directory, ignore_errors=True)
+        os.environ.pop(ENV, None)
 
 
 def _start_exporter(address: Bind) -> subprocess.Popen[str]:
