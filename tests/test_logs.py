@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import socket
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -116,6 +119,32 @@ def test_text_mode_is_readable_and_carries_the_request_id(tmp_path: Path) -> Non
     assert any('"GET /items/%0Afake-line HTTP/1.1" 422' in line for line in lines)
     for line in lines:
         assert not line.startswith("{"), line
+
+
+def test_a_request_finishing_during_shutdown_is_still_logged(tmp_path: Path) -> None:
+    # Connection: close leaves the draining worker nothing to wait for, so it exits right after the
+    # response: the access line queued for the log thread must be written before the process ends.
+    results: list[int] = []
+
+    def held_request(base: str) -> None:
+        results.append(httpx.get(f"{base}/hold", headers={"Connection": "close"}, timeout=30).status_code)
+
+    port = free_port()
+    base, log = f"http://127.0.0.1:{port}", tmp_path / "server.log"
+    command = [FASTLAUNCH, "run", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
+    with running(command, cwd=APP, env=ENV, log=log, ready_url=f"{base}/") as proc, ThreadPoolExecutor(1) as pool:
+        done = pool.submit(held_request, base)
+        time.sleep(0.1)  # /hold takes 0.2 s: the request is in the app now
+        proc.send_signal(signal.SIGTERM)
+        done.result(30)
+        assert proc.wait(30) == 0
+    assert results == [200]
+    text = log.read_text()
+    assert '"GET /hold HTTP/1.1" 200' in text, text
+    # A worker that finished its graceful shutdown exits normally; it is not killed by the signal.
+    assert "was sent SIGTERM" not in text, text
+    assert "Worker exiting" in text, text
+    assert "Error while closing socket" not in text, text  # the listeners are closed once, quietly
 
 
 @pytest.mark.parametrize("fmt", ["json", "text"])

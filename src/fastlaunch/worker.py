@@ -47,7 +47,11 @@ class DrainingServer(Server):
         deadline = loop.time() + DRAIN_GRACE
         while loop.time() < deadline and not self.force_exit and self._drain_step(loop.time()):
             await asyncio.sleep(0.02)
-        await super().shutdown(sockets)
+        await super().shutdown()  # not the listeners: closing the servers above has closed them
+        # Uvicorn re-raises the signal it caught once serve() returns, so the worker died by SIGTERM before
+        # its own clean-up ran (the access log's last lines, Gunicorn's worker_exit hook). A worker that has
+        # shut down gracefully exits normally instead.
+        self._captured_signals.clear()
 
     def _drain_step(self, now: float) -> bool:
         """One pass over the connections; True while some may still send or receive a request."""
@@ -123,7 +127,11 @@ class UvicornWorker(_UvicornWorker):  # type: ignore[misc]
         self.config.app = self.wsgi
         server = DrainingServer(config=self.config)
         self._install_sigquit_handler()
-        await server.serve(sockets=self.sockets)
+        # The plain sockets inside Gunicorn's listeners: uvloop detaches a plain socket when it stops
+        # serving, but closes anything else a second time, which Gunicorn's wrapper logged as EBADF.
+        # The plain sockets inside Gunicorn's listeners: uvloop detaches a plain socket when it stops
+        # serving, but closes anything else a second time, which Gunicorn's wrapper logged as EBADF.
+        await server.serve(sockets=[getattr(listener, "sock", listener) for listener in self.sockets])
         if not server.started:
             sys.exit(Arbiter.WORKER_BOOT_ERROR)
 
