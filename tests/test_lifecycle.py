@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import http.client
 import json
 import os
@@ -20,6 +21,7 @@ import pytest
 from support import ASSETS, FASTLAUNCH, child_pids, free_port, run_cli, running, stop
 
 from fastlaunch.exceptions import ExitCode
+from fastlaunch.worker import YOUNG_THRESHOLD
 
 
 @dataclass
@@ -214,6 +216,20 @@ def test_workers_inherit_no_rich_and_import_no_cli(app_dir: Path) -> None:
     with serve(app_dir, port, WEB_CONCURRENCY="1"):
         modules = httpx.get(f"http://127.0.0.1:{port}/modules").json()
     assert modules["rich"] is False
+
+
+def test_workers_take_the_loaded_app_out_of_the_collectors_way(app_dir: Path) -> None:
+    port = free_port()
+    with serve(app_dir, port, WEB_CONCURRENCY="1"):
+        state = httpx.get(f"http://127.0.0.1:{port}/gc").json()
+    # Everything the app's import created is frozen; what remains tracked is what serving has created since.
+    assert state["frozen"] > state["tracked"], state
+    assert state["threshold"][0] == YOUNG_THRESHOLD > gc.get_threshold()[0]
+
+    port = free_port()
+    with serve(app_dir, port, WEB_CONCURRENCY="1", APP_GC_THRESHOLD="500"):
+        state = httpx.get(f"http://127.0.0.1:{port}/gc").json()
+    assert state["threshold"][0] == 500, "the app's own choice is kept"
 
 
 def test_gunicorn_conf_applies_then_gunicorn_cmd_args_win(app_dir: Path) -> None:

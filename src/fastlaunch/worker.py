@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import gc
 import os
 import signal
 import socket
@@ -76,6 +77,21 @@ class DrainingServer(Server):
         return waiting
 
 
+# CPython collects the young generation every 700 net new container objects. With 64 requests in flight
+# about that many are alive at any moment, so a busy worker collected every ten requests or so. Measured
+# here (docs app, 2 workers, wrk -c64): the collector took ~38 us of a ~400 us request at 700, ~14 us at 2000.
+YOUNG_THRESHOLD = 2000
+
+
+def _tune_gc(*, app_chose_threshold: bool) -> None:
+    """After the app has loaded: take its heap out of the collector's way."""
+    # The app's modules, routes and models live as long as the worker, yet every full collection walked
+    # them all (60k+ objects, ~40 ms, every second or two under load). Frozen, it walks only what requests made.
+    gc.freeze()
+    if not app_chose_threshold:
+        gc.set_threshold(max(YOUNG_THRESHOLD, gc.get_threshold()[0]), *gc.get_threshold()[1:])
+
+
 class UvicornWorker(_UvicornWorker):  # type: ignore[misc]
     # "auto" picks uvloop and httptools, which uvicorn[standard] installs.
     # access_log=False: fastlaunch's middleware writes the access log, off the request path (Uvicorn's own
@@ -94,6 +110,7 @@ class UvicornWorker(_UvicornWorker):  # type: ignore[misc]
         self._options = options
         self._access_log: AccessLog | None = None
         self._boot_dir: str | None = options.get("boot_dir")
+        self._gc_threshold = gc.get_threshold()  # before a post_fork hook or the app may set their own
 
     def init_process(self) -> None:
         # uvicorn-worker never checks for its master: after a SIGKILL of the master (OOM killer, kill -9)
@@ -116,6 +133,7 @@ class UvicornWorker(_UvicornWorker):  # type: ignore[misc]
     def load_wsgi(self) -> None:
         super().load_wsgi()
         self.wsgi = self._observed(self.wsgi)
+        _tune_gc(app_chose_threshold=gc.get_threshold() != self._gc_threshold)
         if self._boot_dir:
             report = Path(self._boot_dir) / f"booted.{self.pid}"
             tmp = Path(self._boot_dir) / f".booted.{self.pid}.tmp"

@@ -32,3 +32,16 @@ async def scope(request: Request):
 @app.get("/modules")
 async def modules():
     return {name: name in sys.modules for name in ("rich", "typer", "click", "fastlaunch.cli")}
+
+
+if os.environ.get("APP_GC_THRESHOLD"):  # an app that tunes its own collector
+    import gc
+
+    gc.set_threshold(int(os.environ["APP_GC_THRESHOLD"]))
+
+
+@app.get("/gc")
+async def gc_state():
+    import gc
+
+    return {"frozen": gc.get_freeze_count(), "tracked": len(gc.get_objects()), "threshold": gc.get_threshold()}
