@@ -1,79 +1,106 @@
 """The access log, kept off the request path.
 
-A request leaves one tuple in a deque (no formatting, no I/O, no lock); a thread turns the tuples into
-``fastlaunch.access`` log records, so the configured format (LOG_FORMAT) and destination (ACCESS_LOG)
-apply, and writes them in batches. A slow log consumer then delays log lines, not responses.
+A request leaves one flat tuple in a deque (no formatting, no I/O, no lock, nothing that keeps the request's
+objects alive); a thread turns the tuples into lines in the configured format (LOG_FORMAT) for the configured
+destination (ACCESS_LOG) and writes them in batches. A slow log consumer then delays log lines, not responses.
+
+fastlaunch's own handlers and formatters write a batch as one string, without a LogRecord per line; any other
+handler (a logging configuration of the user's own) gets ordinary records for the ``fastlaunch.access`` logger.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections import deque
-from typing import Any
+from typing import Any, NamedTuple, Protocol
+
+from fastlaunch.request_id import RequestIdFilter
 
 LOGGER = "fastlaunch.access"
 TEXT = '%s - "%s %s HTTP/%s" %d %.1fms "%s"'
 # Client-supplied text (path, user agent) must not forge a line or a field in the text format.
 _ESCAPES = {c: f"\\x{c:02x}" for c in [*range(32), 127]} | {ord('"'): '\\"'}
 
-# scope, status, seconds taken, wall-clock end, request id, user agent
-Entry = tuple[dict[str, Any], int, float, float, str, bytes | None]
+
+def _escaped(text: str) -> str:
+    # isprintable() is False for every control character: the common clean text skips translate().
+    return text if text.isprintable() and '"' not in text else text.translate(_ESCAPES)
+
+# What the middleware records, cheap to build and holding no mutable object of the request: method, raw path,
+# path, query string, client (host, port), HTTP version, status, seconds taken, wall-clock end, request id,
+# user agent.
+Entry = tuple[str, bytes | None, str, bytes, Any, str, int, float, float, str, bytes | None]
 
 
-def _client(scope: dict[str, Any]) -> str:
-    client = scope.get("client")
-    return f"{client[0]}:{client[1]}" if client else "-"
+class AccessLine(NamedTuple):
+    """One request, as every format shows it."""
 
-
-def _target(scope: dict[str, Any]) -> str:
-    raw = scope.get("raw_path")
-    # raw_path is what the client sent, still percent-encoded: a decoded %0A cannot split the line.
-    path = raw.decode("latin-1") if raw else scope.get("path", "")
-    query = scope.get("query_string")
-    return f"{path}?{query.decode('latin-1')}" if query else path
-
-
-class AccessRecord(logging.LogRecord):
-    """A LogRecord without LogRecord.__init__'s per-record lookups (pid, thread, caller's file), which are
-    the same for every access line: copied from one record made in the access-log thread."""
-
-    template: dict[str, Any] = {}
+    created: float
+    client: str
+    method: str
+    target: str
+    http_version: str
+    status: int
+    duration_ms: float
+    user_agent: str
+    request_id: str
 
     @classmethod
-    def capture_template(cls) -> None:
-        """Call in the thread (and process) that will make the records."""
-        cls.template = vars(logging.LogRecord(LOGGER, logging.INFO, __file__, 0, TEXT, (), None))
+    def of(cls, entry: Entry) -> AccessLine:
+        method, raw_path, path, query, client, version, status, seconds, end, request_id, agent = entry
+        # raw_path is what the client sent, still percent-encoded: a decoded %0A cannot split the line.
+        target = raw_path.decode("latin-1") if raw_path else path
+        if query:
+            target = f"{target}?{query.decode('latin-1')}"
+        return cls(
+            end,
+            f"{client[0]}:{client[1]}" if client else "-",
+            method,
+            target,
+            version,
+            status,
+            round(seconds * 1000, 3),
+            agent.decode("latin-1") if agent else "",
+            request_id,
+        )
 
-    def __init__(self, msg: str, args: tuple[Any, ...], created: float) -> None:
-        self.__dict__.update(self.template)
-        self.msg, self.args, self.created = msg, args, created
-        self.msecs = (created - int(created)) * 1000
-        self.relativeCreated = (created - logging._startTime) * 1000  # type: ignore[attr-defined]
+    def message(self) -> str:
+        """The text of the line (Gunicorn's access format, with client text escaped)."""
+        return TEXT % (
+            self.client,
+            self.method,
+            _escaped(self.target),
+            self.http_version,
+            self.status,
+            self.duration_ms,
+            _escaped(self.user_agent),
+        )
+
+    def fields(self) -> dict[str, Any]:
+        return {
+            "method": self.method,
+            "path": self.target,
+            "status": self.status,
+            "duration_ms": self.duration_ms,
+            "client": self.client,
+            "user_agent": self.user_agent,
+            "http_version": self.http_version,
+        }
 
 
-def make_record(entry: Entry) -> logging.LogRecord:
-    scope, status, seconds, end, request_id, user_agent = entry
-    method = scope.get("method", "-")
-    target = _target(scope)
-    client = _client(scope)
-    agent = user_agent.decode("latin-1") if user_agent else ""
-    version = scope.get("http_version", "1.1")
-    duration_ms = round(seconds * 1000, 3)
-    args = (client, method, target.translate(_ESCAPES), version, status, duration_ms, agent.translate(_ESCAPES))
-    if not AccessRecord.template:
-        AccessRecord.capture_template()
-    record = AccessRecord(TEXT, args, end)
-    record.request_id = request_id
-    record.access = {
-        "method": method,
-        "path": target,
-        "status": status,
-        "duration_ms": duration_ms,
-        "client": client,
-        "user_agent": agent,
-        "http_version": version,
-    }
+class AccessFormatter(Protocol):
+    def format_access(self, line: AccessLine, pid: int) -> str: ...
+
+
+def make_record(line: AccessLine) -> logging.LogRecord:
+    """A ``fastlaunch.access`` record, for handlers that are not fastlaunch's own."""
+    record = logging.LogRecord(LOGGER, logging.INFO, __file__, 0, line.message(), (), None)
+    record.created = line.created
+    record.msecs = (line.created - int(line.created)) * 1000
+    record.request_id = line.request_id
+    record.access = line.fields()
     return record
 
 
@@ -81,7 +108,7 @@ class AccessLog:
     """Call ``put(entry)`` per request; ``close()`` writes what is pending and stops the thread.
 
     ``put`` is ``deque.append``: no lock, no wake-up of the writer. The writer wakes every ``interval``
-    seconds and writes everything pending, so one GIL hand-over and one flush serve many requests.
+    seconds and writes everything pending, so one GIL hand-over and one write serve many requests.
     """
 
     def __init__(self, interval: float = 0.05, backlog: int = 65536) -> None:
@@ -95,43 +122,63 @@ class AccessLog:
         self._thread.start()
 
     def _run(self) -> None:
-        AccessRecord.capture_template()
         while not self._stop.wait(self._interval):
             self._write()
         self._write()
 
     def _write(self) -> None:
-        pending, logger = self._pending, self._logger
+        pending = self._pending
         if not pending:
             return
-        enabled = logger.isEnabledFor(logging.INFO)
-        while pending:
-            entry = pending.popleft()
-            if enabled:
-                logger.handle(make_record(entry))
+        entries = [pending.popleft() for _ in range(len(pending))]
+        logger = self._logger
+        if not logger.isEnabledFor(logging.INFO):
+            return
+        lines = [AccessLine.of(entry) for entry in entries]
+        if logger.filters or logger.propagate:  # configured by someone else: let logging decide everything
+            for line in lines:
+                logger.handle(make_record(line))
+            return
+        pid = os.getpid()
         for handler in logger.handlers:
-            getattr(handler, "flush_batch", handler.flush)()
+            if isinstance(handler, _BatchWriter) and handler.takes_batches():
+                handler.write_batch(lines, pid)
+            else:
+                for line in lines:
+                    if logging.INFO >= handler.level:
+                        handler.handle(make_record(line))
 
     def close(self, timeout: float = 5.0) -> None:
         self._stop.set()
         self._thread.join(timeout)
 
 
-class BatchStreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """ACCESS_LOG=-: writes without flushing; the access-log thread flushes once per batch."""
+class _BatchWriter(logging.StreamHandler):  # type: ignore[type-arg]
+    """Takes the access-log thread's lines as one string per batch, formatted without LogRecords, in one
+    write and one flush."""
 
-    def flush(self) -> None:
-        pass
+    def takes_batches(self) -> bool:
+        # RequestIdFilter would add nothing to an access line; any other filter needs the record.
+        return hasattr(self.formatter, "format_access") and all(isinstance(f, RequestIdFilter) for f in self.filters)
 
-    def flush_batch(self) -> None:
-        logging.StreamHandler.flush(self)
+    def write_batch(self, lines: list[AccessLine], pid: int) -> None:
+        if logging.INFO < self.level:
+            return
+        formatter: AccessFormatter = self.formatter  # type: ignore[assignment]
+        text = "".join([f"{formatter.format_access(line, pid)}\n" for line in lines])
+        with self.lock:  # type: ignore[union-attr]
+            try:
+                if self.stream is None:  # a FileHandler opened lazily
+                    self.stream = self._open()  # type: ignore[attr-defined]
+                self.stream.write(text)
+                self.stream.flush()
+            except Exception:  # as logging does: report on stderr, keep serving
+                self.handleError(make_record(lines[0]))
 
 
-class BatchFileHandler(logging.FileHandler):
-    """ACCESS_LOG=path: as BatchStreamHandler; still a FileHandler, so Gunicorn reopens it on SIGUSR1."""
+class BatchStreamHandler(_BatchWriter):
+    """ACCESS_LOG=-."""
 
-    def flush(self) -> None:
-        pass
 
-    def flush_batch(self) -> None:
-        logging.FileHandler.flush(self)
+class BatchFileHandler(_BatchWriter, logging.FileHandler):
+    """ACCESS_LOG=path; still a FileHandler, so Gunicorn reopens it on SIGUSR1."""

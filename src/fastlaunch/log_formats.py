@@ -9,7 +9,10 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fastlaunch.access_log import AccessLine
 
 TEXT_FORMAT = "[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s"
 TEXT_DATEFMT = "%Y-%m-%d %H:%M:%S %z"
@@ -23,11 +26,14 @@ class TextFormatter(logging.Formatter):
         self._cache = (-1, "")
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802
+        return self._stamp(record.created)
+
+    def _stamp(self, created: float) -> str:
         # One strftime per second instead of one per line: it is most of a line's formatting cost.
-        second = int(record.created)
+        second = int(created)
         cached, stamp = self._cache  # one tuple: threads share the formatter
         if second != cached:
-            stamp = super().formatTime(record, datefmt)
+            stamp = time.strftime(TEXT_DATEFMT, self.converter(created))
             self._cache = (second, stamp)
         return stamp
 
@@ -35,6 +41,11 @@ class TextFormatter(logging.Formatter):
         line = super().formatMessage(record)
         request_id = getattr(record, "request_id", None)
         return f"{line} request_id={request_id}" if request_id else line
+
+    def format_access(self, line: AccessLine, pid: int) -> str:
+        """The line ``format`` would make from the access record, without making the record."""
+        text = f"[{self._stamp(line.created)}] [{pid}] [INFO] {line.message()}"
+        return f"{text} request_id={line.request_id}" if line.request_id else text
 
 
 _encode = json.JSONEncoder(default=str).encode  # built once: json.dumps(default=...) builds one per call
@@ -54,6 +65,20 @@ class JsonFormatter(logging.Formatter):
             stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
             self._cache = (second, stamp)
         return f"{stamp}.{int((created - second) * 1000):03d}Z"
+
+    def format_access(self, line: AccessLine, pid: int) -> str:
+        """The line ``format`` would make from the access record, without making the record."""
+        entry: dict[str, Any] = {
+            "time": self._time(line.created),
+            "level": "INFO",
+            "logger": "fastlaunch.access",
+            "message": line.message(),
+            "pid": pid,
+        }
+        if line.request_id:
+            entry["request_id"] = line.request_id
+        entry.update(line.fields())
+        return _encode(entry)
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {

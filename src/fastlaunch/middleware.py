@@ -88,7 +88,23 @@ class ObservabilityMiddleware:
         finally:
             seconds = perf_counter() - start
             if self.access_log is not None:
-                self.access_log.put((scope, status, seconds, time(), request_id, agent))
+                # Flat and immutable: holding the scope until the line is written kept every request's
+                # objects alive into the collector's older generations.
+                self.access_log.put(
+                    (
+                        scope.get("method", "-"),
+                        scope.get("raw_path"),
+                        scope["path"],
+                        scope.get("query_string", b""),
+                        scope.get("client"),
+                        scope.get("http_version", "1.1"),
+                        status,
+                        seconds,
+                        time(),
+                        request_id,
+                        agent,
+                    )
+                )
             if metrics is not None:
                 metrics.finished(method, route_template(self.app, scope), status, seconds)
 
