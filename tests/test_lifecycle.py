@@ -232,6 +232,19 @@ def test_workers_take_the_loaded_app_out_of_the_collectors_way(app_dir: Path) ->
     assert state["threshold"][0] == 500, "the app's own choice is kept"
 
 
+def test_the_master_loads_neither_pydantic_nor_fastapi(app_dir: Path) -> None:
+    # Only the workers import the app. A compiled module shows in a process's memory map, so the worker's
+    # map proves the check would see pydantic had the launcher (or a CLI library it uses) imported it.
+    port = free_port()
+    with serve(app_dir, port, WEB_CONCURRENCY="1") as proc:
+        (worker,) = wait_for_workers(proc.pid, 1)
+        httpx.get(f"http://127.0.0.1:{port}/")
+        master_map = Path(f"/proc/{proc.pid}/maps").read_text()
+        worker_map = Path(f"/proc/{worker}/maps").read_text()
+    assert "pydantic_core" in worker_map
+    assert "pydantic_core" not in master_map
+
+
 def test_gunicorn_conf_applies_then_gunicorn_cmd_args_win(app_dir: Path) -> None:
     (app_dir / "gunicorn_conf.py").write_text("workers = 3\n")
     port = free_port()
