@@ -12,6 +12,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from bench import example, machine, postgres
+from bench.bytecode import compile_checkout
 from bench.judge import verdicts
 from bench.measure import Load, Sample, command_for, measure_group
 from bench.plan import AppSpec, Config, configurations, rounds
@@ -123,6 +124,7 @@ def run_bench(args: argparse.Namespace) -> int:
     if wrk_path() is None:
         print("wrk is not installed: apt-get install wrk (scripts/install-system-deps installs it).", file=sys.stderr)
         return 2
+    compile_checkout()
     load_before = machine.load_average()
     if os.getloadavg()[0] > 1.0 and not args.smoke:
         print(f"warning: the machine is busy (load average {load_before}); the figures will be noisy.", flush=True)
