@@ -28,6 +28,7 @@ def _escaped(text: str) -> str:
     # isprintable() is False for every control character: the common clean text skips translate().
     return text if text.isprintable() and '"' not in text else text.translate(_ESCAPES)
 
+
 # What the middleware records, cheap to build and holding no mutable object of the request: method, raw path,
 # path, query string, client (host, port), HTTP version, status, seconds taken, wall-clock end, request id,
 # user agent.
