@@ -147,8 +147,6 @@ class UvicornWorker(_UvicornWorker):  # type: ignore[misc]
         self._install_sigquit_handler()
         # The plain sockets inside Gunicorn's listeners: uvloop detaches a plain socket when it stops
         # serving, but closes anything else a second time, which Gunicorn's wrapper logged as EBADF.
-        # The plain sockets inside Gunicorn's listeners: uvloop detaches a plain socket when it stops
-        # serving, but closes anything else a second time, which Gunicorn's wrapper logged as EBADF.
         await server.serve(sockets=[getattr(listener, "sock", listener) for listener in self.sockets])
         if not server.started:
             sys.exit(Arbiter.WORKER_BOOT_ERROR)
