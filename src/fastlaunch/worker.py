@@ -51,8 +51,10 @@ class DrainingServer(Server):
         await super().shutdown()  # not the listeners: closing the servers above has closed them
         # Uvicorn re-raises the signal it caught once serve() returns, so the worker died by SIGTERM before
         # its own clean-up ran (the access log's last lines, Gunicorn's worker_exit hook). A worker that has
-        # shut down gracefully exits normally instead.
-        self._captured_signals.clear()
+        # shut down gracefully exits normally instead. (A private list, so looked up with care.)
+        captured = getattr(self, "_captured_signals", None)
+        if isinstance(captured, list):
+            captured.clear()
 
     def _drain_step(self, now: float) -> bool:
         """One pass over the connections; True while some may still send or receive a request."""
