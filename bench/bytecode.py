@@ -8,11 +8,10 @@ pays and one that the peers, installed from wheels, never paid either.
 from __future__ import annotations
 
 import compileall
-from pathlib import Path
 
+from bench.example import ROOT
 from bench.plan import APPS_DIR
 
-ROOT = Path(__file__).resolve().parent.parent
 TREES = (ROOT / "src", ROOT / "example", APPS_DIR)
 
 

@@ -38,14 +38,15 @@ class TextFormatter(logging.Formatter):
         return stamp
 
     def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
-        line = super().formatMessage(record)
-        request_id = getattr(record, "request_id", None)
-        return f"{line} request_id={request_id}" if request_id else line
+        return _tagged(super().formatMessage(record), getattr(record, "request_id", None))
 
     def format_access(self, line: AccessLine, pid: int) -> str:
-        """The line ``format`` would make from the access record, without making the record."""
-        text = f"[{self._stamp(line.created)}] [{pid}] [INFO] {line.message()}"
-        return f"{text} request_id={line.request_id}" if line.request_id else text
+        """The line ``format`` would make from the access record (TEXT_FORMAT), without making the record."""
+        return _tagged(f"[{self._stamp(line.created)}] [{pid}] [INFO] {line.message()}", line.request_id)
+
+
+def _tagged(text: str, request_id: str | None) -> str:
+    return f"{text} request_id={request_id}" if request_id else text
 
 
 _encode = json.JSONEncoder(default=str).encode  # built once: json.dumps(default=...) builds one per call
@@ -66,31 +67,31 @@ class JsonFormatter(logging.Formatter):
             self._cache = (second, stamp)
         return f"{stamp}.{int((created - second) * 1000):03d}Z"
 
-    def format_access(self, line: AccessLine, pid: int) -> str:
-        """The line ``format`` would make from the access record, without making the record."""
+    def _entry(
+        self, created: float, level: str, logger: str, message: str, pid: int | None, request_id: Any
+    ) -> dict[str, Any]:
         entry: dict[str, Any] = {
-            "time": self._time(line.created),
-            "level": "INFO",
-            "logger": "fastlaunch.access",
-            "message": line.message(),
+            "time": self._time(created),
+            "level": level,
+            "logger": logger,
+            "message": message,
             "pid": pid,
         }
-        if line.request_id:
-            entry["request_id"] = line.request_id
+        if request_id:
+            entry["request_id"] = request_id
+        return entry
+
+    def format_access(self, line: AccessLine, pid: int) -> str:
+        """The line ``format`` would make from the access record, without making the record."""
+        entry = self._entry(line.created, "INFO", "fastlaunch.access", line.message(), pid, line.request_id)
         entry.update(line.fields())
         return _encode(entry)
 
     def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "time": self._time(record.created),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-            "pid": record.process,
-        }
         request_id = getattr(record, "request_id", None)
-        if request_id:
-            entry["request_id"] = request_id
+        entry = self._entry(
+            record.created, record.levelname, record.name, record.getMessage(), record.process, request_id
+        )
         access = getattr(record, "access", None)
         if access:
             entry.update(access)
