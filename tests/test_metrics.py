@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
-from support import ASSETS, FASTLAUNCH, child_pids, free_port, running
+from support import ASSETS, FASTLAUNCH, child_pids, free_port, running, wait_for_http
 
 APP = ASSETS / "obsapp"
 
@@ -36,6 +36,8 @@ def serving(tmp_path: Path, **env: str) -> Iterator[tuple[str, subprocess.Popen[
     full_env = {"METRICS": "on", "PYTHONDONTWRITEBYTECODE": "1", **env}
     ready = f"http://127.0.0.1:{env['METRICS_PORT']}/metrics" if "METRICS_PORT" in env else f"{base}/metrics"
     with running(command, cwd=APP, env=full_env, log=tmp_path / "server.log", ready_url=ready) as proc:
+        if "METRICS_PORT" in env:  # the exporter starts before Gunicorn binds the app's port: wait for it too
+            wait_for_http(f"{base}/", proc=proc)
         yield base, proc
 
 
