@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 from support import ASSETS, FASTLAUNCH, child_pids, free_port, run_cli, running, stop
+from websockets.sync.client import connect
 
 from fastlaunch.exceptions import ExitCode
 from fastlaunch.worker import YOUNG_THRESHOLD
@@ -257,16 +258,30 @@ def test_gunicorn_conf_applies_then_gunicorn_cmd_args_win(app_dir: Path) -> None
         assert len(child_pids(proc.pid)) == 1
 
 
+def _ws_scope(port: int, headers: dict[str, str]) -> dict[str, str]:
+    with connect(f"ws://127.0.0.1:{port}/ws-scope", additional_headers=headers, open_timeout=10) as ws:
+        seen: dict[str, str] = json.loads(ws.recv(timeout=10))
+    return seen
+
+
 def test_root_path_and_forwarded_headers(app_dir: Path) -> None:
     port = free_port()
     forwarded = {"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"}
     with serve(app_dir, port, ROOT_PATH="/api", WEB_CONCURRENCY="1"):
         seen = httpx.get(f"http://127.0.0.1:{port}/scope", headers=forwarded).json()
+        plain = httpx.get(f"http://127.0.0.1:{port}/scope?marker=plain").json()
+        ws = _ws_scope(port, forwarded)
     assert seen == {"root_path": "/api", "client": "203.0.113.7", "scheme": "https"}  # 127.0.0.1 is trusted
+    assert plain["client"] == "127.0.0.1" and plain["scheme"] == "http"
+    assert ws == {"client": "203.0.113.7", "scheme": "wss"}
+    log = (app_dir / "server.log").read_text()
+    assert '203.0.113.7:0 - "GET /api/scope HTTP/1.1" 200' in log  # the access log names the real client too
     port = free_port()
     with serve(app_dir, port, FORWARDED_ALLOW_IPS="10.9.9.9", WEB_CONCURRENCY="1"):
         seen = httpx.get(f"http://127.0.0.1:{port}/scope", headers=forwarded).json()
+        ws = _ws_scope(port, forwarded)
     assert seen["client"] == "127.0.0.1" and seen["scheme"] == "http"  # untrusted peer: headers ignored
+    assert ws["client"] == "127.0.0.1" and ws["scheme"] == "ws"
 
 
 def test_access_log_on_and_off(app_dir: Path) -> None:

@@ -159,7 +159,13 @@ class UvicornWorker(_UvicornWorker):  # type: ignore[misc]
             self._access_log = AccessLog()
         metrics = RequestMetrics() if self._options.get("metrics") else None
         serve = bool(self._options.get("serve_metrics"))
-        return ObservabilityMiddleware(app, access_log=self._access_log, metrics=metrics, serve_metrics=serve)
+        # The middleware applies trusted proxies' forwarded headers itself, so Uvicorn does not wrap the app
+        # in a second layer for them.
+        forwarded = self.config.forwarded_allow_ips if self.config.proxy_headers else None
+        self.config.proxy_headers = False
+        return ObservabilityMiddleware(
+            app, access_log=self._access_log, metrics=metrics, serve_metrics=serve, forwarded_allow_ips=forwarded
+        )
 
     def run(self) -> None:
         try:

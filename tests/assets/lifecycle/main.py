@@ -2,7 +2,7 @@ import asyncio
 import os
 import sys
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, WebSocket
 
 app = FastAPI()
 
@@ -27,6 +27,14 @@ async def scope(request: Request):
         "client": request.client.host if request.client else None,
         "scheme": request.url.scheme,
     }
+
+
+@app.websocket("/ws-scope")
+async def ws_scope(websocket: WebSocket):
+    await websocket.accept()
+    client = websocket.client.host if websocket.client else None
+    await websocket.send_json({"client": client, "scheme": websocket.url.scheme})
+    await websocket.close()
 
 
 @app.get("/modules")
