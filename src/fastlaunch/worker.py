@@ -25,6 +25,12 @@ from fastlaunch.metrics import RequestMetrics
 from fastlaunch.middleware import ObservabilityMiddleware
 from fastlaunch.workers import current_rss
 
+HTTP: type[asyncio.Protocol] | str
+try:
+    from fastlaunch.http_protocol import HttpToolsOneWriteProtocol as HTTP
+except ImportError:  # httptools has no wheel for this platform: Uvicorn's own choice (h11)
+    HTTP = "auto"
+
 # The longest a shutdown waits for clients to send the request they may already be sending.
 DRAIN_GRACE = 1.5
 # A keep-alive connection idle for this long is taken as idle, not as about to send its next request.
@@ -95,10 +101,10 @@ def _tune_gc(*, app_chose_threshold: bool) -> None:
 
 
 class UvicornWorker(_UvicornWorker):  # type: ignore[misc]
-    # "auto" picks uvloop and httptools, which uvicorn[standard] installs.
+    # "auto" picks uvloop, which uvicorn[standard] installs; HTTP is its httptools protocol (http_protocol.py).
     # access_log=False: fastlaunch's middleware writes the access log, off the request path (Uvicorn's own
     # formats and writes each line inside the request). Uvicorn applies it only when its Config is built.
-    CONFIG_KWARGS: dict[str, Any] = {"loop": "auto", "http": "auto", "access_log": False}
+    CONFIG_KWARGS: dict[str, Any] = {"loop": "auto", "http": HTTP, "access_log": False}
     # The master stages startup (one worker first, measured, then the rest) only for workers that report.
     reports_boot = True
     wsgi: Any  # the ASGI app, despite Gunicorn's name
