@@ -75,6 +75,18 @@ def test_bodies_arrive_whole(server: tuple[int, int, Path]) -> None:
         assert client.get("/").json() == {"ok": True}  # the connection is still in step after both
 
 
+def test_a_head_request_is_answered_though_its_body_is_never_written(server: tuple[int, int, Path]) -> None:
+    port, _, _ = server
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    for _ in range(2):  # on a kept-alive connection: a held head would only leave with the next response
+        conn.request("HEAD", "/head")
+        response = conn.getresponse()
+        assert (response.status, response.getheader("content-length"), response.read()) == (200, "12", b"")
+    conn.request("GET", "/head")
+    assert conn.getresponse().read() == b"twelve bytes"
+    conn.close()
+
+
 def test_a_streaming_response_sends_its_head_before_the_first_chunk(server: tuple[int, int, Path]) -> None:
     port, _, markers = server
     with httpx.Client(timeout=10) as client, client.stream("GET", f"http://127.0.0.1:{port}/stream") as response:

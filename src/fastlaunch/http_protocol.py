@@ -54,11 +54,13 @@ class HeadWithBody:
                 return
         self._transport.write(data)
 
-    def close(self) -> None:
-        # The app failed between head and body: send what Uvicorn would have sent before closing.
+    def send_held(self) -> None:
         head, self._head = self._head, None
         if head is not None:
             self._transport.write(head)
+
+    def close(self) -> None:
+        self.send_held()  # the app failed between head and body: send what Uvicorn would have sent
         self._transport.close()
 
     def is_closing(self) -> bool:
@@ -85,3 +87,10 @@ class HttpToolsOneWriteProtocol(HttpToolsProtocol):
         shared.cycle = cycle
         shared.head_done = False
         cycle.transport = shared  # type: ignore[assignment]
+
+    def on_response_complete(self) -> None:
+        # A response can complete without writing a body (Uvicorn writes none for HEAD): its head leaves now,
+        # not with the next response on the connection.
+        if self._head_with_body is not None:
+            self._head_with_body.send_held()
+        super().on_response_complete()

@@ -14,6 +14,11 @@ async def root():
     return {"ok": True}
 
 
+@app.api_route("/head", methods=["GET", "HEAD"])
+async def head():
+    return Response(b"twelve bytes", media_type="text/plain")
+
+
 @app.get("/big")
 async def big():
     return Response(BIG, media_type="application/octet-stream")
