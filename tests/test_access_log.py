@@ -32,6 +32,20 @@ ENTRIES: list[Entry] = [
         "b" * 32,
         b'ag"ent\r\n',
     ),
+    # Bytes beyond ASCII, a backslash and a tab, in the path, query and user agent.
+    (
+        "GET",
+        b"/caf\xc3\xa9\\x",
+        "/caf\u00e9\\x",
+        b"q=\xff\t",
+        ("10.0.0.1", 2),
+        "1.1",
+        500,
+        12.5,
+        NOW + 2,
+        "c" * 32,
+        b"\xe2\x98\x83",
+    ),
 ]
 
 

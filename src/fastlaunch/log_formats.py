@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from json.encoder import encode_basestring_ascii as _quoted  # how _encode writes a str (ensure_ascii)
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -50,6 +51,13 @@ def _tagged(text: str, request_id: str | None) -> str:
 
 
 _encode = json.JSONEncoder(default=str).encode  # built once: json.dumps(default=...) builds one per call
+# An access line as _encode writes it (same keys, order, separators, escaping), filled in by one % instead of
+# walking a dict: about 3 us a line instead of 8 (the access-log thread writes one per request).
+_ACCESS_JSON = (
+    '{"time": "%s", "level": "INFO", "logger": "fastlaunch.access", "message": %s, "pid": %d, "request_id": %s, '
+    '"method": %s, "path": %s, "status": %d, "duration_ms": %r, "client": %s, "user_agent": %s, '
+    '"http_version": %s}'
+)
 
 
 class JsonFormatter(logging.Formatter):
@@ -83,9 +91,24 @@ class JsonFormatter(logging.Formatter):
 
     def format_access(self, line: AccessLine, pid: int) -> str:
         """The line ``format`` would make from the access record, without making the record."""
-        entry = self._entry(line.created, "INFO", "fastlaunch.access", line.message(), pid, line.request_id)
-        entry.update(line.fields())
-        return _encode(entry)
+        # The template's %d and %r write what json writes only for a plain int and float.
+        if not line.request_id or type(line.status) is not int or type(line.duration_ms) is not float:
+            entry = self._entry(line.created, "INFO", "fastlaunch.access", line.message(), pid, line.request_id)
+            entry.update(line.fields())
+            return _encode(entry)
+        return _ACCESS_JSON % (
+            self._time(line.created),
+            _quoted(line.message()),
+            pid,
+            _quoted(line.request_id),
+            _quoted(line.method),
+            _quoted(line.target),
+            line.status,
+            line.duration_ms,
+            _quoted(line.client),
+            _quoted(line.user_agent),
+            _quoted(line.http_version),
+        )
 
     def format(self, record: logging.LogRecord) -> str:
         request_id = getattr(record, "request_id", None)
