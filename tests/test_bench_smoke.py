@@ -39,3 +39,16 @@ def test_bench_measures_reports_and_plots(tmp_path: Path) -> None:
     for name in ("throughput", "latency", "memory"):
         assert (out / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert f"![{name}]({name}.png)" in report
+
+
+def test_inprocess_bench_counts_writes_per_request() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.inprocess", "--rounds", "1", "--batches", "2", "--requests", "50"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = {tuple(line.split()[:2]): line.split()[2:4] for line in done.stdout.splitlines()[1:]}
+    assert set(rows) == {(app, stack) for app in ("docs", "raw") for stack in ("uvicorn", "fastlaunch")}
+    for (_, stack), (cpu, writes) in rows.items():
+        # Uvicorn's protocol writes head and body apart; fastlaunch's sends them in one write.
+        assert float(cpu) > 0 and float(writes) == (2.0 if stack == "uvicorn" else 1.0)
