@@ -26,11 +26,11 @@ from typing import Any
 from uvicorn.config import Config
 from uvicorn.server import ServerState
 
-from bench.plan import APPS_DIR
+from bench.plan import APPS_DIR, DOCS, RAW
 
 REQUEST = b"GET %s HTTP/1.1\r\nHost: 127.0.0.1:8000\r\nUser-Agent: bench\r\n\r\n"
 # app name -> (import "module:attr", path requested)
-APPS = {"docs": ("docsapp:app", "/async"), "raw": ("rawasgi:app", "/")}
+APPS = {DOCS.name: (DOCS.app, "/async"), RAW.name: (RAW.app, "/")}
 
 
 class MemoryTransport:

@@ -115,6 +115,10 @@ class UvicornWorker(_UvicornWorker):  # type: ignore[misc]
         self.config.root_path = options.get("root_path", "")
         # Cancel stuck tasks cleanly just before Gunicorn's graceful timeout would SIGKILL the worker.
         self.config.timeout_graceful_shutdown = max(1, self.cfg.graceful_timeout - 1)
+        # The middleware applies trusted proxies' forwarded headers itself, so Uvicorn does not wrap the app
+        # in a second layer for them.
+        self._forwarded_allow_ips = self.config.forwarded_allow_ips if self.config.proxy_headers else None
+        self.config.proxy_headers = False
         self._options = options
         self._access_log: AccessLog | None = None
         self._boot_dir: str | None = options.get("boot_dir")
@@ -165,10 +169,7 @@ class UvicornWorker(_UvicornWorker):  # type: ignore[misc]
             self._access_log = AccessLog()
         metrics = RequestMetrics() if self._options.get("metrics") else None
         serve = bool(self._options.get("serve_metrics"))
-        # The middleware applies trusted proxies' forwarded headers itself, so Uvicorn does not wrap the app
-        # in a second layer for them.
-        forwarded = self.config.forwarded_allow_ips if self.config.proxy_headers else None
-        self.config.proxy_headers = False
+        forwarded = self._forwarded_allow_ips
         return ObservabilityMiddleware(
             app, access_log=self._access_log, metrics=metrics, serve_metrics=serve, forwarded_allow_ips=forwarded
         )
