@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import shlex
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -43,6 +44,13 @@ def script_env() -> dict[str, str]:
     return env
 
 
+def signal_name(signum: int) -> str:
+    try:
+        return f"{signal.Signals(signum).name} ({signum})"
+    except ValueError:
+        return str(signum)
+
+
 def run_script(settings: Settings) -> None:
     path = Path(settings.pre_start_path)
     if not path.is_absolute():
@@ -66,10 +74,19 @@ def run_script(settings: Settings) -> None:
             f"Cannot run prestart script {path}: {exc.strerror}.",
             hint="Check its shebang line, or make it executable (chmod +x).",
         ) from None
+    if result.returncode < 0:
+        # Killed by a signal: exit as a shell would (128+N), not 1, which means invalid configuration.
+        signum = -result.returncode
+        code = 128 + signum
+        raise PrestartError(
+            f"Prestart script {path} was killed by signal {signal_name(signum)}; the server was not started "
+            f"(exit code {code}: 128 + signal number, as a shell reports it).",
+            exit_code=code,
+        )
     if result.returncode != 0:
         raise PrestartError(
             f"Prestart script {path} exited with code {result.returncode}; the server was not started.",
-            exit_code=result.returncode if result.returncode > 0 else 1,
+            exit_code=result.returncode,
         )
 
 
