@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import math
+import os
 from pathlib import Path
 
 from fastlaunch.cgroups import read_limits
+from fastlaunch.settings import load_settings
+from fastlaunch.workers import HEADROOM_FRACTION, WorkerPlan, current_rss, plan_for_this_process
 
 V2_MOUNT = "30 25 0:26 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw\n"
 
@@ -151,3 +155,51 @@ def test_hybrid_with_memory_only_in_v2(tmp_path: Path) -> None:
 def test_no_cgroups_at_all(tmp_path: Path) -> None:
     limits = read_limits(tmp_path)
     assert (limits.cpu, limits.memory, limits.layout) == (None, None, "none")
+
+
+# Through the real entry point: the fake tree's limits, this process's real CPU affinity and RSS.
+
+
+def plan_in(tmp: Path, files: dict[str, str], environ: dict[str, str] | None = None) -> WorkerPlan:
+    root = make(tmp / "root", V2_MOUNT, "0::/\n", files)
+    settings = load_settings(environ=environ or {}, project_dir=tmp)
+    return plan_for_this_process(settings, cgroup_root=root)
+
+
+def test_half_a_cpu_quota_runs_on_one_cpu_with_the_floor_of_two_workers(tmp_path: Path) -> None:
+    plan = plan_in(tmp_path, {"sys/fs/cgroup/cpu.max": "50000 100000\n"})
+    assert plan.request.cpu_quota == 0.5
+    assert plan.request.cpu_quota_source == "cgroup v2: /sys/fs/cgroup/cpu.max"
+    assert (plan.cpus, plan.workers) == (1, 2)
+
+
+def test_affinity_narrower_than_the_quota_wins(tmp_path: Path) -> None:
+    affinity = len(os.sched_getaffinity(0))
+    quota = affinity + 4  # more CPUs than this process may run on
+    plan = plan_in(tmp_path, {"sys/fs/cgroup/cpu.max": f"{quota * 100000} 100000\n"})
+    assert plan.request.cpu_quota == quota
+    assert plan.cpus == affinity
+    assert plan.workers == max(affinity, 2)
+    assert f"min(affinity {affinity}, ceil(quota {quota}))" in plan.steps[0]
+
+
+def memory_for(workers: float, worker_memory: int) -> int:
+    """A memory limit in which the master (this process's RSS) and ``workers`` workers fit, after headroom."""
+    return math.ceil((current_rss() + workers * worker_memory) / (1 - HEADROOM_FRACTION))
+
+
+def test_memory_too_small_for_two_workers_gives_one(tmp_path: Path) -> None:
+    # Room for 1.5 workers of 1 GiB: half a GiB of slack either way for this process's RSS to move.
+    limit = memory_for(1.5, 2**30)
+    plan = plan_in(tmp_path, {"sys/fs/cgroup/memory.max": f"{limit}\n"}, {"WORKER_MEMORY": "1G"})
+    assert plan.request.memory_limit == limit
+    assert plan.request.memory_limit_source == "cgroup v2: /sys/fs/cgroup/memory.max"
+    assert plan.cpu_workers >= 2 and plan.workers == 1
+    assert any(step.startswith("capped by memory") for step in plan.steps)
+
+
+def test_memory_too_small_for_one_worker_warns(tmp_path: Path) -> None:
+    limit = memory_for(0.5, 2**30)
+    plan = plan_in(tmp_path, {"sys/fs/cgroup/memory.max": f"{limit}\n"}, {"WORKER_MEMORY": "1G"})
+    assert plan.workers == 1
+    assert any("even one worker (1024 MiB) may not fit" in w for w in plan.warnings)
