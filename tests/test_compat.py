@@ -46,7 +46,8 @@ def test_old_pins_app_with_alembic_prestart(old_pins_venv: Path, tmp_path: Path)
     shutil.copytree(ASSETS / "oldpins", project)
     port = free_port()
     # The venv is not activated (as under systemd): prestart.sh must still find the venv's alembic.
-    env = {"HOST": "127.0.0.1", "PORT": str(port), "PATH": "/usr/bin:/bin"}
+    # MIGRATE=off: fastlaunch's own migrate step would otherwise reach head first, leaving the script nothing to do.
+    env = {"HOST": "127.0.0.1", "PORT": str(port), "PATH": "/usr/bin:/bin", "MIGRATE": "off"}
     log = tmp_path / "server.log"
     with running(
         [str(old_pins_venv / "bin/fastlaunch"), "run"],
@@ -59,7 +60,9 @@ def test_old_pins_app_with_alembic_prestart(old_pins_venv: Path, tmp_path: Path)
         item = httpx.get(f"http://127.0.0.1:{port}/items/5", params={"q": "somequery"}).json()
     assert item == {"item_id": 5, "q": "somequery"}
     text = log.read_text()
-    assert "Running prestart script" in text and "Running upgrade  -> 0001" in text
+    assert "Migrating:" not in text and "Migrations are at head" not in text  # fastlaunch did not migrate
+    script, upgrade = text.find("Running prestart script"), text.find("Running upgrade  -> 0001")
+    assert 0 <= script < upgrade, text  # the script's `alembic upgrade head` applied the revision
 
 
 @pytest.mark.parametrize("launcher", ["old-pins venv", "current venv"])
