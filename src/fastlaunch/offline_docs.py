@@ -1,16 +1,15 @@
-"""Swagger UI and ReDoc served from files installed with a Python package, so ``/docs`` and ``/redoc``
-work where the CDN that FastAPI's defaults load them from cannot be reached.
+"""Swagger UI and ReDoc served from files shipped inside fastlaunch, so ``/docs`` and ``/redoc`` work
+where the CDN that FastAPI's defaults load them from cannot be reached.
 
-The assets come from ``drf-spectacular-sidecar`` (``pip install 'fastlaunch[docs]'``): it ships both
-swagger-ui-dist and ReDoc's standalone bundle, is rebuilt from upstream monthly, and is located here
-without being imported (its ``__init__`` imports Django, which is installed but never loaded).
-Only Starlette is used, as in Starlette 0.22 (FastAPI 0.88).
+The files are swagger-ui-dist's and ReDoc's, copied from npm into ``docs_assets/`` by
+``scripts/update-docs-assets`` (pinned versions and sha512 integrity; ``docs_assets/VERSIONS`` lists them
+with their licences). They used to come from ``drf-spectacular-sidecar``, which drags Django (~60 MB) into
+every image. Only Starlette is used, as in Starlette 0.22 (FastAPI 0.88).
 """
 
 from __future__ import annotations
 
 import html
-import importlib.util
 import json
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, Response
 
-ASSETS_PACKAGE = "drf_spectacular_sidecar"
+ASSETS_DIR = Path(__file__).resolve().parent / "docs_assets"
+# URL name -> (path under ASSETS_DIR, media type). Nothing else in the folder is served.
 ASSETS = {
     "swagger-ui-bundle.js": ("swagger-ui-dist/swagger-ui-bundle.js", "text/javascript"),
     "swagger-ui.css": ("swagger-ui-dist/swagger-ui.css", "text/css"),
@@ -29,23 +29,19 @@ ASSETS = {
 }
 
 
-class DocsAssetsMissing(ModuleNotFoundError):
-    """The package holding the Swagger UI / ReDoc files is not installed."""
+class DocsAssetsMissing(FileNotFoundError):
+    """fastlaunch's copy of the Swagger UI / ReDoc files is incomplete: a broken installation."""
 
 
 def assets_dir() -> Path:
-    spec = importlib.util.find_spec(ASSETS_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise DocsAssetsMissing(
-            f"Offline docs need the {ASSETS_PACKAGE} package, which is not installed: "
-            "pip install 'fastlaunch[docs]' (or drf-spectacular-sidecar).",
-            name=ASSETS_PACKAGE,
-        )
-    root = Path(next(iter(spec.submodule_search_locations))) / "static" / ASSETS_PACKAGE
-    missing = [rel for rel, _ in ASSETS.values() if not (root / rel).is_file()]
+    missing = [rel for rel, _ in ASSETS.values() if not (ASSETS_DIR / rel).is_file()]
     if missing:
-        raise DocsAssetsMissing(f"{ASSETS_PACKAGE} at {root} lacks {', '.join(missing)}; reinstall it.")
-    return root
+        # Checked at install() rather than per request: a broken wheel fails at startup, not as a blank page.
+        raise DocsAssetsMissing(
+            f"fastlaunch's docs files are missing from {ASSETS_DIR}: {', '.join(missing)}; "
+            "reinstall fastlaunch (pip install --force-reinstall fastlaunch)."
+        )
+    return ASSETS_DIR
 
 
 SWAGGER_HTML = """<!DOCTYPE html>
@@ -136,7 +132,7 @@ def install(
         if entry is None:
             return Response("Not Found", status_code=404, media_type="text/plain")
         relative, media_type = entry
-        # Versioned by the installed package: safe to cache for a day.
+        # Versioned with the installed fastlaunch: safe to cache for a day.
         return FileResponse(root / relative, media_type=media_type, headers={"Cache-Control": "public, max-age=86400"})
 
     pages = {docs_url: swagger, **({redoc_url: redoc} if redoc_url else {})}
