@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -167,14 +166,15 @@ def test_a_given_multiprocess_directory_is_wiped_at_start(tmp_path: Path) -> Non
 
 
 def run_fastlaunch_without_prometheus(
-    args: list[str], cwd: Path, env: dict[str, str]
+    args: list[str], cwd: Path, env: dict[str, str], hide_dir: Path
 ) -> subprocess.CompletedProcess[str]:
-    # sys.modules[name] = None is how Python itself marks a module as not importable.
-    code = "import sys; sys.modules['prometheus_client'] = None; from fastlaunch.cli import main; main()"
+    # sys.modules[name] = None is how Python itself marks a module as not importable. It is set from a
+    # sitecustomize so that it also holds in the process `fastlaunch run` execs into.
+    (hide_dir / "sitecustomize.py").write_text("import sys\nsys.modules['prometheus_client'] = None\n")
     return subprocess.run(
-        [sys.executable, "-c", code, *args],
+        [FASTLAUNCH, *args],
         cwd=cwd,
-        env={**os.environ, **env},
+        env={**os.environ, **env, "PYTHONPATH": str(hide_dir)},
         capture_output=True,
         text=True,
         timeout=60,
@@ -185,7 +185,7 @@ def run_fastlaunch_without_prometheus(
 def test_metrics_without_prometheus_client_is_a_config_error(tmp_path: Path) -> None:
     port = free_port()
     result = run_fastlaunch_without_prometheus(
-        ["run", "--host", "127.0.0.1", "--port", str(port)], APP, {"METRICS": "on", "WEB_CONCURRENCY": "1"}
+        ["run", "--host", "127.0.0.1", "--port", str(port)], APP, {"METRICS": "on", "WEB_CONCURRENCY": "1"}, tmp_path
     )
     assert result.returncode == 1, result.stderr
     assert "prometheus-client" in result.stderr and "fastlaunch[metrics]" in result.stderr

@@ -1,7 +1,7 @@
 """The ``fastlaunch`` command. Commands only parse input and render errors; the work lives in modules.
 
-Rich is imported only to print a table, help or an error, never on the serving path: it would add
-~70 ms to every start.
+Rich is imported only to print a table, help or an error. ``run`` hands over to ``fastlaunch.serve``
+(exec), so the processes that serve carry neither Typer nor Rich.
 """
 
 from __future__ import annotations
@@ -12,8 +12,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -21,9 +20,8 @@ import typer
 
 from fastlaunch import __version__, logs
 from fastlaunch.discover import AppTarget, discover
-from fastlaunch.exceptions import ConfigError, FastlaunchError
-from fastlaunch.pyproject import read_tool_table
-from fastlaunch.settings import SETTINGS, Settings, load_settings
+from fastlaunch.error_output import rendered_errors
+from fastlaunch.settings import SETTINGS, load_here
 
 app = typer.Typer(
     name="fastlaunch",
@@ -37,29 +35,6 @@ app = typer.Typer(
 
 def main() -> None:
     app()
-
-
-def _print_error(exc: FastlaunchError) -> None:
-    from rich.console import Console
-    from rich.markup import escape
-
-    console = Console(stderr=True, highlight=False, soft_wrap=True)
-    console.print(f"[bold red]Error:[/] {escape(exc.message)}")
-    for problem in exc.problems:
-        console.print(f"  - {escape(problem)}")
-    if exc.hint:
-        console.print(f"[yellow]Fix:[/] {escape(exc.hint)}")
-    console.print(f"[dim](exit code {exc.exit_code}; see `fastlaunch --help` and the README's exit code table)[/]")
-
-
-@contextmanager
-def rendered_errors() -> Iterator[None]:
-    """The one place where fastlaunch's errors become a message and an exit code."""
-    try:
-        yield
-    except FastlaunchError as exc:
-        _print_error(exc)
-        raise typer.Exit(int(exc.exit_code)) from None
 
 
 def settings_options(func: Callable[..., None]) -> Callable[..., None]:
@@ -88,32 +63,6 @@ def settings_options(func: Callable[..., None]) -> Callable[..., None]:
     return command
 
 
-def load(overrides: dict[str, object] | None = None) -> Settings:
-    project_dir = Path.cwd()
-    table, path = read_tool_table(project_dir)
-    return load_settings(
-        cli=overrides, environ=os.environ, pyproject=table, pyproject_path=path, project_dir=project_dir
-    )
-
-
-def gunicorn_conf_path(settings: Settings) -> Path | None:
-    if settings.gunicorn_conf:
-        path = Path(settings.gunicorn_conf)
-        path = path if path.is_absolute() else settings.project_dir / path
-        if not path.is_file():
-            raise ConfigError(
-                f"GUNICORN_CONF={settings.gunicorn_conf!r} ({settings.source('gunicorn_conf').describe()}): "
-                f"no such file {path}.",
-                hint="Fix the path, or unset GUNICORN_CONF to use fastlaunch's settings alone.",
-            )
-        return path
-    # Drop-in with the image, which used /app/gunicorn_conf.py when the project shipped one.
-    for candidate in ("gunicorn_conf.py", "app/gunicorn_conf.py"):
-        if (settings.project_dir / candidate).is_file():
-            return settings.project_dir / candidate
-    return None
-
-
 @app.command()
 @settings_options
 def run(
@@ -122,33 +71,9 @@ def run(
 ) -> None:
     """Serve the app for production: Gunicorn managing Uvicorn workers, sized to the CPUs and memory this
     process may use, after the prestart steps."""
-    import logging
+    from fastlaunch.serve import become_server
 
-    from fastlaunch.bind import check_bindable
-    from fastlaunch.metrics_launch import check_metrics
-    from fastlaunch.prestart import run_prestart
-    from fastlaunch.workers import plan_for_this_process
-
-    with rendered_errors():
-        settings = load(overrides)
-        logs.configure(settings.log_level, settings.log_format)
-        log = logging.getLogger("fastlaunch")
-        target = discover(settings)
-        conf = gunicorn_conf_path(settings)
-        check_bindable(settings.address, where=settings.source("bind" if settings.bind else "port").describe())
-        check_metrics(settings)
-        plan = plan_for_this_process(settings)
-        log.info("fastlaunch %s serving %s (%s)", __version__, target.import_string, target.source)
-        if conf:
-            log.info("Gunicorn config file %s is applied on top of fastlaunch's settings", conf)
-        for line in plan.warnings:
-            log.warning("Worker plan: %s", line)
-        if not no_prestart:
-            run_prestart(settings)
-
-        from fastlaunch.gunicorn_app import FastlaunchApplication
-
-        FastlaunchApplication(settings, target, plan, conf).run()
+    become_server(overrides, prestart=not no_prestart)
 
 
 @app.command()
@@ -165,7 +90,7 @@ def dev(
     from fastlaunch.validators import Bind
 
     with rendered_errors():
-        settings = load({"app": app_} if app_ else {})
+        settings = load_here({"app": app_} if app_ else {})
         target = discover(settings)
         check_bindable(Bind("tcp", host=host, port=port), where="--host/--port")
     os.environ["FASTLAUNCH_APP"] = target.import_string
@@ -208,7 +133,7 @@ def workers(
     from fastlaunch.workers import plan_for_this_process
 
     with rendered_errors():
-        settings = load(overrides)
+        settings = load_here(overrides)
         plan = plan_for_this_process(settings)
         if plan.needs_measurement and measure:
             rss = measure_worker_rss(discover(settings))
@@ -247,7 +172,7 @@ def prestart() -> None:
     from fastlaunch.prestart import run_prestart
 
     with rendered_errors():
-        settings = load()
+        settings = load_here()
         logs.configure(settings.log_level, settings.log_format)
         run_prestart(settings)
 
@@ -266,7 +191,7 @@ def show_settings(
     from rich.table import Table
 
     with rendered_errors():
-        settings = load()
+        settings = load_here()
     table = Table("setting", "env", "value", "source")
     for s in SETTINGS:
         table.add_row(s.name, s.env or "", settings.display(s.name), settings.source(s.name).describe())
@@ -297,7 +222,7 @@ def init(
     from fastlaunch.render import Options, compare, refuse_overwrites, render, write
 
     with rendered_errors():
-        settings = load(overrides)
+        settings = load_here(overrides)
         project = detect(settings)
         files = render(project, settings, targets or [], Options(domain=domain, image=image))
         changes = compare(project.root, files)

@@ -476,3 +476,15 @@ def load_settings(
         noun = "problem" if len(problems) == 1 else "problems"
         raise ConfigError(f"Invalid configuration ({len(problems)} {noun}):", problems=problems)
     return Settings(**values, project_dir=project_dir or Path.cwd(), sources=sources)
+
+
+def load_here(cli: Mapping[str, object] | None = None) -> Settings:
+    """The settings for the project in the working directory: ``cli`` over the environment over its
+    pyproject.toml's ``[tool.fastlaunch]`` over the defaults."""
+    import os
+
+    from fastlaunch.pyproject import read_tool_table
+
+    project_dir = Path.cwd()
+    table, path = read_tool_table(project_dir)
+    return load_settings(cli=cli, environ=os.environ, pyproject=table, pyproject_path=path, project_dir=project_dir)
