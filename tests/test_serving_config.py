@@ -192,13 +192,6 @@ def test_error_log_file_takes_gunicorn_and_uvicorn_lines_off_stderr(project: Pat
     assert '"GET / HTTP/1.1" 200' in console and '"GET / HTTP/1.1"' not in written  # the access log stays
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="bug: the launcher logs before Gunicorn starts with logs.configure(level, format), which ignores "
-    "ERROR_LOG, so its lines ('fastlaunch ... serving', 'Running prestart script') go to stderr; logs.py says "
-    "the launcher writes to the same destinations as Gunicorn",
-)
 def test_error_log_file_takes_the_launchers_own_lines(project: Path, tmp_path: Path) -> None:
     error_log = tmp_path / "error.log"
     port = free_port()

@@ -173,7 +173,7 @@ def prestart() -> None:
 
     with rendered_errors():
         settings = load_here()
-        logs.configure(settings.log_level, settings.log_format)
+        logs.configure(settings.log_level, settings.log_format, error_log=settings.error_log)
         run_prestart(settings)
 
 

@@ -62,6 +62,7 @@ def dict_config(
     }
 
 
-def configure(level: str = "info", fmt: str = "text") -> None:
-    """Logging for the launcher before Gunicorn starts (which re-applies the same configuration)."""
-    logging.config.dictConfig(dict_config(level, fmt))
+def configure(level: str = "info", fmt: str = "text", *, error_log: str | None = "-") -> None:
+    """Logging for the launcher before Gunicorn starts (which re-applies the same configuration): its lines
+    go where ERROR_LOG says, like the server's."""
+    logging.config.dictConfig(dict_config(level, fmt, error_log=error_log))

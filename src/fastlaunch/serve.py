@@ -58,7 +58,7 @@ def serve(overrides: dict[str, object], *, prestart: bool) -> None:
     from fastlaunch.workers import plan_for_this_process
 
     settings = load_here(overrides)
-    logs.configure(settings.log_level, settings.log_format)
+    logs.configure(settings.log_level, settings.log_format, error_log=settings.error_log)
     log = logging.getLogger("fastlaunch")
     target = discover(settings)
     conf = gunicorn_conf_path(settings)
