@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException
 
 from fastlaunch import offline_docs
 from fastlaunch.probes import Probes
-from posts_service.config import Settings, get_settings
+from posts_service.config import Settings, SettingsError, get_settings
 from posts_service.database import create_engine, ping
 from posts_service.routes import router
 
@@ -66,4 +66,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-app = create_app()
+try:
+    app = create_app()
+except SettingsError as exc:
+    # The one message that lists every variable to fix; fastlaunch shows it without a traceback.
+    raise SystemExit(f"posts_service: {exc}") from None

@@ -1,6 +1,6 @@
 """The one error family fastlaunch raises, and the exit code each kind maps to.
 
-The library raises; only ``cli.py`` renders (one message, no traceback) and exits.
+The library raises; only ``error_output`` renders (one message, no traceback) and exits.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ class ExitCode(IntEnum):
     OK = 0
     CONFIG = 1  # invalid setting, malformed pyproject table, missing GUNICORN_CONF
     USAGE = 2  # unknown command-line option (click's own code)
-    APP_BOOT = 3  # the app raised while a worker imported or started it (gunicorn's WORKER_BOOT_ERROR)
+    APP_BOOT = 3  # the app raised or sys.exit("...")-ed while a worker loaded or started it (WORKER_BOOT_ERROR)
     APP_NOT_FOUND = 4  # module or attribute not found (gunicorn's APP_LOAD_ERROR)
     BIND = 5  # address in use, or not allowed to bind
     DATABASE = 6  # the database never became reachable within the wait budget

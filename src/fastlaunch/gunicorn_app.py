@@ -102,6 +102,14 @@ class FastlaunchApplication(Application):  # type: ignore[misc]
             return import_app(self.target.module, self.target.attr, str(self.target.path))
         except AppNotFound as exc:
             raise AppImportError(f"fastlaunch: {exc} (app from {self.target.source})") from None
+        except SystemExit as exc:
+            # An app that stops itself while loading with a message, sys.exit("..."), has said what is wrong
+            # (e.g. every missing setting): that line alone, no traceback, and the start stops like a failed
+            # boot instead of Gunicorn restarting the worker over and over.
+            if not isinstance(exc.code, str):
+                raise
+            log.error("The app stopped while loading: %s", exc.code)
+            raise SystemExit(Arbiter.WORKER_BOOT_ERROR) from None
 
     def run(self) -> None:
         master = os.getpid()
@@ -114,7 +122,7 @@ class FastlaunchApplication(Application):  # type: ignore[misc]
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
             if code:
                 reason = {
-                    int(ExitCode.APP_BOOT): "a worker failed to boot: the app raised while starting (traceback above)",
+                    int(ExitCode.APP_BOOT): "a worker failed to boot: the app raised or stopped while starting (above)",
                     int(ExitCode.APP_NOT_FOUND): "the app could not be loaded (message above)",
                 }.get(code, "the server stopped")
                 raise ServerExit(f"Gunicorn exited with status {code}: {reason}.", exit_code=code) from None

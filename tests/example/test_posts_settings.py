@@ -7,6 +7,8 @@ from posts import EXAMPLE
 from posts_service.config import Settings, SettingsError, load_settings
 from support import free_port, run_cli
 
+from fastlaunch.exceptions import ExitCode
+
 
 def test_production_lists_every_missing_or_invalid_variable(tmp_path: Path) -> None:
     env = {"ENVIRONMENT": "production", "DEBUG": "maybe", "DATABASE_POOL_SIZE": "0", "PORT": str(free_port())}
@@ -19,6 +21,19 @@ def test_production_lists_every_missing_or_invalid_variable(tmp_path: Path) -> N
     assert "DATABASE_POOL_SIZE: Input should be greater than or equal to 1" in lines[0]
     assert lines[0].startswith("posts_service: Invalid settings") and "Traceback" not in result.stderr
     assert "Booting worker" not in result.stderr
+
+
+def test_production_settings_message_without_prestart(tmp_path: Path) -> None:
+    # How compose and Kubernetes start the app (the migrate service / Job ran prestart): the worker meets the
+    # settings first. The same one line, no traceback, and the start stops instead of restarting workers.
+    env = {"ENVIRONMENT": "production", "DEBUG": "maybe", "PORT": str(free_port())}
+    result = run_cli(["run", "--host", "127.0.0.1", "--no-prestart"], cwd=EXAMPLE, env=env)
+    assert result.returncode == ExitCode.APP_BOOT, result.stderr
+    lines = [line for line in result.stderr.splitlines() if "Invalid settings" in line]
+    assert len(lines) == 1, result.stderr
+    assert "posts_service: Invalid settings (2): DEBUG: " in lines[0] and "DATABASE_URL: " in lines[0]
+    assert "Traceback" not in result.stderr
+    assert result.stderr.count("Booting worker") == 1, result.stderr
 
 
 def test_errors_never_echo_values(monkeypatch: pytest.MonkeyPatch) -> None:
