@@ -7,7 +7,7 @@ import pytest
 from support import run_cli
 
 from fastlaunch.exceptions import ConfigError
-from fastlaunch.settings import BY_NAME, SETTINGS, Settings, load_settings
+from fastlaunch.settings import BY_NAME, SETTINGS, Settings, load_here, load_settings
 from fastlaunch.settings_doc import render_markdown
 from fastlaunch.validators import Bind
 
@@ -42,6 +42,34 @@ def test_precedence_cli_over_env_over_pyproject_over_default() -> None:
         "default",
     ]
     assert s.source("port").where == "--port" and s.source("log_level").where == "LOG_LEVEL"
+
+
+def test_database_url_from_the_projects_dotenv_between_environment_and_pyproject(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The app (pydantic-settings) reads DATABASE_URL from .env too: prestart must wait for and lock that one.
+    url = "postgresql+asyncpg://posts:hunter2@db.internal/posts"
+    (tmp_path / ".env").write_text(f"DEBUG=true\nDATABASE_URL={url}\nPORT=9999\n")
+    (tmp_path / "pyproject.toml").write_text('[tool.fastlaunch]\ndatabase_url = "sqlite+aiosqlite:///x.db"\n')
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("PORT", raising=False)
+    s = load_here()
+    assert s.database_url == url
+    assert s.source("database_url").describe() == f".env ({tmp_path / '.env'} DATABASE_URL)"
+    assert s.port == 8000 and s.source("port").kind == "default", "only what the app shares comes from .env"
+    monkeypatch.setenv("DATABASE_URL", "postgresql+asyncpg://other@db/other")
+    assert load_here().database_url == "postgresql+asyncpg://other@db/other"  # the environment wins
+    (tmp_path / ".env").unlink()
+    monkeypatch.delenv("DATABASE_URL")
+    assert load_here().source("database_url").kind == "pyproject"
+
+
+def test_an_empty_database_url_in_dotenv_is_unset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / ".env").write_text("DATABASE_URL=\n")  # empty: unset, as in the environment
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    assert load_here().database_url is None
 
 
 def test_bind_wins_over_host_and_port() -> None:

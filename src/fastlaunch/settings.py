@@ -15,7 +15,7 @@ from typing import Any, Literal, NamedTuple
 from fastlaunch import validators as v
 from fastlaunch.exceptions import ConfigError
 
-SourceKind = Literal["cli", "env", "pyproject", "default"]
+SourceKind = Literal["cli", "env", "dotenv", "pyproject", "default"]
 
 
 class Source(NamedTuple):
@@ -23,9 +23,8 @@ class Source(NamedTuple):
     where: str  # "--workers", "WEB_CONCURRENCY", "/srv/app/pyproject.toml [tool.fastlaunch] workers", "default"
 
     def describe(self) -> str:
-        return {"cli": "command line", "env": "environment", "pyproject": "pyproject.toml", "default": "default"}[
-            self.kind
-        ] + ("" if self.kind == "default" else f" ({self.where})")
+        kinds = {"cli": "command line", "env": "environment", "dotenv": ".env", "pyproject": "pyproject.toml"}
+        return "default" if self.kind == "default" else f"{kinds[self.kind]} ({self.where})"
 
 
 @dataclass(frozen=True)
@@ -42,6 +41,9 @@ class Setting:
     empty_is_unset: bool = True  # the image treated VAR="" as unset, except for the log destinations
     doc_default: str | None = None  # how the default reads in docs, where the value alone misleads
     image: str = "same"  # compatibility note against the official image
+    # Also read from the project's .env, below the environment: for a value the app shares (DATABASE_URL),
+    # which pydantic-settings reads from there too; prestart must wait for and lock the app's database.
+    dotenv: bool = False
 
 
 S = Setting
@@ -96,10 +98,12 @@ SETTINGS: tuple[Setting, ...] = (
         v.as_optional_str,
         None,
         "Database the prestart steps wait for and migrate, e.g. `postgresql+asyncpg://user:pw@db/app`; "
-        "the app reads the same variable. Unset: no wait. Never shown or logged with its password.",
+        "the app reads the same variable (also from the project's `.env`, below the environment, as the app "
+        "does). Unset: no wait. Never shown or logged with its password.",
         "Database",
         secret=True,
         image="new",
+        dotenv=True,
     ),
     S(
         "db_wait_timeout",
@@ -434,11 +438,14 @@ def load_settings(
     pyproject: Mapping[str, object] | None = None,
     pyproject_path: Path | None = None,
     project_dir: Path | None = None,
+    dotenv: Mapping[str, str] | None = None,
+    dotenv_path: Path | None = None,
 ) -> Settings:
     """Merge the sources and validate every value, reporting all problems at once."""
     cli = cli or {}
     environ = environ or {}
     pyproject = pyproject or {}
+    dotenv = dotenv or {}
     where_toml = f"{pyproject_path or 'pyproject.toml'} [tool.fastlaunch]"
     problems: list[str] = []
 
@@ -457,6 +464,8 @@ def load_settings(
             raw = environ[setting.env]
             if raw != "" or not setting.empty_is_unset:
                 candidates.append((raw, Source("env", setting.env)))
+        if setting.dotenv and setting.env and dotenv.get(setting.env):
+            candidates.append((dotenv[setting.env], Source("dotenv", f"{dotenv_path or '.env'} {setting.env}")))
         if setting.name in pyproject:
             candidates.append((pyproject[setting.name], Source("pyproject", f"{where_toml} {setting.name}")))
         if not candidates:
@@ -466,7 +475,9 @@ def load_settings(
             values[setting.name] = setting.parse(raw_value)
         except ValueError as exc:
             shown = "********" if setting.secret else repr(raw_value)
-            label = {"cli": setting.cli, "env": setting.env}.get(source.kind) or f"{setting.name} in {where_toml}"
+            label = {"cli": setting.cli, "env": setting.env, "dotenv": setting.env}.get(source.kind) or (
+                f"{setting.name} in {where_toml}"
+            )
             fix = f"; {setting.fix}" if setting.fix else ""
             problems.append(f"{label}={shown} ({source.describe().split(' (')[0]}): {exc}{fix}")
             continue
@@ -480,11 +491,26 @@ def load_settings(
 
 def load_here(cli: Mapping[str, object] | None = None) -> Settings:
     """The settings for the project in the working directory: ``cli`` over the environment over its
-    pyproject.toml's ``[tool.fastlaunch]`` over the defaults."""
+    ``.env`` (only the settings the app shares) over its pyproject.toml's ``[tool.fastlaunch]`` over the
+    defaults."""
     import os
 
     from fastlaunch.pyproject import read_tool_table
 
     project_dir = Path.cwd()
     table, path = read_tool_table(project_dir)
-    return load_settings(cli=cli, environ=os.environ, pyproject=table, pyproject_path=path, project_dir=project_dir)
+    dotenv_path = project_dir / ".env"
+    dotenv: dict[str, str] = {}
+    if dotenv_path.is_file():
+        from dotenv import dotenv_values
+
+        dotenv = {key: value for key, value in dotenv_values(dotenv_path).items() if value is not None}
+    return load_settings(
+        cli=cli,
+        environ=os.environ,
+        pyproject=table,
+        pyproject_path=path,
+        project_dir=project_dir,
+        dotenv=dotenv,
+        dotenv_path=dotenv_path,
+    )
