@@ -21,9 +21,14 @@ PostId = Annotated[int, Path(ge=1, le=MAX_ID, description="Id of the post.")]
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     status.HTTP_404_NOT_FOUND: {"model": Problem, "description": "No post with this id."}
 }
-# FastAPI answers 400 (not 422) when a body is not even decodable JSON.
+# Malformed JSON is a 422 ("JSON decode error", documented by FastAPI itself); FastAPI (0.110 and 0.165 checked)
+# answers 400 with a plain detail when the body cannot be parsed at all: bytes that are not UTF-8, or
+# nesting deeper than the JSON parser allows.
 BAD_BODY: dict[int | str, dict[str, Any]] = {
-    status.HTTP_400_BAD_REQUEST: {"model": Problem, "description": "The body is not valid JSON."}
+    status.HTTP_400_BAD_REQUEST: {
+        "model": Problem,
+        "description": "The body could not be parsed (not UTF-8, or nested too deeply).",
+    }
 }
 
 
