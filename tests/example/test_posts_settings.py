@@ -54,3 +54,21 @@ def test_secrets_are_masked_when_printed(monkeypatch: pytest.MonkeyPatch) -> Non
 def test_sqlite_file_is_the_default_outside_production(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(EXAMPLE)  # .env is read from the working directory; example/ has none
     assert load_settings().database_url_value == "sqlite+aiosqlite:///./posts.db"
+
+
+def test_dotenv_in_the_working_directory_is_read_below_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = "postgresql+asyncpg://u:s3cret-pw@h/db"
+    (tmp_path / ".env").write_text(f"ENVIRONMENT=production\nDATABASE_URL={url}\nDATABASE_POOL_SIZE=7\n")
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings()  # production without DATABASE_URL would fail: the .env supplies it
+    assert (settings.environment, settings.database_url_value, settings.database_pool_size) == ("production", url, 7)
+    assert "s3cret-pw" not in repr(settings) + str(settings) + settings.model_dump_json()
+
+    monkeypatch.setenv("DATABASE_POOL_SIZE", "9")
+    monkeypatch.setenv("DATABASE_URL", "postgresql+asyncpg://u:other-pw@env-host/db")
+    settings = load_settings()
+    assert settings.database_pool_size == 9
+    assert settings.database_url_value == "postgresql+asyncpg://u:other-pw@env-host/db"
+    assert settings.environment == "production"  # still from .env
