@@ -10,6 +10,7 @@ import pytest
 from pg import PASSWORD, PostgresCluster
 from support import free_port, run_cli
 
+from fastlaunch import database
 from fastlaunch.database import DatabaseURL, wait_for_database
 from fastlaunch.exceptions import ConfigError, DatabaseError
 from fastlaunch.settings import Settings, load_settings
@@ -84,6 +85,67 @@ def test_gives_up_after_the_budget_with_one_clear_error(messages: list[str]) -> 
     assert all("app:***@" in m for m in attempts)
     assert PASSWORD not in error + "".join(messages)
     assert info.value.exit_code == 6
+
+
+class FakeTime:
+    """A clock that only moves when slept on, or when an attempt spends time."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@pytest.mark.parametrize(
+    ("attempt_cost", "sleeps", "timeouts"),
+    [
+        # Doubling from 0.25 s, capped at 5 s; the last pause is cut to what is left of the 20 s budget.
+        (0.0, [0.25, 0.5, 1, 2, 4, 5, 5, 2.25], [5, 5, 5, 5, 5, 5, 5, 2.25, 0.5]),
+        # Time spent in attempts counts against the budget too.
+        (1.5, [0.25, 0.5, 1, 2, 4, 3.25], [5, 5, 5, 5, 5, 4.75, 0.5]),
+    ],
+)
+def test_backs_off_exponentially_within_the_budget(
+    monkeypatch: pytest.MonkeyPatch,
+    messages: list[str],
+    attempt_cost: float,
+    sleeps: list[float],
+    timeouts: list[float],
+) -> None:
+    fake = FakeTime()
+    started = fake.now
+    given: list[float] = []  # each attempt's own timeout
+
+    def refuse(url: DatabaseURL, timeout: float) -> None:
+        given.append(timeout)
+        fake.now += attempt_cost
+        raise OSError(f"connection to {url.raw} refused")  # drivers may echo the URL, password included
+
+    monkeypatch.setattr(database, "attempt", refuse)
+    url = f"postgresql+asyncpg://app:{PASSWORD}@db.internal:5432/app"
+    with pytest.raises(DatabaseError) as info:
+        wait_for_database(settings(url, timeout=20), sleep=fake.sleep, clock=fake.clock)
+
+    assert fake.sleeps == sleeps
+    assert sum(fake.sleeps) + attempt_cost * (len(given) - 1) == 20  # the last attempt starts at the deadline
+    assert given == timeouts
+    attempts = [m for m in messages if m.startswith("Waiting for database")]
+    assert len(attempts) == len(sleeps)
+    shown = "postgresql+asyncpg://app:***@db.internal:5432/app"
+    for number, line in enumerate(attempts, start=1):
+        assert line.startswith(f"Waiting for database {shown}: attempt {number} failed (OSError: connection to {shown}")
+    error = str(info.value)
+    assert "not reachable within DB_WAIT_TIMEOUT=20s" in error
+    assert f"({len(given)} attempts; last: OSError: connection to {shown} refused)" in error
+    assert PASSWORD not in error + "".join(messages)
+    assert info.value.exit_code == 6
+    assert fake.now - started == 20 + attempt_cost
 
 
 def test_an_open_port_is_not_enough(mute_listener: int, messages: list[str]) -> None:
