@@ -7,7 +7,6 @@ import configparser
 import os
 import re
 import shlex
-import shutil
 import signal
 import ssl
 import subprocess
@@ -344,9 +343,7 @@ def test_systemd_unit_runs_fastlaunch_and_outwaits_its_graceful_stop(tmp_path: P
 
 
 def test_systemd_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
-    analyze = shutil.which("systemd-analyze")
-    if analyze is None:
-        pytest.skip("systemd-analyze is not installed (Debian's systemd package)")
+    analyze = require_tool("systemd-analyze", "verifies the generated unit (Debian's systemd package)")
     project = copy_project("sqlite", tmp_path)
     # verify checks that ExecStart's program exists and is executable: point it at a stand-in.
     options = ServerOptions(install_dir=str(project), venv=str(fake_venv(tmp_path)), user="notes")
