@@ -124,6 +124,17 @@ def test_kubernetes_manifests_validate_strictly_and_kustomize_renders(tmp_path: 
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_paas_files_say_when_the_dependencies_lack_fastlaunch(tmp_path: Path) -> None:
+    # A buildpack installs requirements.txt only; unlike the Dockerfile, it cannot add fastlaunch itself.
+    project = copy_project("single", tmp_path)
+    out = init(project, "paas")
+    assert "Note: Procfile and app.yaml run `fastlaunch run`, but requirements.txt does not list fastlaunch" in out
+    with (project / "requirements.txt").open("a") as requirements:
+        requirements.write("fastlaunch\n")
+    assert "Note:" not in init(project, "paas", "--force")
+    assert "Note:" not in init(copy_project("sqlite", tmp_path / "b"), "docker")
+
+
 def test_procfile_web_command_listens_on_the_platform_port(tmp_path: Path) -> None:
     project = copy_project("single", tmp_path)
     init(project, "paas")

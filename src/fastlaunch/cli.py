@@ -219,7 +219,7 @@ def init(
     """Write deployment files fitted to this project: Dockerfile, compose, Kubernetes, classic server, PaaS.
     Never overwrites a changed file without --force; shows the diff instead."""
     from fastlaunch.project import detect
-    from fastlaunch.render import Options, compare, refuse_overwrites, render, write
+    from fastlaunch.render import Options, compare, notes, refuse_overwrites, render, write
 
     with rendered_errors():
         settings = load_here(overrides)
@@ -235,6 +235,8 @@ def init(
             typer.echo(f"  {verb[change.status]:<10} {change.path.relative_to(project.root)}")
         for change in changes:
             typer.echo("".join(change.diff), nl=False)
+        for note in notes(project, targets or []):
+            typer.echo(f"Note: {note}")
         if dry_run:
             typer.echo("Dry run: nothing written.")
             return

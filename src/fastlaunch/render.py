@@ -185,6 +185,18 @@ def render(project: Project, settings: Settings, targets: list[str], options: Op
     return files
 
 
+def notes(project: Project, targets: list[str]) -> list[str]:
+    """What the user still has to do for the written files to work."""
+    found: list[str] = []
+    if "paas" in expand(targets) and not project.declares_fastlaunch:
+        # The Dockerfile (and so Cloud Run) installs fastlaunch itself; a buildpack installs only the dependencies.
+        found.append(
+            f"Procfile and app.yaml run `fastlaunch run`, but {', '.join(project.dependency_files)} does not list "
+            f"fastlaunch: add fastlaunch=={__version__} to the dependencies."
+        )
+    return found
+
+
 def compare(root: Path, files: dict[str, str]) -> list[Change]:
     changes: list[Change] = []
     for relative, content in files.items():
