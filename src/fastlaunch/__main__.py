@@ -1,3 +1,3 @@
-from fastlaunch.cli import main
+from fastlaunch.entry import main
 
 main()

@@ -1,8 +1,9 @@
-"""The serving process: what ``fastlaunch run`` turns into once its flags are parsed.
+"""The serving process: checks, prestart, then Gunicorn.
 
-``fastlaunch run`` replaces itself (exec: same PID, so signals and supervisors see no difference) with
-``python -m fastlaunch.serve``. The Gunicorn master then never imports Typer or click, and neither do the
-workers it forks: about 47 ms of the master's start and a few MiB in every process.
+``fastlaunch run`` with plain options gets here from ``fastlaunch.entry`` without any CLI library loaded.
+When the Typer CLI parsed the command line instead, it replaces itself (exec: same PID, so signals and
+supervisors see no difference) with ``python -m fastlaunch.serve``: the Gunicorn master and the workers it
+forks never carry Typer or Rich (a few MiB in every process).
 """
 
 from __future__ import annotations
@@ -78,10 +79,15 @@ def serve(overrides: dict[str, object], *, prestart: bool) -> None:
     FastlaunchApplication(settings, target, plan, conf).run()
 
 
+def serve_and_exit(overrides: dict[str, object], prestart: bool) -> NoReturn:
+    with rendered_errors():
+        serve(overrides, prestart=prestart)
+    raise SystemExit(0)
+
+
 def main() -> None:
     args = json.loads(os.environ.pop(ARGS_ENV, "{}"))
-    with rendered_errors():
-        serve(args.get("overrides", {}), prestart=args.get("prestart", True))
+    serve_and_exit(args.get("overrides", {}), args.get("prestart", True))
 
 
 if __name__ == "__main__":
