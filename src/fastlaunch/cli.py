@@ -1,7 +1,8 @@
 """The ``fastlaunch`` command. Commands only parse input and render errors; the work lives in modules.
 
-Rich is imported only to print a table, help or an error. ``run`` hands over to ``fastlaunch.serve``
-(exec), so the processes that serve carry neither Typer nor Rich.
+Rich is imported only to print a table, help or an error. A plain ``fastlaunch run`` never gets here
+(``fastlaunch.entry`` serves it); when this module does parse ``run``, it hands over to ``fastlaunch.serve``
+by exec, so the processes that serve carry neither Typer nor Rich either way.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import typer
 
 from fastlaunch import __version__, logs
 from fastlaunch.discover import AppTarget, discover
+from fastlaunch.entry import NO_PRESTART
 from fastlaunch.error_output import rendered_errors
 from fastlaunch.settings import SETTINGS, load_here
 
@@ -67,7 +69,7 @@ def settings_options(func: Callable[..., None]) -> Callable[..., None]:
 @settings_options
 def run(
     overrides: dict[str, object],
-    no_prestart: Annotated[bool, typer.Option("--no-prestart", help="Skip the prestart steps.")] = False,
+    no_prestart: Annotated[bool, typer.Option(NO_PRESTART, help="Skip the prestart steps.")] = False,
 ) -> None:
     """Serve the app for production: Gunicorn managing Uvicorn workers, sized to the CPUs and memory this
     process may use, after the prestart steps."""
