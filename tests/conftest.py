@@ -10,6 +10,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from pg import PostgresCluster  # noqa: E402 - needs the sys.path entry above
+from support import IN_CI  # noqa: E402
 
 # Variables of the official image and of fastlaunch that would leak from a developer's shell into tests.
 _LEAKY = [
@@ -60,6 +61,14 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
     sys.path[:] = saved_path
     os.chdir(cwd)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # CI must run every test: a FASTLAUNCH_SKIP_CONTAINERS left in its environment would skip them silently.
+    if os.environ.get("FASTLAUNCH_SKIP_CONTAINERS") and IN_CI:
+        raise pytest.UsageError(
+            "FASTLAUNCH_SKIP_CONTAINERS is set in CI: the container tests must run there; unset it."
+        )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

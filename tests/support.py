@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -18,7 +18,8 @@ import pytest
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 FASTLAUNCH = str(Path(sys.executable).parent / "fastlaunch")
-ASSETS = Path(__file__).parent / "assets"
+ROOT = Path(__file__).resolve().parent.parent
+ASSETS = ROOT / "tests" / "assets"
 
 
 def require_tool(name: str, why: str = "") -> str:
@@ -110,3 +111,13 @@ def run_cli(
         timeout=timeout,
         check=False,
     )
+
+
+def wait_for_workers(pid: int, count: int, *, exclude: Collection[int] = (), timeout: float = 30) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        workers = child_pids(pid)
+        if len(workers) == count and not set(exclude) & set(workers):
+            return workers
+        time.sleep(0.1)
+    raise AssertionError(f"expected {count} workers (not {exclude}), have {child_pids(pid)}")

@@ -1,3 +1,3 @@
-from fastlaunch.entry import main
+from fastlaunch.cli.entry import main
 
 main()

@@ -1,6 +1,6 @@
 """The id of the request being handled, for every log line emitted while handling it.
 
-Apps read it with ``get_request_id()``. The middleware (``fastlaunch.middleware``) sets it from a sane
+Apps read it with ``get_request_id()``. The middleware (``fastlaunch.worker.middleware``) sets it from a sane
 incoming ``X-Request-ID`` or a fresh random one; imports nothing beyond the standard library.
 """
 

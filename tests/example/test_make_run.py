@@ -4,16 +4,14 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import time
 from pathlib import Path
 
 import httpx
-import pytest
 from posts import EXAMPLE
-from support import free_port, wait_for_http
+from support import free_port, require_tool, wait_for_http
 
 REPO = EXAMPLE.parent
 
@@ -34,9 +32,7 @@ def stop_group(proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
 
 
 def test_make_run_serves_the_example_with_migrations_applied(tmp_path: Path) -> None:
-    make = shutil.which("make")
-    if make is None:
-        pytest.skip("make is not installed")
+    make = require_tool("make", "make run is the README's command")
     port = free_port()
     # A scratch SQLite file instead of example/posts.db, the developer's own.
     env = {**os.environ, "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/posts.db"}

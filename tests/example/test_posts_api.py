@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -10,12 +11,15 @@ from pathlib import Path
 import httpx
 import pytest
 from posts import serve
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
 BACKENDS = ["sqlite", "postgresql"]
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    """The served base URL and the database URL behind it."""
     tmp = tmp_path_factory.mktemp(request.param)
     if request.param == "sqlite":
         url = f"sqlite+aiosqlite:///{tmp / 'posts.db'}"
@@ -23,7 +27,24 @@ def api(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
         cluster = request.getfixturevalue("postgres")
         url = cluster.create_database(f"api_{tmp.name.replace('-', '_')}")
     with serve(url, tmp / "server.log") as base:
-        yield base
+        yield base, url
+
+
+@pytest.fixture(scope="module")
+def api(backend: tuple[str, str]) -> str:
+    return backend[0]
+
+
+def count_rows(database_url: str, sql: str, **params: object) -> int:
+    async def count() -> int:
+        engine = create_async_engine(database_url)
+        try:
+            async with engine.connect() as conn:
+                return int((await conn.execute(text(sql), params)).scalar_one())
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(count())
 
 
 def client(base: str) -> httpx.Client:
@@ -68,12 +89,17 @@ def test_pagination(api: str) -> None:
         assert http.get("/posts", params={"skip": len(everything)}).json() == []
 
 
-def test_deleting_a_post_deletes_its_comments(api: str, request: pytest.FixtureRequest) -> None:
+def test_deleting_a_post_deletes_its_comments(backend: tuple[str, str]) -> None:
+    api, database_url = backend
     with client(api) as http:
         post = http.post("/posts", json={"title": "t", "content": "c"}).json()
-        for text in ("a", "b"):
-            http.post(f"/posts/{post['id']}/comments", json={"content": text})
+        for content in ("a", "b"):
+            http.post(f"/posts/{post['id']}/comments", json={"content": content})
+        orphans = "SELECT count(*) FROM comments WHERE post_id = :id"
+        assert count_rows(database_url, orphans, id=post["id"]) == 2
         assert http.delete(f"/posts/{post['id']}").status_code == 204
+        # The rows themselves are gone (a database that never reuses ids would hide orphans from the API).
+        assert count_rows(database_url, orphans, id=post["id"]) == 0
         # A new post can never see the old comments, even if the database reused the id.
         again = http.post("/posts", json={"title": "t", "content": "c"}).json()
         assert http.get(f"/posts/{again['id']}/comments").json() == []

@@ -7,7 +7,7 @@ from posts import EXAMPLE
 from posts_service.config import Settings, SettingsError, load_settings
 from support import free_port, run_cli
 
-from fastlaunch.exceptions import ExitCode
+from fastlaunch.core.exceptions import ExitCode
 
 
 def test_production_lists_every_missing_or_invalid_variable(tmp_path: Path) -> None:

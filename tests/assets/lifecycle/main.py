@@ -39,7 +39,7 @@ async def ws_scope(websocket: WebSocket):
 
 @app.get("/modules")
 async def modules():
-    return {name: name in sys.modules for name in ("rich", "typer", "click", "fastlaunch.cli")}
+    return {name: name in sys.modules for name in ("rich", "typer", "click", "fastlaunch.cli.commands")}
 
 
 if os.environ.get("APP_GC_THRESHOLD"):  # an app that tunes its own collector

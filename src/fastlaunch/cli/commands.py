@@ -1,0 +1,271 @@
+"""The ``fastlaunch`` command. Commands only parse input and render errors; the work lives in modules.
+
+Rich is imported only to print a table, help or an error. A plain ``fastlaunch run`` never gets here
+(``fastlaunch.cli.entry`` serves it); when this module does parse ``run``, it hands over to the serving process
+by exec (``fastlaunch.cli.handoff``), so the processes that serve carry neither Typer nor Rich either way.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from fastlaunch import __version__
+from fastlaunch.cli.errors import rendered_errors
+from fastlaunch.cli.handoff import NO_PRESTART, become_server
+from fastlaunch.core import logs
+from fastlaunch.core.settings import SETTINGS, load_here
+from fastlaunch.launcher.discover import discover
+
+app = typer.Typer(
+    name="fastlaunch",
+    help="Take a FastAPI (ASGI) app from a laptop to production.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def main() -> None:
+    app()
+
+
+def settings_options(func: Callable[..., None]) -> Callable[..., None]:
+    """Adds one ``--option`` per setting in the table (as raw strings, so the CLI is validated exactly like
+    the environment) and hands them to the command as ``overrides``."""
+    table = [s for s in SETTINGS if s.cli]
+    # eval_str: this module's annotations are strings (PEP 563); typer needs the Annotated objects.
+    params = [p for p in inspect.signature(func, eval_str=True).parameters.values() if p.name != "overrides"]
+    annotations = {p.name: p.annotation for p in params}
+    for s in table:
+        env = f" [env: {s.env}]" if s.env else ""
+        annotation = Annotated[
+            Optional[str],  # noqa: UP045 - typer needs the runtime Optional here
+            typer.Option(s.cli, help=f"{s.help}{env}", rich_help_panel=s.section, show_default=False),
+        ]
+        params.append(inspect.Parameter(s.name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation))
+        annotations[s.name] = annotation
+
+    @functools.wraps(func)
+    def command(**kwargs: Any) -> None:
+        raw = {s.name: kwargs.pop(s.name, None) for s in table}
+        func(overrides={name: value for name, value in raw.items() if value is not None}, **kwargs)
+
+    command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    command.__annotations__ = annotations
+    return command
+
+
+@app.command()
+@settings_options
+def run(
+    overrides: dict[str, object],
+    no_prestart: Annotated[bool, typer.Option(NO_PRESTART, help="Skip the prestart steps.")] = False,
+) -> None:
+    """Serve the app for production: Gunicorn managing Uvicorn workers, sized to the CPUs and memory this
+    process may use, after the prestart steps."""
+    become_server(overrides, prestart=not no_prestart)
+
+
+@app.command()
+def dev(
+    app_: Annotated[Optional[str], typer.Option("--app", help="Import string, e.g. main:app.")] = None,  # noqa: UP045
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    reload: Annotated[bool, typer.Option("--reload/--no-reload", help="Restart on code changes.")] = True,
+) -> None:
+    """Serve the app for development: one Uvicorn process on 127.0.0.1:8000 that reloads on changes."""
+    import uvicorn
+
+    from fastlaunch.core.validators import Bind
+    from fastlaunch.launcher.bind import check_bindable
+
+    with rendered_errors():
+        settings = load_here({"app": app_} if app_ else {})
+        target = discover(settings)
+        check_bindable(Bind("tcp", host=host, port=port), where="--host/--port")
+    os.environ["FASTLAUNCH_APP"] = target.import_string
+    os.environ["FASTLAUNCH_APP_PATH"] = str(target.path)
+    typer.echo(f"fastlaunch dev: serving {target.import_string} ({target.source}) on http://{host}:{port}", err=True)
+    uvicorn.run(
+        "fastlaunch.worker.importer:dev_factory",
+        factory=True,
+        host=host,
+        port=port,
+        reload=reload,
+        reload_dirs=[str(settings.project_dir)] if reload else None,
+        log_level=settings.log_level,
+        timeout_graceful_shutdown=1,  # Ctrl-C must not wait on open keep-alive connections
+    )
+
+
+@app.command()
+@settings_options
+def workers(
+    overrides: dict[str, object],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
+    measure: Annotated[
+        bool, typer.Option("--measure/--no-measure", help="Import the app once to measure a worker's memory.")
+    ] = True,
+) -> None:
+    """Show how many workers `fastlaunch run` starts here: every input, its value, where it came from, and
+    the arithmetic."""
+    from fastlaunch.launcher.workers import measure_worker_rss, plan_for_this_process
+
+    with rendered_errors():
+        settings = load_here(overrides)
+        plan = plan_for_this_process(settings)
+        if plan.needs_measurement and measure:
+            rss = measure_worker_rss(discover(settings))
+            if rss:
+                plan = plan.with_measured_worker(rss)
+    if as_json:
+        payload = {
+            "workers": plan.workers,
+            "cpus": plan.cpus,
+            "cpu_workers": plan.cpu_workers,
+            "memory_limit": plan.request.memory_limit and plan.request.memory_limit.value,
+            "worker_memory": plan.request.worker_memory and plan.request.worker_memory.value,
+            "inputs": [vars(i) for i in plan.inputs],
+            "steps": plan.steps,
+            "warnings": plan.warnings,
+        }
+        typer.echo(json.dumps(payload, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("input", "value", "source", title="Worker plan inputs", title_justify="left")
+    for item in plan.inputs:
+        table.add_row(item.name, item.value, item.source)
+    console = Console(highlight=False)
+    console.print(table)
+    for step in plan.steps:
+        console.print(f"  {step}")
+    for warning in plan.warnings:
+        console.print(f"[yellow]warning:[/] {warning}")
+
+
+@app.command()
+def prestart() -> None:
+    """Run only the prestart steps (for an init container or a migration Job), then exit."""
+    from fastlaunch.prestart.steps import run_prestart
+
+    with rendered_errors():
+        settings = load_here()
+        logs.configure(settings.log_level, settings.log_format, error_log=settings.error_log)
+        run_prestart(settings)
+
+
+@app.command("settings")
+def show_settings(
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print the settings reference as Markdown.")] = False,
+) -> None:
+    """Show every setting's value here and where it came from (secrets masked)."""
+    from fastlaunch.core.settings_doc import render_markdown
+
+    if markdown:
+        typer.echo(render_markdown(), nl=False)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    with rendered_errors():
+        settings = load_here()
+    table = Table("setting", "env", "value", "source")
+    for s in SETTINGS:
+        table.add_row(s.name, s.env or "", settings.display(s.name), settings.source(s.name).describe())
+    Console(highlight=False).print(table)
+
+
+# -- deployment files: fastlaunch init / fastlaunch lint
+@app.command()
+@settings_options
+def init(
+    overrides: dict[str, object],
+    targets: Annotated[
+        Optional[list[str]],  # noqa: UP045 - typer needs the runtime Optional here
+        typer.Argument(help="What to write: docker, compose, kubernetes, server, paas (default: all)."),
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what was detected and what would change.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite files that differ from the generated ones.")
+    ] = False,
+    domain: Annotated[str, typer.Option(help="Public host name for the proxy, Ingress and nginx.")] = "example.com",
+    image: Annotated[
+        str, typer.Option(help="Image name for Kubernetes and Cloud Run (default: the project name).")
+    ] = "",
+) -> None:
+    """Write deployment files fitted to this project: Dockerfile, compose, Kubernetes, classic server, PaaS.
+    Never overwrites a changed file without --force; shows the diff instead."""
+    from fastlaunch.kit.project import detect
+    from fastlaunch.kit.render import Options, compare, notes, refuse_overwrites, render, write
+
+    with rendered_errors():
+        settings = load_here(overrides)
+        project = detect(settings)
+        files = render(project, settings, targets or [], Options(domain=domain, image=image))
+        changes = compare(project.root, files)
+        typer.echo("Detected:")
+        for key, value in project.summary():
+            typer.echo(f"  {key:<13} {value}")
+        typer.echo("Files:")
+        for change in changes:
+            verb = {"create": "create", "unchanged": "unchanged", "update": "overwrite" if force else "differs"}
+            typer.echo(f"  {verb[change.status]:<10} {change.path.relative_to(project.root)}")
+        for change in changes:
+            typer.echo("".join(change.diff), nl=False)
+        for note in notes(project, targets or []):
+            typer.echo(f"Note: {note}")
+        if dry_run:
+            typer.echo("Dry run: nothing written.")
+            return
+        if not force:
+            refuse_overwrites(changes)
+        write(changes)
+        typer.echo(f"Wrote {sum(c.status != 'unchanged' for c in changes)} file(s). Check them with: fastlaunch lint")
+
+
+@app.command()
+def lint(
+    dockerfile: Annotated[Path, typer.Argument(help="The Dockerfile to check.")] = Path("Dockerfile"),
+) -> None:
+    """Check a Dockerfile for the usual production mistakes; exit 1 when something is found."""
+    from fastlaunch.core.exceptions import TemplateError
+    from fastlaunch.kit.lint import lint_file
+
+    with rendered_errors():
+        if not dockerfile.is_file():
+            raise TemplateError(
+                f"No Dockerfile at {dockerfile}.", hint="Pass its path: fastlaunch lint path/Dockerfile"
+            )
+        findings = lint_file(dockerfile)
+    for finding in findings:
+        typer.echo(finding.render(str(dockerfile)))
+    if findings:
+        typer.echo(f"{len(findings)} finding(s).")
+        raise typer.Exit(1)
+    typer.echo(f"{dockerfile}: no findings.")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"fastlaunch {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
+) -> None:
+    pass

@@ -1,0 +1,235 @@
+"""Renders the deployment files of ``fastlaunch init`` from the Jinja2 templates in ``templates/`` and
+writes them without ever overwriting a changed file unless forced."""
+
+from __future__ import annotations
+
+import difflib
+import math
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+import jinja2
+
+from fastlaunch import __version__
+from fastlaunch.core.exceptions import TemplateError
+from fastlaunch.core.settings import Settings
+from fastlaunch.kit.project import Project
+from fastlaunch.launcher.workers import HEADROOM_FRACTION, MiB, PlanRequest, Sourced, compute_workers
+
+UID = 10001  # the image's non-root user; numeric so Kubernetes can verify runAsNonRoot
+DEFAULT_WORKER_MEMORY = 128 * MiB  # when WORKER_MEMORY is unset: a FastAPI worker with a few libraries
+MASTER_MEMORY = 40 * MiB
+PRESTOP_SECONDS = 5
+K8S_FILES = ("kustomization", "configmap", "secret", "deployment", "service", "ingress", "hpa", "pdb", "migrate-job")
+
+# target -> (template, output path); {name} is the project's name.
+TARGETS: dict[str, tuple[tuple[str, str], ...]] = {
+    "docker": (("docker/Dockerfile.j2", "Dockerfile"), ("docker/dockerignore.j2", ".dockerignore")),
+    "compose": (("compose/compose.yaml.j2", "compose.yaml"), ("compose/Caddyfile.j2", "Caddyfile")),
+    "kubernetes": tuple((f"kubernetes/{n}.yaml.j2", f"k8s/{n}.yaml") for n in K8S_FILES),
+    "server": (
+        ("server/systemd.service.j2", "deploy/server/{name}.service"),
+        ("server/supervisor.conf.j2", "deploy/server/{name}-supervisor.conf"),
+        ("server/nginx.conf.j2", "deploy/server/{name}-nginx.conf"),
+        ("server/README.md.j2", "deploy/server/README.md"),
+    ),
+    "paas": (
+        ("paas/Procfile.j2", "Procfile"),
+        ("paas/app.yaml.j2", "app.yaml"),
+        ("paas/service.yaml.j2", "deploy/cloudrun/service.yaml"),
+    ),
+}
+# Files a target cannot work without: compose builds the image from the Dockerfile.
+REQUIRES = {"compose": ("docker",)}
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    """Where the classic-server files put things; tests point them at temporary directories."""
+
+    install_dir: str
+    venv: str
+    user: str | None
+    port: int = 8000
+    http_port: int = 80
+    https_port: int = 443
+    certificate: str = ""
+    certificate_key: str = ""
+    log_dir: str = "/var/log/supervisor"
+
+
+@dataclass(frozen=True)
+class Options:
+    domain: str = "example.com"
+    image: str = ""  # registry/name for Kubernetes and Cloud Run; default: the project's name
+    server: ServerOptions | None = None
+
+
+@dataclass(frozen=True)
+class Resources:
+    """One worker per container: memory for the master and one worker plus the plan's headroom."""
+
+    memory: str
+    cpu_request: str
+    cpu_limit: str
+    note: str
+
+
+@dataclass(frozen=True)
+class Change:
+    path: Path
+    status: Literal["create", "unchanged", "update"]
+    content: str
+    diff: list[str] = field(default_factory=list)
+
+
+@cache
+def environment() -> jinja2.Environment:
+    options: dict[str, Any] = {}
+    options.setdefault("loader", jinja2.PackageLoader("fastlaunch.kit", "templates"))
+    options.setdefault("undefined", jinja2.StrictUndefined)  # a missing value is a bug, not an empty string
+    options.setdefault("trim_blocks", True)
+    options.setdefault("lstrip_blocks", True)
+    options.setdefault("keep_trailing_newline", True)
+    options.setdefault("autoescape", False)  # config files, not HTML
+    return jinja2.Environment(**options)
+
+
+def pod_resources(settings: Settings) -> Resources:
+    worker = settings.worker_memory or DEFAULT_WORKER_MEMORY
+    # The smallest limit (in 32 MiB steps) in which the worker plan fits exactly the one worker.
+    limit = math.ceil((MASTER_MEMORY + worker) / (1 - HEADROOM_FRACTION) / (32 * MiB)) * 32 * MiB
+    plan = compute_workers(
+        PlanRequest(
+            affinity_cpus=1,
+            cpu_quota=Sourced(1.0, "the pod's CPU limit"),
+            memory_limit=Sourced(limit, "the pod's memory limit"),
+            web_concurrency=Sourced(1, "ConfigMap"),
+            worker_memory=Sourced(worker, "WORKER_MEMORY" if settings.worker_memory else "fastlaunch init default"),
+            master_memory=MASTER_MEMORY,
+        )
+    )
+    if plan.workers != 1 or plan.warnings:  # pragma: no cover - guards the arithmetic above
+        raise TemplateError(f"Resource sizing failed: {'; '.join(plan.steps + plan.warnings)}")
+    note = (
+        f"1 worker x {worker // MiB} MiB + master {MASTER_MEMORY // MiB} MiB + {HEADROOM_FRACTION:.0%} headroom "
+        f"-> {limit // MiB}Mi (set WORKER_MEMORY when running fastlaunch init to resize)"
+    )
+    return Resources(memory=f"{limit // MiB}Mi", cpu_request="250m", cpu_limit="1", note=note)
+
+
+def context(project: Project, settings: Settings, options: Options) -> dict[str, Any]:
+    resources = pod_resources(settings)
+    server = options.server or ServerOptions(
+        install_dir=f"/srv/{project.name}", venv=f"/srv/{project.name}/.venv", user=project.name
+    )
+    return {
+        "version": __version__,
+        "project": project,
+        "uid": UID,
+        "port": 8000,
+        "domain": options.domain,
+        "image": options.image or project.name,
+        "timeout": settings.timeout,
+        "graceful_timeout": settings.graceful_timeout,
+        "prestop_seconds": PRESTOP_SECONDS,
+        "termination_grace": settings.graceful_timeout + PRESTOP_SECONDS + 5,
+        "readiness_path": "/readyz" if project.readyz else ("/healthz" if project.healthz else None),
+        "liveness_path": "/healthz" if project.healthz else None,
+        "memory": resources.memory,
+        "cpu_request": resources.cpu_request,
+        "cpu_limit": resources.cpu_limit,
+        "resources_note": resources.note,
+        "subnet": "172.30.57.0/24",
+        "proxy_ip": "172.30.57.10",
+        "server": server,
+        "upstream_name": project.name.replace("-", "_"),
+    }
+
+
+def expand(targets: list[str]) -> list[str]:
+    unknown = [t for t in targets if t not in TARGETS]
+    if unknown:
+        raise TemplateError(
+            f"Unknown target(s): {', '.join(unknown)}.", hint=f"Choose from: {', '.join(TARGETS)} (or none for all)."
+        )
+    chosen = list(targets or TARGETS)
+    for target in list(chosen):
+        chosen[:0] = [r for r in REQUIRES.get(target, ()) if r not in chosen]
+    return chosen
+
+
+def render(project: Project, settings: Settings, targets: list[str], options: Options | None = None) -> dict[str, str]:
+    """Output path (relative to the project) -> content."""
+    chosen = expand(targets)
+    missing = [f for f in project.dependency_files if not (project.root / f).is_file()]
+    if "docker" in chosen and missing:
+        raise TemplateError(
+            f"The Dockerfile installs the dependencies from {', '.join(missing)}, which does not exist in "
+            f"{project.root}.",
+            hint="Run `poetry lock` (Poetry) to create the lock file, or add a requirements.txt, then run again.",
+        )
+    values = context(project, settings, options or Options())
+    env = environment()
+    files: dict[str, str] = {}
+    for target in chosen:
+        for template, output in TARGETS[target]:
+            try:
+                files[output.format(name=project.name)] = env.get_template(template).render(values)
+            except jinja2.TemplateError as exc:  # pragma: no cover - a broken template is a fastlaunch bug
+                raise TemplateError(f"Template {template} failed to render: {exc}") from None
+    return files
+
+
+def notes(project: Project, targets: list[str]) -> list[str]:
+    """What the user still has to do for the written files to work."""
+    found: list[str] = []
+    if "paas" in expand(targets) and not project.declares_fastlaunch:
+        # The Dockerfile (and so Cloud Run) installs fastlaunch itself; a buildpack installs only the dependencies.
+        found.append(
+            f"Procfile and app.yaml run `fastlaunch run`, but {', '.join(project.dependency_files)} does not list "
+            f"fastlaunch: add fastlaunch=={__version__} to the dependencies."
+        )
+    return found
+
+
+def compare(root: Path, files: dict[str, str]) -> list[Change]:
+    changes: list[Change] = []
+    for relative, content in files.items():
+        path = root / relative
+        if not path.exists():
+            changes.append(Change(path, "create", content))
+            continue
+        current = path.read_text(encoding="utf-8", errors="replace")
+        if current == content:
+            changes.append(Change(path, "unchanged", content))
+            continue
+        diff = list(
+            difflib.unified_diff(
+                current.splitlines(keepends=True),
+                content.splitlines(keepends=True),
+                fromfile=f"{relative} (yours)",
+                tofile=f"{relative} (fastlaunch)",
+            )
+        )
+        changes.append(Change(path, "update", content, diff))
+    return changes
+
+
+def refuse_overwrites(changes: list[Change]) -> None:
+    conflicts = [c for c in changes if c.status == "update"]
+    if conflicts:
+        raise TemplateError(
+            f"{len(conflicts)} file(s) exist and differ from what fastlaunch would write; nothing was written.",
+            problems=[str(c.path) for c in conflicts],
+            hint="Review the diff above, then run again with --force to overwrite (or move your files away).",
+        )
+
+
+def write(changes: list[Change]) -> None:
+    for change in changes:
+        if change.status != "unchanged":
+            change.path.parent.mkdir(parents=True, exist_ok=True)
+            change.path.write_text(change.content, encoding="utf-8")

@@ -1,0 +1,52 @@
+"""bench/ end to end on the smallest scale: fastlaunch serving the docs app, real wrk, report and plots."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from support import ROOT, require_tool
+
+
+def test_bench_measures_reports_and_plots(tmp_path: Path) -> None:
+    require_tool("wrk", "the bench's load generator")
+    out = tmp_path / "results"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--smoke", "--servers", "fastlaunch", "--no-reliability", "--no-example",
+         "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=240, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "passed, 0 failed" in done.stdout.splitlines()[-1]
+
+    samples = {s["key"]: s for s in json.loads((out / "latest.json").read_text())["samples"]}
+    assert set(samples) == {"fastlaunch/docs/nolog", "fastlaunch/docs/log", "fastlaunch/raw/nolog"}
+    docs = samples["fastlaunch/docs/nolog"]
+    assert set(docs["results"]) == {"/", "/items/5?q=somequery", "/async"}
+    for result in docs["results"].values():
+        assert result["requests"] > 0 and result["status"] == 0
+    assert len(docs["worker_rss"]) == 2 and all(rss > 0 for rss in docs["worker_rss"])
+    assert docs["master_rss"] > 0 and docs["startup_s"] > 0
+
+    report = (out / "latest.md").read_text()
+    # One repetition: the median shown is the run's own figure.
+    assert f"**{docs['results']['/']['rps']:.0f}**" in report
+    assert "access log on / off, fastlaunch run" in report
+    for name in ("throughput", "latency", "memory"):
+        assert (out / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"![{name}]({name}.png)" in report
+
+
+def test_inprocess_bench_counts_writes_per_request() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.inprocess", "--rounds", "1", "--batches", "2", "--requests", "50"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = {tuple(line.split()[:2]): line.split()[2:4] for line in done.stdout.splitlines()[1:]}
+    assert set(rows) == {(app, stack) for app in ("docs", "raw") for stack in ("uvicorn", "fastlaunch")}
+    for (_, stack), (cpu, writes) in rows.items():
+        # Uvicorn's protocol writes head and body apart; fastlaunch's sends them in one write.
+        assert float(cpu) > 0 and float(writes) == (2.0 if stack == "uvicorn" else 1.0)

@@ -1,0 +1,129 @@
+"""``fastlaunch prestart``: the PRE_START_PATH script is executed (shebang honoured, output streamed), after
+the wait and the migration, and its failure decides the exit code."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+from posts import EXAMPLE
+from support import FASTLAUNCH
+
+from fastlaunch.core.exceptions import ExitCode
+
+# Python that bash cannot run: the image sourced prestart.sh, so a python3 shebang never took effect.
+PYTHON_SCRIPT = """\
+#!/usr/bin/env python3
+import os
+import sys
+import time
+
+squares = [n * n for n in range(4)]
+print(f"prestart in python: {squares}", flush=True)
+# Wait (bounded) until the test has seen the line above while fastlaunch is still running.
+go = os.path.join(os.getcwd(), "go")
+for _ in range(300):
+    if os.path.exists(go):
+        break
+    time.sleep(0.1)
+else:
+    sys.exit(3)
+print("prestart in python: done", flush=True)
+"""
+
+
+def prestart(project: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``fastlaunch prestart`` with stdout and stderr in one stream, so the order of lines is kept."""
+    return subprocess.run(
+        [FASTLAUNCH, "prestart"],
+        cwd=project,
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def in_order(text: str, *fragments: str) -> None:
+    positions = [text.find(f) for f in fragments]
+    assert -1 not in positions, f"missing {fragments[positions.index(-1)]!r} in:\n{text}"
+    assert positions == sorted(positions), f"expected in order {fragments} in:\n{text}"
+
+
+@pytest.mark.parametrize("executable", [True, False], ids=["chmod +x", "not executable"])
+def test_python_shebang_script_runs_and_its_output_streams(tmp_path: Path, executable: bool) -> None:
+    script = tmp_path / "prestart.sh"
+    script.write_text(PYTHON_SCRIPT)
+    script.chmod(0o755 if executable else 0o644)
+    sourced = subprocess.run(["bash", str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=30)
+    assert sourced.returncode != 0  # what the image's `. prestart.sh` amounted to
+
+    proc = subprocess.Popen([FASTLAUNCH, "prestart"], cwd=tmp_path, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        # The line arrives while the script (and fastlaunch) still runs: streamed, not collected at the end.
+        assert proc.stdout.readline() == "prestart in python: [0, 1, 4, 9]\n"
+        assert proc.poll() is None
+        (tmp_path / "go").touch()
+        rest = proc.stdout.read()
+        assert proc.wait(60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert rest == "prestart in python: done\n"
+
+
+def test_order_is_wait_then_migrate_then_script(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    shutil.copytree(EXAMPLE / "alembic", project / "alembic", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(EXAMPLE / "alembic.ini", project)
+    database = tmp_path / "posts.db"
+    # Fails unless the migration has already created the schema when the script runs.
+    (project / "prestart.sh").write_text(
+        textwrap.dedent(
+            """\
+            #!/usr/bin/env python3
+            import os, sqlite3, sys
+
+            path = os.environ["DATABASE_URL"].split(":///", 1)[1]
+            if not os.path.exists(path):
+                sys.exit("prestart: no database file yet")
+            with sqlite3.connect(path) as db:
+                try:
+                    (version,) = db.execute("SELECT version_num FROM alembic_version").fetchone()
+                except sqlite3.OperationalError as exc:
+                    sys.exit(f"prestart: not migrated yet ({exc})")
+            print(f"prestart: schema at {version}", flush=True)
+            """
+        )
+    )
+    # At debug level the (for SQLite, empty) wait step says so, which shows where it ran.
+    result = prestart(project, {"DATABASE_URL": f"sqlite+aiosqlite:///{database}", "LOG_LEVEL": "debug"})
+    assert result.returncode == 0, result.stdout
+    in_order(
+        result.stdout,
+        "DATABASE_URL is SQLite: a local file, nothing to wait for",
+        "Migrating: alembic upgrade head",
+        "Running upgrade  -> 0001",
+        "Migrations are at head",
+        f"Running prestart script {project / 'prestart.sh'}",
+        "prestart: schema at 0001",
+    )
+
+
+def test_script_killed_by_a_signal_exits_128_plus_the_signal(tmp_path: Path) -> None:
+    (tmp_path / "prestart.sh").write_text("#!/bin/sh\necho before the signal\nkill -TERM $$\necho after the signal\n")
+    result = prestart(tmp_path)
+    assert result.returncode == 128 + 15
+    assert result.returncode not in {int(code) for code in ExitCode}  # not mistaken for one of fastlaunch's own
+    assert "before the signal" in result.stdout and "after the signal" not in result.stdout
+    assert "was killed by signal SIGTERM (15)" in result.stdout
+    assert "exit code 143: 128 + signal number" in result.stdout
+    assert "Traceback" not in result.stdout

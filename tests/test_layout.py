@@ -1,0 +1,183 @@
+"""The package layout's rules, read from the source (every import, including those inside functions), and the
+public import paths apps and deployments rely on."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+from pathlib import Path
+
+import pytest
+from support import FASTLAUNCH, ROOT, free_port, running, wait_for_workers
+
+PACKAGE = ROOT / "src" / "fastlaunch"
+PARTS = ("cli", "core", "launcher", "worker", "prestart", "kit")
+HELPERS = ("probes", "offline_docs", "request_id")
+
+# What each part may import from fastlaunch (besides itself).
+ALLOWED: dict[str, set[str]] = {
+    "core": set(),
+    "worker": {"core", "request_id"},
+    "prestart": {"core"},
+    "launcher": {"core", "worker", "prestart"},
+    "kit": {"core", "launcher", "worker"},
+    "cli": {"core", "launcher", "worker", "prestart", "kit", "request_id"},
+    "probes": set(),
+    "offline_docs": set(),
+    "request_id": set(),
+}
+CLI_LIBRARIES = {"typer", "rich", "click"}
+APP_LIBRARIES = {"fastapi", "pydantic", "starlette"}
+# Third-party imports each part must never make: the processes that serve carry no CLI library, and the
+# launcher must coexist with any FastAPI/pydantic pin (it never imports the app's stack).
+FORBIDDEN: dict[str, set[str]] = {
+    "core": CLI_LIBRARIES | APP_LIBRARIES,
+    "worker": CLI_LIBRARIES | APP_LIBRARIES,
+    "prestart": CLI_LIBRARIES | APP_LIBRARIES,
+    "launcher": CLI_LIBRARIES | APP_LIBRARIES,
+    "kit": APP_LIBRARIES,
+    "cli": APP_LIBRARIES,
+    "request_id": CLI_LIBRARIES | APP_LIBRARIES,
+}
+
+
+def part_of(path: Path) -> str:
+    rel = path.relative_to(PACKAGE)
+    return rel.parts[0] if len(rel.parts) > 1 else rel.stem
+
+
+def imports(path: Path) -> list[tuple[int, str]]:
+    """Every module a file imports (absolute names), outside ``if TYPE_CHECKING:`` blocks."""
+    tree = ast.parse(path.read_text(), str(path))
+    package = ".".join(("fastlaunch", *path.relative_to(PACKAGE).with_suffix("").parts[:-1]))
+    found: list[tuple[int, str]] = []
+    type_checking: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            type_checking.update(id(n) for stmt in node.body for n in ast.walk(stmt))
+    for node in ast.walk(tree):
+        if id(node) in type_checking:
+            continue
+        if isinstance(node, ast.Import):
+            found.extend((node.lineno, alias.name) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
+                base = f"{parent}.{base}" if base else parent
+            if base == "fastlaunch":  # from fastlaunch import x: x is the module
+                found.extend((node.lineno, f"fastlaunch.{alias.name}") for alias in node.names)
+            else:
+                found.append((node.lineno, base))
+    return found
+
+
+def violations(path: Path) -> list[str]:
+    part = part_of(path)
+    problems = []
+    for line, name in imports(path):
+        where = f"{path.relative_to(ROOT)}:{line} imports {name}"
+        top = name.split(".")[0]
+        if top == "fastlaunch":
+            target = name.split(".")[1] if "." in name else ""
+            if target in ("", "__version__", part):
+                continue
+            if target not in ALLOWED[part]:
+                problems.append(f"{where}: {part} may import only {sorted(ALLOWED[part]) or 'itself'}")
+        elif top in FORBIDDEN.get(part, set()):
+            problems.append(f"{where}: {part} must not import {top}")
+    return problems
+
+
+def test_the_package_shows_its_parts() -> None:
+    entries = {p.name for p in PACKAGE.iterdir() if not p.name.startswith((".", "__pycache__"))}
+    modules = {p.removesuffix(".py") for p in entries if p.endswith(".py")} - {"__init__", "__main__"}
+    packages = {p for p in entries if (PACKAGE / p / "__init__.py").is_file()}
+    assert packages == set(PARTS)
+    assert modules == set(HELPERS)
+    for part in PARTS:
+        doc = ast.get_docstring(ast.parse((PACKAGE / part / "__init__.py").read_text()))
+        assert doc and "import" in doc.lower(), f"{part}/__init__.py must say what lives there and what it may import"
+
+
+def test_every_import_follows_the_layout_rules() -> None:
+    problems = [
+        p
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if path.parent != PACKAGE or path.stem in HELPERS
+        for p in violations(path)
+    ]
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize(
+    ("source", "part", "expected"),
+    [
+        ("import typer\n", "worker/uvicorn_worker.py", "worker must not import typer"),
+        ("def f():\n    from fastapi import FastAPI\n", "launcher/serve.py", "launcher must not import fastapi"),
+        ("from fastlaunch.cli.errors import rendered_errors\n", "launcher/serve.py", "launcher may import only"),
+        ("from fastlaunch.launcher import workers\n", "worker/metrics.py", "worker may import only"),
+        ("from ..kit import lint\n", "prestart/steps.py", "prestart may import only"),
+        ("from fastlaunch import kit\n", "core/settings.py", "core may import only itself"),
+    ],
+)
+def test_a_broken_rule_is_reported(tmp_path: Path, source: str, part: str, expected: str) -> None:
+    # The checker itself, on a file placed where a real module lives.
+    global PACKAGE
+    fake = tmp_path / "src" / "fastlaunch"
+    (fake / part).parent.mkdir(parents=True)
+    (fake / part).write_text(source)
+    saved, root = PACKAGE, ROOT
+    try:
+        PACKAGE = fake
+        globals()["ROOT"] = tmp_path
+        assert any(expected in p for p in violations(fake / part))
+    finally:
+        PACKAGE = saved
+        globals()["ROOT"] = root
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "fastlaunch.probes:Probes",
+        "fastlaunch.offline_docs:install",
+        "fastlaunch.request_id:get_request_id",
+        "fastlaunch.request_id:RequestIdFilter",
+        "fastlaunch.worker:UvicornWorker",
+        "fastlaunch.cli.entry:main",
+        "fastlaunch:__version__",
+    ],
+)
+def test_public_names_import(path: str) -> None:
+    module, _, name = path.partition(":")
+    assert getattr(importlib.import_module(module), name) is not None
+
+
+def test_worker_class_setting_names_the_public_path() -> None:
+    from gunicorn.util import load_class
+
+    from fastlaunch.core.settings import BY_NAME
+    from fastlaunch.worker.uvicorn_worker import UvicornWorker
+
+    assert load_class(BY_NAME["worker_class"].default) is UvicornWorker
+
+
+def test_the_master_never_imports_the_app(tmp_path: Path) -> None:
+    # Each process that imports the app leaves its PID: the master (the PID we started) must not be one.
+    (tmp_path / "main.py").write_text(
+        "import os, pathlib\n"
+        "pathlib.Path('imported-by').open('a').write(f'{os.getpid()}\\n')\n"
+        "async def app(scope, receive, send):\n"
+        "    if scope['type'] != 'http':\n"
+        "        return\n"
+        "    await send({'type': 'http.response.start', 'status': 200, 'headers': []})\n"
+        "    await send({'type': 'http.response.body', 'body': b'ok'})\n"
+    )
+    port = free_port()
+    args = [FASTLAUNCH, "run", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"]
+    with running(args, cwd=tmp_path, log=tmp_path / "server.log", ready_url=f"http://127.0.0.1:{port}/") as proc:
+        workers = wait_for_workers(proc.pid, 2)
+        importers = {int(pid) for pid in (tmp_path / "imported-by").read_text().split()}
+    assert proc.pid not in importers
+    assert importers <= set(workers) and importers
