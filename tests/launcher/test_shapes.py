@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -130,6 +131,13 @@ def test_image_gunicorn_conf_that_defeats_the_plan_is_named_and_warned(tmp_path:
     conf, n = root / "gunicorn_conf.py", max(int(2 * (os.cpu_count() or 1)), 2)
     assert f"Worker plan: {conf} sets {n} workers, more than the 1 this process's CPUs and memory allow" in log
     assert f"Worker plan: {n} workers, set by gunicorn_conf.py ({conf}: workers = {n}); fastlaunch's plan was 1" in log
+    shown = json.loads(run_cli(["workers", "--json", "--no-measure"], cwd=root, env=env).stdout)
+    assert (shown["workers"], shown["planned_workers"]) == (n, 1)
+    assert shown["workers_set_by"] == f"gunicorn_conf.py ({conf}: workers = {n})"
+    shown = json.loads(
+        run_cli(["workers", "--json", "--no-measure"], cwd=root, env={"GUNICORN_CMD_ARGS": "-w 3"}).stdout
+    )
+    assert (shown["workers"], shown["workers_set_by"]) == (3, "GUNICORN_CMD_ARGS (-w 3)")
 
 
 @pytest.mark.parametrize(

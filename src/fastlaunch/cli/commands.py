@@ -119,6 +119,8 @@ def workers(
 ) -> None:
     """Show how many workers `fastlaunch run` starts here: every input, its value, where it came from, and
     the arithmetic."""
+    from fastlaunch.launcher.gunicorn_app import configured_workers
+    from fastlaunch.launcher.serve import gunicorn_conf_path
     from fastlaunch.launcher.workers import measure_worker_rss, plan_for_this_process
 
     with rendered_errors():
@@ -129,11 +131,15 @@ def workers(
             rss = measure_worker_rss(target)
             if rss:
                 plan = plan.with_measured_worker(rss)
+        conf = gunicorn_conf_path(settings)
+        override = configured_workers(settings, conf)
     if as_json:
         payload = {
             "app": target.import_string,
             "app_source": target.source,
-            "workers": plan.workers,
+            "workers": override[0] if override else plan.workers,
+            "planned_workers": plan.workers,
+            "workers_set_by": override[1] if override else "plan",
             "cpus": plan.cpus,
             "cpu_workers": plan.cpu_workers,
             "memory_limit": plan.request.memory_limit and plan.request.memory_limit.value,
@@ -145,6 +151,7 @@ def workers(
         typer.echo(json.dumps(payload, indent=2))
         return
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table("input", "value", "source", title="Worker plan inputs", title_justify="left")
@@ -155,6 +162,13 @@ def workers(
     console.print(table)
     for step in plan.steps:
         console.print(f"  {step}")
+    if override:
+        console.print(f"  workers = {override[0]}, set by {override[1]}: it overrides the plan", markup=False)
+        if conf and override[1].startswith(conf.name) and override[0] > plan.workers:
+            console.print(
+                f"[yellow]warning:[/] {escape(str(conf))} sets {override[0]} workers, more than the {plan.workers} "
+                "this process's CPUs and memory allow; remove `workers` from it to let fastlaunch size the pool."
+            )
     for warning in plan.warnings:
         console.print(f"[yellow]warning:[/] {warning}")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import runpy
 import shlex
 import shutil
 import tempfile
@@ -20,6 +21,7 @@ from typing import Any
 import gunicorn
 from gunicorn.app.base import Application
 from gunicorn.arbiter import Arbiter
+from gunicorn.config import Config
 from gunicorn.errors import AppImportError
 
 from fastlaunch.core.exceptions import ExitCode, ServerExit
@@ -96,7 +98,7 @@ class FastlaunchApplication(Application):  # type: ignore[misc]
         if self.gunicorn_conf:
             conf = self.load_config_from_file(str(self.gunicorn_conf))
             if isinstance(conf, dict) and "workers" in conf:
-                self.workers_set_by = f"{self.gunicorn_conf.name} ({self.gunicorn_conf}: workers = {conf['workers']})"
+                self.workers_set_by = conf_source(self.gunicorn_conf, conf["workers"])
                 self.workers_from_conf = True
         extra = shlex.split(self.settings.gunicorn_cmd_args)
         if extra:
@@ -105,7 +107,7 @@ class FastlaunchApplication(Application):  # type: ignore[misc]
                 if value is not None and key in self.cfg.settings and key != "args":
                     self.cfg.set(key.lower(), value)
             if parsed.workers is not None:
-                self.workers_set_by = f"GUNICORN_CMD_ARGS ({self.settings.gunicorn_cmd_args})"
+                self.workers_set_by = args_source(self.settings)
                 self.workers_from_conf = False
         if self.settings.metrics:
             chain_child_exit(self.cfg)
@@ -192,6 +194,30 @@ class StagedArbiter(Arbiter):  # type: ignore[misc]
             self.cfg.set("workers", self._target)  # so a SIGHUP reload keeps the planned count
             self.num_workers = self._target
             return
+
+
+def conf_source(conf: Path, workers: object) -> str:
+    return f"{conf.name} ({conf}: workers = {workers})"
+
+
+def args_source(settings: Settings) -> str:
+    return f"GUNICORN_CMD_ARGS ({settings.gunicorn_cmd_args})"
+
+
+def configured_workers(settings: Settings, conf: Path | None) -> tuple[int, str] | None:
+    """The worker count a Gunicorn config file or GUNICORN_CMD_ARGS sets over the plan (the last one wins)
+    and which one, read without starting Gunicorn: for `fastlaunch workers`."""
+    found: tuple[int, str] | None = None
+    if conf:
+        workers = runpy.run_path(str(conf)).get("workers")
+        if workers is not None:
+            found = (int(workers), conf_source(conf, workers))
+    extra = shlex.split(settings.gunicorn_cmd_args)
+    if extra:
+        parsed = Config().parser().parse_args(extra)
+        if parsed.workers is not None:
+            found = (int(parsed.workers), args_source(settings))
+    return found
 
 
 def log_plan(logger: Any, app: FastlaunchApplication, workers: int, measured: str) -> None:
