@@ -121,6 +121,12 @@ def test_imports_of_sibling_modules_and_guarded_imports_pass(tmp_path: Path) -> 
     assert found(tmp_path) == "main:app"
 
 
+def test_a_module_that_extends_sys_path_is_left_to_its_import(tmp_path: Path) -> None:
+    app = FASTAPI_APP.format(name="app")
+    write(tmp_path, {"main.py": f"import sys\nsys.path.insert(0, '/opt/vendor')\nimport vendored_thing\n{app}"})
+    assert found(tmp_path) == "main:app"
+
+
 def test_factory_forms(tmp_path: Path) -> None:
     write(tmp_path, {"main.py": "from fastapi import FastAPI\n\ndef create_app():\n    return FastAPI()\n"})
     explicit = discover(load_settings(environ={"APP_MODULE": "main:create_app()"}, project_dir=tmp_path))

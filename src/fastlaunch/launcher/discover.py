@@ -59,6 +59,7 @@ class _Module:
     factories: dict[str, bool]  # top-level functions: name -> callable without arguments
     builds_app: list[str]  # functions whose body calls FastAPI()/Starlette()/...
     imports: list[tuple[str, int]]  # absolute top-level imports: module, line
+    edits_sys_path: bool  # sys.path.insert(...) and the like at top level
 
 
 def module_for_file(file: Path) -> tuple[str, Path]:
@@ -160,12 +161,20 @@ def parse_module(file: Path, module: str) -> _Module:
                 names.append(target.id)
                 if first_asgi is None and _called_name(value) in ASGI_FACTORIES:
                     first_asgi = target.id
-    return _Module(names, first_asgi, open_ended, factories, builds_app, imports)
+    edits_sys_path = any(
+        isinstance(n, ast.Attribute) and n.attr == "path" and isinstance(n.value, ast.Name) and n.value.id == "sys"
+        for node in tree.body
+        if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+        for n in ast.walk(node)
+    )
+    return _Module(names, first_asgi, open_ended, factories, builds_app, imports, edits_sys_path)
 
 
 def _check_imports(info: _Module, file: Path, module: str, search: list[Path]) -> None:
     """A top-level ``import x`` of a module that is nowhere to be found fails every worker the same way:
     say so now, with the line. Only the first name of each import is looked up; nothing is imported."""
+    if info.edits_sys_path:
+        return  # the module extends sys.path itself: only its import can tell
     paths = [str(p) for p in search]
     for name, line in info.imports:
         if name in sys.builtin_module_names or name in sys.stdlib_module_names or name == "__future__":
