@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import sys
 from collections.abc import Awaitable, Callable, MutableMapping
 from time import perf_counter, time
 from typing import Any, cast
@@ -152,14 +153,18 @@ def _entry(scope: Scope, status: int, seconds: float, request_id: str, agent: by
     )
 
 
+# Uvicorn's test: asyncio's before 3.14 also recognises functions marked as coroutine functions.
+_iscoroutinefunction = inspect.iscoroutinefunction if sys.version_info >= (3, 14) else asyncio.iscoroutinefunction
+
+
 def asgi3(app: Any) -> ASGIApp:
     """The app as ASGI3, telling the interfaces apart as Uvicorn does (uvicorn.config.Config.load)."""
     if inspect.isclass(app):
         use_asgi3 = hasattr(app, "__await__")
     elif inspect.isfunction(app):
-        use_asgi3 = inspect.iscoroutinefunction(app)
+        use_asgi3 = _iscoroutinefunction(app)
     else:
-        use_asgi3 = inspect.iscoroutinefunction(getattr(app, "__call__", None))  # noqa: B004
+        use_asgi3 = _iscoroutinefunction(getattr(app, "__call__", None))  # noqa: B004
     return cast(ASGIApp, app if use_asgi3 else ASGI2Middleware(app))
 
 
