@@ -101,4 +101,7 @@ def _call_factory(factory: Any, name: str) -> Any:
 def dev_factory() -> Any:
     """uvicorn --factory target for ``fastlaunch dev``: the reloader's child imports the app afresh."""
     module, _, attr = os.environ["FASTLAUNCH_APP"].partition(":")
-    return import_app(module, attr or None, os.environ["FASTLAUNCH_APP_PATH"])
+    try:
+        return import_app(module, attr or None, os.environ["FASTLAUNCH_APP_PATH"])
+    except AppNotFound as exc:
+        raise SystemExit(f"fastlaunch dev: {exc}") from None  # the message alone, not Uvicorn's traceback
