@@ -24,7 +24,7 @@ from gunicorn.arbiter import Arbiter
 from gunicorn.config import Config
 from gunicorn.errors import AppImportError
 
-from fastlaunch.core.exceptions import ExitCode, ServerExit
+from fastlaunch.core.exceptions import ConfigError, ExitCode, ServerExit
 from fastlaunch.core.logs import dict_config
 from fastlaunch.core.memory import current_rss, shm_dir
 from fastlaunch.core.settings import Settings
@@ -209,7 +209,13 @@ def configured_workers(settings: Settings, conf: Path | None) -> tuple[int, str]
     and which one, read without starting Gunicorn: for `fastlaunch workers`."""
     found: tuple[int, str] | None = None
     if conf:
-        workers = runpy.run_path(str(conf)).get("workers")
+        try:
+            workers = runpy.run_path(str(conf)).get("workers")
+        except Exception as exc:
+            raise ConfigError(
+                f"Cannot read the Gunicorn config file {conf}: {type(exc).__name__}: {exc}.",
+                hint="Fix the file (Gunicorn would fail to start with it too), or set GUNICORN_CONF to another one.",
+            ) from None
         if workers is not None:
             found = (int(workers), conf_source(conf, workers))
     extra = shlex.split(settings.gunicorn_cmd_args)
