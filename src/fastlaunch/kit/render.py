@@ -15,7 +15,8 @@ import jinja2
 from fastlaunch import __version__
 from fastlaunch.core.exceptions import TemplateError
 from fastlaunch.core.settings import Settings
-from fastlaunch.kit.project import Project
+from fastlaunch.kit.dockerignore import read_patterns
+from fastlaunch.kit.project import DATA_DIR, Project
 from fastlaunch.launcher.workers import HEADROOM_FRACTION, MiB, PlanRequest, Sourced, compute_workers
 
 UID = 10001  # the image's non-root user; numeric so Kubernetes can verify runAsNonRoot
@@ -43,6 +44,14 @@ TARGETS: dict[str, tuple[tuple[str, str], ...]] = {
 }
 # Files a target cannot work without: compose builds the image from the Dockerfile.
 REQUIRES = {"compose": ("docker",)}
+# Files whose existing content is kept and completed rather than replaced.
+MERGED = frozenset({".dockerignore"})
+# What to run on each target's files once written.
+CHECKS = {
+    "docker": "fastlaunch lint Dockerfile",
+    "kubernetes": "kubectl kustomize k8s (renders them; kubectl apply -k k8s --dry-run=server checks them)",
+    "server": "systemd-analyze verify deploy/server/*.service",
+}
 
 
 @dataclass(frozen=True)
@@ -80,7 +89,7 @@ class Resources:
 @dataclass(frozen=True)
 class Change:
     path: Path
-    status: Literal["create", "unchanged", "update"]
+    status: Literal["create", "unchanged", "merge", "update"]
     content: str
     diff: list[str] = field(default_factory=list)
 
@@ -146,6 +155,7 @@ def context(project: Project, settings: Settings, options: Options) -> dict[str,
         "proxy_ip": "172.30.57.10",
         "server": server,
         "upstream_name": project.name.replace("-", "_"),
+        "data_dir": DATA_DIR,
     }
 
 
@@ -195,6 +205,23 @@ def notes(project: Project, targets: list[str]) -> list[str]:
     return found
 
 
+def merge_ignore(current: str, generated: str) -> str:
+    """The project's .dockerignore with the generated patterns it lacks appended after its own: its lines
+    stay as they were, and ours come last so that no earlier `!` line of the project re-includes a secret."""
+    have = set(read_patterns(current))
+    missing = [line for line in generated.splitlines() if line.strip() and not line.startswith("#")]
+    missing = [line for line in missing if read_patterns(line)[0] not in have]
+    if not missing:
+        return current
+    header = f"# Added by fastlaunch {__version__} (`fastlaunch init docker`): secrets, history and local state."
+    return current.rstrip("\n") + "\n\n" + "\n".join([header, *missing]) + "\n"
+
+
+def next_steps(targets: list[str]) -> list[str]:
+    """How to check the files just written, per target (lint reads Dockerfiles only)."""
+    return [f"Check {target}: {CHECKS[target]}" for target in expand(targets) if target in CHECKS]
+
+
 def compare(root: Path, files: dict[str, str]) -> list[Change]:
     changes: list[Change] = []
     for relative, content in files.items():
@@ -203,6 +230,9 @@ def compare(root: Path, files: dict[str, str]) -> list[Change]:
             changes.append(Change(path, "create", content))
             continue
         current = path.read_text(encoding="utf-8", errors="replace")
+        status: Literal["merge", "update"] = "update"
+        if relative in MERGED:
+            content, status = merge_ignore(current, content), "merge"
         if current == content:
             changes.append(Change(path, "unchanged", content))
             continue
@@ -214,7 +244,7 @@ def compare(root: Path, files: dict[str, str]) -> list[Change]:
                 tofile=f"{relative} (fastlaunch)",
             )
         )
-        changes.append(Change(path, "update", content, diff))
+        changes.append(Change(path, status, content, diff))
     return changes
 
 
