@@ -55,7 +55,7 @@ class Images:
         if name not in self.built:
             context = copy_project(name, self.workdir)
             init(context, "docker")
-            tag = f"localhost/fastlaunch-test-{name}:latest"
+            tag = f"localhost/kit-{name}:latest"
             log = self.build(context, tag)
             # The same detection that decided the HEALTHCHECK: literal routes or fastlaunch.probes.
             probe = "/healthz" if "/healthz" in routes_declared(python_files(context)) else "/"

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,12 +11,12 @@ import httpx
 import pytest
 import yaml
 from projects import copy_project, init
-from support import FASTLAUNCH, free_port, require_tool, run_cli, running
+from support import ASSETS, FASTLAUNCH, free_port, require_tool, run_cli, running
 
 from fastlaunch.kit.dockerignore import Matcher, read_patterns
 from fastlaunch.kit.lint import Instruction
 from fastlaunch.kit.lint import parse as parse_dockerfile
-from fastlaunch.kit.render import TARGETS
+from fastlaunch.kit.render import PLATFORM_PROXIES, TARGETS
 
 
 def test_dry_run_prints_what_was_found_and_writes_nothing(tmp_path: Path) -> None:
@@ -347,5 +348,33 @@ def test_app_engine_runtime_follows_the_projects_python(source: str, tmp_path: P
         "runtime": "python312",
         "entrypoint": "fastlaunch run",
         "instance_class": "F2",
-        "env_variables": {"FORWARDED_ALLOW_IPS": "*"},
+        "env_variables": {"FORWARDED_ALLOW_IPS": PLATFORM_PROXIES},
     }
+
+
+def client_seen(allow: str, tmp_path: Path) -> str:
+    """The client address the app sees through a real fastlaunch run, for a request whose X-Forwarded-For a
+    client forged (6.6.6.6) and the proxy in front then extended with the real address (203.0.113.9)."""
+    app = tmp_path / f"app{len(list(tmp_path.iterdir()))}"
+    shutil.copytree(ASSETS / "lifecycle", app)
+    port = free_port()
+    env = {"HOST": "127.0.0.1", "PORT": str(port), "WEB_CONCURRENCY": "1", "FORWARDED_ALLOW_IPS": allow}
+    url = f"http://127.0.0.1:{port}/scope"
+    with running([FASTLAUNCH, "run"], cwd=app, env=env, log=tmp_path / "run.log", ready_url=url):
+        response = httpx.get(url, headers={"X-Forwarded-For": "6.6.6.6, 203.0.113.9"}, timeout=5)
+    return str(response.json()["client"])
+
+
+@pytest.mark.parametrize(("target", "path"), [("kubernetes", "k8s/configmap.yaml"), ("paas", "app.yaml")])
+def test_forwarded_allow_ips_trusts_the_proxies_so_a_client_cannot_forge_its_address(
+    target: str, path: str, tmp_path: Path
+) -> None:
+    project = copy_project("single", tmp_path)
+    init(project, target)
+    document = yaml.safe_load((project / path).read_text())
+    allow = (document.get("data") or document["env_variables"])["FORWARDED_ALLOW_IPS"]
+    assert "*" not in allow.split(",")
+    # The request reaches fastlaunch from 127.0.0.1, which both lists trust (a sidecar proxy, the platform's
+    # local hop): the client is the address that proxy appended, not the one the client wrote.
+    assert client_seen(allow, tmp_path) == "203.0.113.9"
+    assert client_seen("*", tmp_path) == "6.6.6.6"  # why not "*": the forged address wins

@@ -206,8 +206,10 @@ def detect_python(root: Path, pyproject: dict[str, object]) -> tuple[str, str]:
                 hint=f"Allow Python 3.{floor}+ in pyproject.toml (for example >=3.{floor}), then run again.",
             )
         source = f"{label} {value!r}"
-        if allowed[0] < floor:
+        if allowed[0] < floor and usable[0] == floor:
             source += f"; 3.{allowed[0]} raised to 3.{floor}, the oldest Python fastlaunch installs on"
+        elif allowed[0] < floor:
+            source += f"; 3.{allowed[0]} skipped: fastlaunch installs on 3.{floor} or newer"
         return f"3.{usable[0]}", source
     return _at_least(sys.version_info.minor, floor, "the running interpreter")
 

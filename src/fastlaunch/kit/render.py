@@ -19,6 +19,14 @@ from fastlaunch.kit.dockerignore import read_patterns
 from fastlaunch.kit.project import DATA_DIR, Project
 from fastlaunch.launcher.workers import HEADROOM_FRACTION, MiB, PlanRequest, Sourced, compute_workers
 
+# FORWARDED_ALLOW_IPS behind a cluster's ingress: the private ranges pod networks use (RFC 1918, the RFC 6598
+# shared range some clouds use, IPv6 unique-local) and loopback for sidecar proxies. Never "*": Uvicorn then
+# takes the leftmost X-Forwarded-For entry, which the client writes; with a list it takes the rightmost address
+# not in the list, which the ingress appended.
+CLUSTER_PROXIES = "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10,fc00::/7,127.0.0.1,::1"
+# Cloud Run and App Engine: Google's front end reaches the instance over link-local addresses, and its load
+# balancers from Google's documented proxy ranges.
+PLATFORM_PROXIES = "169.254.0.0/16,35.191.0.0/16,130.211.0.0/22,127.0.0.1"
 UID = 10001  # the image's non-root user; numeric so Kubernetes can verify runAsNonRoot
 DEFAULT_WORKER_MEMORY = 128 * MiB  # when WORKER_MEMORY is unset: a FastAPI worker with a few libraries
 MASTER_MEMORY = 40 * MiB
@@ -156,6 +164,8 @@ def context(project: Project, settings: Settings, options: Options) -> dict[str,
         "server": server,
         "upstream_name": project.name.replace("-", "_"),
         "data_dir": DATA_DIR,
+        "cluster_proxies": CLUSTER_PROXIES,
+        "platform_proxies": PLATFORM_PROXIES,
     }
 
 
