@@ -59,7 +59,9 @@ def required_tools() -> dict[str, str]:
         for node in ast.walk(tree):
             if isinstance(node, ast.For) and isinstance(node.target, ast.Name):
                 if isinstance(node.iter, ast.Tuple | ast.List):
-                    loops[node.target.id] = [e.value for e in node.iter.elts if isinstance(e, ast.Constant)]
+                    loops[node.target.id] = [
+                        e.value for e in node.iter.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)
+                    ]
         for node in ast.walk(tree):
             if not (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "require_tool" and node.args):
                 continue
