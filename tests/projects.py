@@ -24,10 +24,13 @@ IGNORED = shutil.ignore_patterns(".venv", "__pycache__", "*.db", ".pytest_cache"
 
 
 def copy_project(name: str, dest: Path) -> Path:
-    """A private copy with a local .env holding a secret, as developers' checkouts have."""
+    """A private copy with local .env files holding a secret, as developers' checkouts have (one at the root,
+    one in a subdirectory: a .dockerignore must leave out both)."""
     target = dest / name
     shutil.copytree(PROJECTS[name], target, ignore=IGNORED)
     (target / ".env").write_text(ENV_MARKER + "\n")
+    (target / "conf").mkdir(exist_ok=True)
+    (target / "conf" / ".env").write_text(ENV_MARKER + "\n")
     return target
 
 

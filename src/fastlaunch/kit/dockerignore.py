@@ -57,9 +57,14 @@ class Pattern:
         if exclusion and len(raw) == 1:
             raise ValueError('illegal exclusion pattern: "!"')
         text = _clean(raw[1:] if exclusion else raw)
-        regex, match_type, i = "^", "exact", 0
+        regex, i, in_class = "^", 0, False
+        match_type: MatchType = "exact"
         while i < len(text):
             ch = text[i]
+            if in_class and ch not in "]\\":  # a character class passes through: ranges, negation
+                regex += ch
+                i += 1
+                continue
             if ch == "*" and text[i + 1 : i + 2] == "*":
                 start = i == 0
                 i += 2
@@ -83,12 +88,12 @@ class Pattern:
                 regex += re.escape(text[i + 1]) if i + 1 < len(text) else "\\\\"
                 i += 1
             elif ch in "[]":
-                regex, match_type = regex + ch, "regexp"
+                regex, match_type, in_class = regex + ch, "regexp", ch == "["
             else:
                 regex += re.escape(ch)
             i += 1
         compiled = re.compile(regex + "$", re.S) if match_type == "regexp" else None
-        return cls(text, exclusion, match_type, compiled)  # type: ignore[arg-type]
+        return cls(text, exclusion, match_type, compiled)
 
     def match(self, path: str) -> bool:
         if self.match_type == "exact":

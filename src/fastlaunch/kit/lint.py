@@ -171,7 +171,7 @@ def _tiangolo(ins: Instruction, image: str, tag: str) -> Finding:
         ins.line,
         "FL010",
         f"base image {image} is deprecated by its author and no longer gets Python or security updates",
-        f"{replacement}  (fastlaunch's drop-in: same /app layout, /start.sh, /prestart.sh and variables{why})",
+        f"{replacement}  (fastlaunch's drop-in replacement for it{why})",
         replacement,
     )
 
@@ -389,8 +389,8 @@ def _copied_sources(instructions: Iterable[Instruction]) -> list[tuple[Instructi
 def _directory_like(source: str, context: Path | None) -> str | None:
     """The context directory a COPY source brings in whole, or None for a single named file."""
     source = source.strip().removeprefix("./") or "."
-    if GLOB.search(source):
-        head = source[: GLOB.search(source).start()]  # type: ignore[union-attr]
+    if glob := GLOB.search(source):
+        head = source[: glob.start()]
         return head.rsplit("/", 1)[0] if "/" in head else "."
     if source in (".", "/") or source.endswith("/"):
         return source.rstrip("/") or "."
@@ -408,7 +408,12 @@ def _check_context(instructions: list[Instruction], ignore: Matcher | None, cont
         leaks = [p for p in (f"{base}.env", f"{base}app/.env") if ignore is None or not ignore.ignored(p)]
         if not leaks:
             continue
-        what = "there is no .dockerignore" if ignore is None else f".dockerignore does not leave out {leaks[0]}"
+        if ignore is None:
+            what = "there is no .dockerignore"
+        elif leaks[0] == f"{base}.env":
+            what = f".dockerignore does not leave out {base}.env"
+        else:
+            what = f".dockerignore leaves out {base}.env but not those in subdirectories ({leaks[0]})"
         return [
             Finding(
                 ins.line,

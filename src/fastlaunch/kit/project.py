@@ -81,7 +81,7 @@ class Project:
         app = f"{self.app.import_string} in {self.app_file} ({self.app.source})"
         if self.import_root:
             app += f"; the image puts /app/{self.import_root} on PYTHONPATH"
-        database = "no SQLite URL found"
+        database = "no local SQLite file found (DATABASE_URL is set at run time)"
         if self.sqlite:
             database = (
                 f"SQLite ({self.sqlite.url} in {self.sqlite.where}): the image keeps it in {DATA_DIR}, owned by the "
