@@ -104,11 +104,13 @@ def detect_manager(root: Path, pyproject: dict[str, object]) -> Manager:
     if (root / "uv.lock").is_file():
         return "uv"
     if workspace := _uv_workspace(root):
+        name = _table(pyproject, "project").get("name") or root.name
         raise TemplateError(
             f"{root} is a member of the uv workspace at {workspace}: its dependencies are locked in "
-            f"{workspace / 'uv.lock'}, outside this directory, and the image would install them unlocked.",
-            hint=f"Run fastlaunch init in {workspace} with --app pointing at this member's app (the build context "
-            "must hold the workspace's lock).",
+            f"{workspace / 'uv.lock'}, outside this directory, and fastlaunch init does not write images for "
+            "workspace members yet (an image from this directory would install them unlocked).",
+            hint=f"Build from the workspace root with its lock: uv sync --frozen --no-dev --package {name} "
+            '(uv\'s workspace guide), then CMD ["fastlaunch", "run"].',
         )
     if (root / "poetry.lock").is_file() or "poetry" in _table(pyproject, "tool"):
         return "poetry"
