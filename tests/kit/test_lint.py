@@ -130,6 +130,9 @@ def test_root_is_named_as_written(user: str, shown: str) -> None:
         ('CMD ["sh", "-c", "alembic upgrade head && gunicorn -k uvicorn.workers.UvicornWorker main:app"]', "FL003"),
         ('ENTRYPOINT ["/bin/sh", "-c"]\nCMD ["gunicorn main:app"]', "FL003"),
         ('CMD ["sh", "-c", "alembic upgrade head && exec gunicorn main:app"]', None),
+        # bash (5.1+) replaces itself with the last command of an && chain; dash stays PID 1 (checked on Debian 12)
+        ('CMD ["bash", "-c", "alembic upgrade head && gunicorn main:app"]', None),
+        ('CMD ["bash", "-c", "alembic upgrade head; gunicorn main:app & wait"]', "FL003"),
         ('CMD ["uvicorn", "main:app", "--reload"]', "FL011"),
         ('CMD ["fastapi", "dev", "main.py"]', "FL011"),
         ('CMD ["uvicorn", "main:app"]', None),

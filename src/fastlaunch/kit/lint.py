@@ -303,7 +303,9 @@ def _check_command(final: list[Instruction]) -> list[Finding]:
             )
         elif len(argv) >= 2 and Path(argv[0]).name in SHELLS and argv[1] == "-c":
             script = " ".join(argv[2:])
-            if not script or not re.search(r"(^|[;&|]\s*|\s)exec\s", script):
+            # bash 5.1+ execs the last command of an && chain itself (dash, Debian's /bin/sh, does not).
+            bash_execs = Path(argv[0]).name == "bash" and not re.search(r"[;|\n]|&(?!&)", script.replace("&&", ""))
+            if not bash_execs and (not script or not re.search(r"(^|[;&|]\s*|\s)exec\s", script)):
                 what = "its script comes from CMD" if not script else repr(_shorten(script))
                 findings.append(
                     Finding(
