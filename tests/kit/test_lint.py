@@ -218,6 +218,14 @@ def test_cli_exits_1_with_line_and_fix_and_never_prints_the_secret(tmp_path: Pat
     assert "8 finding(s)." in result.stdout
 
 
+def test_a_dockerignore_docker_refuses_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM python:3.12-slim\nUSER 1\n")
+    (tmp_path / ".dockerignore").write_text(".env\n!\n")
+    result = run_cli(["lint"], cwd=tmp_path)
+    assert result.returncode == 9 and 'illegal exclusion pattern: "!"' in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_cli_missing_dockerfile_is_a_template_error(tmp_path: Path) -> None:
     result = run_cli(["lint", "nope/Dockerfile"], cwd=tmp_path)
     assert result.returncode == 9

@@ -440,5 +440,8 @@ def ignore_file(dockerfile: Path, context: Path) -> Path | None:
 def lint_file(dockerfile: Path, context: Path | None = None) -> list[Finding]:
     context = context if context is not None else dockerfile.parent
     found = ignore_file(dockerfile, context)
-    matcher = Matcher.from_file(found) if found else None
+    try:
+        matcher = Matcher.from_file(found) if found else None
+    except ValueError as exc:  # what Docker itself refuses to build with
+        raise TemplateError(f"{found}: {exc}.", hint="Fix that line: Docker refuses the build too.") from None
     return lint(dockerfile.read_text(encoding="utf-8"), matcher, context)
