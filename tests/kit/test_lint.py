@@ -87,6 +87,13 @@ def test_every_bad_pattern_is_found_with_its_line() -> None:
             IGNORE_OK,
             [(3, "FL002")],
         ),
+        (
+            "FROM python:3.12-slim\nRUN apt-get update && apt-get install -y --no-install-recommends curl \\\n"
+            "    && rm -rf /var/lib/apt/lists/*\nUSER 1\n",
+            IGNORE_OK,
+            [],
+        ),
+        ("FROM fastlaunch/uvicorn-gunicorn-fastapi:python3.12-slim\nUSER 1\n", IGNORE_OK, []),
         (UV_TWO_STEP, IGNORE_OK, []),
         (POETRY_TWO_STEP, IGNORE_OK, []),
         (
