@@ -156,6 +156,25 @@ def test_uv_workspace_member_is_refused_with_where_the_lock_is(tmp_path: Path) -
     result = run_cli(["init", "--dry-run", "docker"], cwd=member)
     assert result.returncode == 9, result.stdout + result.stderr
     assert f"member of the uv workspace at {workspace}" in result.stderr and "Traceback" not in result.stderr
+    assert f"Run fastlaunch init in {workspace} and name the app: --app packages/api/" in result.stderr
+
+
+def test_uv_workspace_root_installs_the_members_lock_and_puts_the_members_on_pythonpath(tmp_path: Path) -> None:
+    project = copy_project("uv-workspace", tmp_path)
+    out = init(project, "docker")  # with --app packages/api/api/main.py:app (projects.INIT_ARGS)
+    assert "dependencies  uv workspace (uv.lock, 2 members, installs ws-api's)" in out
+    builder = parse((project / "Dockerfile").read_text())
+    copies = [i.value for i in builder if i.keyword == "COPY" and not i.flags][:3]
+    assert copies == [
+        ("pyproject.toml", "uv.lock", "./"),
+        ("packages/api/pyproject.toml", "packages/api/"),
+        ("packages/lib/pyproject.toml", "packages/lib/"),
+    ]
+    sync = next(" ".join(i.value) for i in builder if i.keyword == "RUN" and "uv sync" in " ".join(i.value))
+    assert "--frozen" in sync and "--no-install-workspace --package ws-api" in sync
+    env = env_of(final_stage(project))
+    assert env["APP_MODULE"] == "api.main:app"
+    assert env["PYTHONPATH"] == "/app/packages/api:/app/packages/lib/src"
 
 
 @pytest.mark.parametrize(("target", "check"), [("kubernetes", "kubectl kustomize k8s"), ("docker", "fastlaunch lint")])

@@ -20,7 +20,7 @@ from fastlaunch.kit.dockerignore import Matcher
 
 INSTALL_HINT = "Install the parser it uses: pip install 'fastlaunch[lint]' (BuildKit's Dockerfile parser, 4 MB)."
 DEPENDENCY_FILES = re.compile(
-    r"^(\./)?(requirements[\w.-]*\.(txt|in)|pyproject\.toml|poetry\.lock|uv\.lock|Pipfile(\.lock)?|setup\.cfg)$"
+    r"^(\./)?([\w.-]+/)*(requirements[\w.-]*\.(txt|in)|pyproject\.toml|poetry\.lock|uv\.lock|Pipfile(\.lock)?|setup\.cfg)$"
 )
 PIP_INSTALL = re.compile(r"\bpip3?\s+install\b")
 DEPENDENCY_INSTALL = re.compile(

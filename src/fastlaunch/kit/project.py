@@ -45,6 +45,15 @@ class Sqlite:
 
 
 @dataclass(frozen=True)
+class Member:
+    """A uv workspace member: its directory and import root relative to the workspace root, and its name."""
+
+    path: str
+    name: str
+    import_root: str
+
+
+@dataclass(frozen=True)
 class Project:
     root: Path
     name: str  # a DNS-safe name for services, units and Kubernetes objects
@@ -58,10 +67,12 @@ class Project:
     declares_fastlaunch: bool
     import_root: str = ""  # the app's sys.path entry relative to the root ("src"), when not the root itself
     sqlite: Sqlite | None = None
+    members: tuple[Member, ...] = ()  # a uv workspace's members, when the root is one
+    app_package: str | None = None  # the member that holds the app (uv sync --package)
 
     @property
     def dependency_files(self) -> tuple[str, ...]:
-        return MANAGER_FILES[self.manager]
+        return MANAGER_FILES[self.manager] + tuple(f"{m.path}/pyproject.toml" for m in self.members)
 
     @property
     def app_file(self) -> str:
@@ -74,13 +85,21 @@ class Project:
 
     @property
     def pythonpath(self) -> str | None:
-        """PYTHONPATH for the image, so the app's package imports from /app/<import_root> (src layouts)."""
-        return f"/app/{self.import_root}" if self.import_root else None
+        """PYTHONPATH for the image, so the app's package imports from /app/<import_root> (src layouts), and a
+        workspace's members from theirs (the image installs their dependencies, their code is under /app)."""
+        roots = [self.import_root, *(m.import_root for m in self.members)]
+        return ":".join(f"/app/{r}" for r in dict.fromkeys(roots) if r) or None
+
+    def _dependencies(self) -> str:
+        if not self.members:
+            return f"{self.manager} ({', '.join(self.dependency_files)})"
+        package = f", installs {self.app_package}'s" if self.app_package else ""
+        return f"uv workspace (uv.lock, {len(self.members)} members{package})"
 
     def summary(self) -> list[tuple[str, str]]:
         app = f"{self.app.import_string} in {self.app_file} ({self.app.source})"
-        if self.import_root:
-            app += f"; the image puts /app/{self.import_root} on PYTHONPATH"
+        if self.pythonpath:
+            app += f"; the image puts {self.pythonpath} on PYTHONPATH"
         database = "no local SQLite file found (DATABASE_URL is set at run time)"
         if self.sqlite:
             database = (
@@ -89,7 +108,7 @@ class Project:
             )
         return [
             ("project", f"{self.name} ({self.root})"),
-            ("dependencies", f"{self.manager} ({', '.join(self.dependency_files)})"),
+            ("dependencies", self._dependencies()),
             ("app", app),
             ("python", f"{self.python} ({self.python_source})"),
             ("alembic", "yes: the prestart step migrates" if self.alembic else "no"),
@@ -104,13 +123,12 @@ def detect_manager(root: Path, pyproject: dict[str, object]) -> Manager:
     if (root / "uv.lock").is_file():
         return "uv"
     if workspace := _uv_workspace(root):
-        name = _table(pyproject, "project").get("name") or root.name
+        member = root.relative_to(workspace).as_posix()
         raise TemplateError(
             f"{root} is a member of the uv workspace at {workspace}: its dependencies are locked in "
-            f"{workspace / 'uv.lock'}, outside this directory, and fastlaunch init does not write images for "
-            "workspace members yet (an image from this directory would install them unlocked).",
-            hint=f"Build from the workspace root with its lock: uv sync --frozen --no-dev --package {name} "
-            '(uv\'s workspace guide), then CMD ["fastlaunch", "run"].',
+            f"{workspace / 'uv.lock'}, outside this directory, so the image must be built from the workspace root "
+            "(an image from this directory alone would install them unlocked).",
+            hint=f"Run fastlaunch init in {workspace} and name the app: --app {member}/<path to the app>.py:app",
         )
     if (root / "poetry.lock").is_file() or "poetry" in _table(pyproject, "tool"):
         return "poetry"
@@ -132,6 +150,30 @@ def _uv_workspace(root: Path) -> Path | None:
         if isinstance(members, list) and any(fnmatch.fnmatchcase(relative, str(m)) for m in members):
             return parent
     return None
+
+
+def workspace_members(root: Path, pyproject: dict[str, object]) -> tuple[Member, ...]:
+    """The members of the uv workspace rooted at ``root`` (none when it is not one)."""
+    workspace = _table(_table(_table(pyproject, "tool"), "uv"), "workspace")
+    patterns = workspace.get("members")
+    if not isinstance(patterns, list):
+        return ()
+    exclude = workspace.get("exclude")
+    excluded = {p for pattern in (exclude if isinstance(exclude, list) else []) for p in root.glob(str(pattern))}
+    members: list[Member] = []
+    for directory in sorted({p for pattern in patterns for p in root.glob(str(pattern))} - excluded):
+        if (directory / "pyproject.toml").is_file():
+            name = _table(read_pyproject(directory), "project").get("name") or directory.name
+            source = directory / "src" if (directory / "src").is_dir() else directory
+            members.append(
+                Member(directory.relative_to(root).as_posix(), str(name), source.relative_to(root).as_posix())
+            )
+    return tuple(members)
+
+
+def _member_of(root: Path, members: tuple[Member, ...], app: AppTarget) -> str | None:
+    file = app.file.resolve() if app.file else None
+    return next((m.name for m in members if file and file.is_relative_to(root / m.path)), None)
 
 
 def _table(data: dict[str, object], key: str) -> dict[str, object]:
@@ -314,6 +356,7 @@ def detect(settings: Settings, root: Path | None = None) -> Project:
     files = python_files(root)
     routes = routes_declared(files)
     app = discover(settings, root)
+    members = workspace_members(root, pyproject) if (root / "uv.lock").is_file() else ()
     return Project(
         root=root,
         name=_name(root, pyproject),
@@ -327,4 +370,6 @@ def detect(settings: Settings, root: Path | None = None) -> Project:
         declares_fastlaunch="fastlaunch" in _dependency_names(root, pyproject),
         import_root=import_root(root, app),
         sqlite=detect_sqlite(root, settings, files),
+        members=members,
+        app_package=_member_of(root, members, app),
     )
