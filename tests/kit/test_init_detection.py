@@ -121,6 +121,11 @@ def test_sqlite_default_gets_a_data_directory_the_app_user_owns(tmp_path: Path) 
     assert env_of(stage)["DATABASE_URL"] == "sqlite:////data/notes.db"
     runs = [" ".join(i.value) for i in stage if i.keyword == "RUN"]
     assert any("install -d -o 10001 -g 10001 /data" in run for run in runs), runs
+    # A DATABASE_URL for another database (here from .env): the SQLite default is for development only.
+    with (project / ".env").open("a") as env:
+        env.write("DATABASE_URL=postgresql://app@db/notes\n")
+    assert "database      no local SQLite file found" in init(project, "docker", "--force")
+    assert "DATABASE_URL" not in env_of(final_stage(project))
     poetry = copy_project("poetry", tmp_path)
     init(poetry, "docker")
     assert "DATABASE_URL" not in env_of(final_stage(poetry))

@@ -317,11 +317,16 @@ def routes_declared(files: list[Path]) -> set[str]:
 
 def detect_sqlite(root: Path, settings: Settings, files: list[Path]) -> Sqlite | None:
     """A SQLite database at a path relative to the working directory: /app in the image, which the app user
-    cannot write. Found in DATABASE_URL (environment, .env, [tool.fastlaunch]) or as a default in the code."""
+    cannot write. Found in DATABASE_URL (environment, .env, [tool.fastlaunch]), else as a default in the code or
+    alembic.ini; a DATABASE_URL for another database means the code's SQLite default is for development only."""
     candidates: list[tuple[str, str]] = []
     if settings.database_url:
         candidates.append((settings.database_url, f"DATABASE_URL ({settings.source('database_url').describe()})"))
-    candidates += [(value, file.relative_to(root).as_posix()) for file, value in _constants(files)]
+    else:
+        candidates += [(value, file.relative_to(root).as_posix()) for file, value in _constants(files)]
+        ini = root / "alembic.ini"
+        if ini.is_file() and (found := re.search(r"^sqlalchemy\.url\s*=\s*(\S+)", ini.read_text(), re.M)):
+            candidates.append((found.group(1), "alembic.ini"))
     for url, where in candidates:
         if match := SQLITE_RELATIVE.match(url.strip()):
             name = Path(match.group("path")).name
