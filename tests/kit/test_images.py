@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -53,6 +54,7 @@ class Images:
 
     def get(self, name: str) -> Built:
         if name not in self.built:
+            shutil.rmtree(self.workdir / name, ignore_errors=True)  # left by a build that failed earlier
             context = copy_project(name, self.workdir)
             init(context, "docker")
             tag = f"localhost/kit-{name}:latest"
