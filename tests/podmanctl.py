@@ -76,18 +76,20 @@ class Podman:
     def configure(self) -> None:
         for sub in ("conf/networks", "run/tmp", "storage"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
-        (self.root / "conf/storage.conf").write_text(
-            f'[storage]\ndriver = "overlay"\nrunroot = "{self.root}/run/storage"\ngraphroot = "{self.root}/storage"\n'
+        _replace(
+            self.root / "conf/storage.conf",
+            f'[storage]\ndriver = "overlay"\nrunroot = "{self.root}/run/storage"\ngraphroot = "{self.root}/storage"\n',
         )
         nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-        (self.root / "conf/containers.conf").write_text(
+        _replace(
+            self.root / "conf/containers.conf",
             "[containers]\n"
             f'default_ulimits = ["nofile={nofile}:{nofile}", "nproc=32768:32768"]\n'
             "[engine]\n"
             'runtime = "runc"\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n'
             f'events_logfile_path = "{self.root}/run/events.log"\ntmp_dir = "{self.root}/run/libpod"\n'
             f'volume_path = "{self.root}/storage/volumes"\n'
-            f'[network]\nnetwork_config_dir = "{self.root}/conf/networks"\n'
+            f'[network]\nnetwork_config_dir = "{self.root}/conf/networks"\n',
         )
 
     def ensure_base(self) -> None:
@@ -179,6 +181,16 @@ class Podman:
             yield cid
         finally:
             self("rm", "-f", "-t", "2", cid, check=False)
+
+
+def _replace(path: Path, text: str) -> None:
+    """Write a config file atomically, and only when it changes: another test session's podman may be reading
+    it (a build outside the lock read a half-written storage.conf: "runroot must be set")."""
+    if path.is_file() and path.read_text() == text:
+        return
+    partial = path.with_name(f".{path.name}.{os.getpid()}")
+    partial.write_text(text)
+    os.replace(partial, path)
 
 
 @contextmanager

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -53,9 +54,10 @@ class Images:
 
     def get(self, name: str) -> Built:
         if name not in self.built:
+            shutil.rmtree(self.workdir / name, ignore_errors=True)  # left by a build that failed earlier
             context = copy_project(name, self.workdir)
             init(context, "docker")
-            tag = f"localhost/fastlaunch-test-{name}:latest"
+            tag = f"localhost/kit-{name}:latest"
             log = self.build(context, tag)
             # The same detection that decided the HEALTHCHECK: literal routes or fastlaunch.probes.
             probe = "/healthz" if "/healthz" in routes_declared(python_files(context)) else "/"
@@ -139,6 +141,31 @@ def test_code_change_rebuild_reuses_the_dependency_layers(name: str, images: Ima
     cached = [line for line in log.splitlines() if "Using cache" in line]
     runs = [line for line in log.splitlines() if re.search(r"STEP \d+/\d+: RUN ", line)]
     assert len(cached) >= len(runs) > 0, log
+
+
+def test_sqlite_alembic_image_migrates_as_the_app_user_and_keeps_data_in_a_volume(
+    images: Images, podman: Podman
+) -> None:
+    """The tutorial setup (sqlite:///./notes.db, Alembic): the prestart step migrates as uid 10001 into /data,
+    and a named volume there keeps the data when the container is replaced."""
+    built = images.get("sqlite-alembic")
+    volume = f"kit-notes-data-{free_port()}"
+    port = free_port()
+    run_args = ["-v", f"{volume}:/data", "-p", f"127.0.0.1:{port}:8000"]
+    try:
+        with podman.container(built.tag, run_args=run_args) as cid:
+            wait_for_http(f"http://127.0.0.1:{port}/healthz", timeout=60)
+            # The table exists: the prestart step ran the migration, as the app user, in /data.
+            assert httpx.post(f"http://127.0.0.1:{port}/notes", params={"body": "kept"}, timeout=5).status_code == 200
+            owners = podman("exec", cid, "stat", "-c", "%u %n", "/data", "/data/notes.db").stdout.split("\n")
+            assert [line.split()[0] for line in owners if line] == ["10001", "10001"], owners
+            logs = podman("logs", cid)
+            assert "under the file lock /data/notes.db.migrate.lock" in logs.stdout + logs.stderr
+        with podman.container(built.tag, run_args=run_args):
+            wait_for_http(f"http://127.0.0.1:{port}/healthz", timeout=60)
+            assert httpx.get(f"http://127.0.0.1:{port}/notes", timeout=5).json() == ["kept"]
+    finally:
+        podman("volume", "rm", "-f", volume, check=False)
 
 
 # The goal from the issue: the example service (FastAPI, SQLAlchemy, asyncpg, Alembic, fastlaunch) in at most

@@ -239,7 +239,7 @@ def init(
     """Write deployment files fitted to this project: Dockerfile, compose, Kubernetes, classic server, PaaS.
     Never overwrites a changed file without --force; shows the diff instead."""
     from fastlaunch.kit.project import detect
-    from fastlaunch.kit.render import Options, compare, notes, refuse_overwrites, render, write
+    from fastlaunch.kit.render import Options, compare, next_steps, notes, refuse_overwrites, render, write
 
     with rendered_errors():
         settings = load_here(overrides)
@@ -251,7 +251,12 @@ def init(
             typer.echo(f"  {key:<13} {value}")
         typer.echo("Files:")
         for change in changes:
-            verb = {"create": "create", "unchanged": "unchanged", "update": "overwrite" if force else "differs"}
+            verb = {
+                "create": "create",
+                "unchanged": "unchanged",
+                "merge": "merge",  # the project's own lines kept, ours added: written without --force
+                "update": "overwrite" if force else "differs",
+            }
             typer.echo(f"  {verb[change.status]:<10} {change.path.relative_to(project.root)}")
         for change in changes:
             typer.echo("".join(change.diff), nl=False)
@@ -263,29 +268,45 @@ def init(
         if not force:
             refuse_overwrites(changes)
         write(changes)
-        typer.echo(f"Wrote {sum(c.status != 'unchanged' for c in changes)} file(s). Check them with: fastlaunch lint")
+        typer.echo(f"Wrote {sum(c.status != 'unchanged' for c in changes)} file(s).")
+        for step in next_steps(targets or []):
+            typer.echo(step)
 
 
 @app.command()
 def lint(
     dockerfile: Annotated[Path, typer.Argument(help="The Dockerfile to check.")] = Path("Dockerfile"),
+    context: Annotated[
+        Optional[Path],  # noqa: UP045 - typer needs the runtime Optional here
+        typer.Option(help="The build context, whose .dockerignore applies (default: the Dockerfile's directory)."),
+    ] = None,
+    output: Annotated[
+        str, typer.Option("--format", help="text, or json (one object: file, findings) for CI.")
+    ] = "text",
 ) -> None:
-    """Check a Dockerfile for the usual production mistakes; exit 1 when something is found."""
+    """Check a Dockerfile for the mistakes that hurt Python web servers in production; exit 1 when something is
+    found. Codes start with FL (hadolint's DL/SC rules are the generic complement)."""
     from fastlaunch.core.exceptions import TemplateError
     from fastlaunch.kit.lint import lint_file
 
     with rendered_errors():
+        if output not in ("text", "json"):
+            raise TemplateError(f"Unknown --format {output!r}.", hint="Use --format text or --format json.")
         if not dockerfile.is_file():
             raise TemplateError(
                 f"No Dockerfile at {dockerfile}.", hint="Pass its path: fastlaunch lint path/Dockerfile"
             )
-        findings = lint_file(dockerfile)
-    for finding in findings:
-        typer.echo(finding.render(str(dockerfile)))
+        if context is not None and not context.is_dir():
+            raise TemplateError(f"No build context directory at {context}.", hint="Pass the directory you build.")
+        findings = lint_file(dockerfile, context)
+    if output == "json":
+        typer.echo(json.dumps({"file": str(dockerfile), "findings": [f.as_dict() for f in findings]}, indent=2))
+    else:
+        for finding in findings:
+            typer.echo(finding.render(str(dockerfile)))
+        typer.echo(f"{len(findings)} finding(s)." if findings else f"{dockerfile}: no findings.")
     if findings:
-        typer.echo(f"{len(findings)} finding(s).")
         raise typer.Exit(1)
-    typer.echo(f"{dockerfile}: no findings.")
 
 
 def _version(value: bool) -> None:
