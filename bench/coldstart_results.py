@@ -1,0 +1,33 @@
+"""Cold-start figures of the generated images (``python -m bench.coldstart`` writes them, the judge reads them)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from statistics import median
+
+RESULTS = Path(__file__).with_name("results") / "coldstart.json"
+
+
+@dataclass(frozen=True)
+class ColdStart:
+    project: str
+    variant: str  # "bytecode" (PRECOMPILE=1, what ships) or "no bytecode"
+    size_mb: float
+    seconds: list[float]
+
+    @property
+    def median_s(self) -> float:
+        return median(self.seconds)
+
+
+def save(results: list[ColdStart], path: Path = RESULTS) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps([asdict(r) for r in results], indent=1) + "\n")
+
+
+def load(path: Path = RESULTS) -> list[ColdStart]:
+    if not path.is_file():
+        return []
+    return [ColdStart(**item) for item in json.loads(path.read_text())]
