@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from statistics import median
 
@@ -15,11 +15,16 @@ class ColdStart:
     project: str
     variant: str  # "bytecode" (PRECOMPILE=1, what ships) or "no bytecode"
     size_mb: float
-    seconds: list[float]
+    seconds: list[float]  # podman run to the first 200
+    cpu_seconds: list[float] = field(default_factory=list)  # CPU time the container had used by then
 
     @property
     def median_s(self) -> float:
         return median(self.seconds)
+
+    @property
+    def median_cpu_s(self) -> float | None:
+        return median(self.cpu_seconds) if self.cpu_seconds else None
 
 
 def save(results: list[ColdStart], path: Path = RESULTS) -> None:

@@ -127,6 +127,11 @@ def _against_gunicorn(stats: dict[str, ConfigStats], apps: list[tuple[str, str]]
     return out
 
 
+def _cpu(with_: ColdStart, without: ColdStart) -> str:
+    a, b = with_.median_cpu_s, without.median_cpu_s
+    return f"; CPU used by then {a:.2f} s vs {b:.2f} s ({a / b:.2f})" if a and b else ""
+
+
 def _cold_starts(cold: list[ColdStart]) -> list[Verdict]:
     out: list[Verdict] = []
     for project in dict.fromkeys(c.project for c in cold):
@@ -140,7 +145,7 @@ def _cold_starts(cold: list[ColdStart]) -> list[Verdict]:
                 _ratio(with_.median_s, without.median_s),
                 "<= 0.7" if project == "example" else "",
                 f"{with_.median_s:.2f} s ({with_.size_mb:.0f} MB) vs {without.median_s:.2f} s "
-                f"({without.size_mb:.0f} MB); podman run to first 200",
+                f"({without.size_mb:.0f} MB), podman run to first 200{_cpu(with_, without)}",
             )  # fmt: skip
         )
     if not out:

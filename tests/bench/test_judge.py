@@ -32,7 +32,10 @@ def test_ratios_against_bare_gunicorn_peers_and_cold_start() -> None:
         "fastlaunch/example-postgresql/nolog": figures("x", rps=1, p99=1, startup=0.66, master=58),
         "gunicorn/example-postgresql/nolog": figures("x", rps=1, p99=1, startup=0.5, master=29),
     }
-    cold = [ColdStart("example", "bytecode", 211.0, [1.2, 1.4]), ColdStart("example", "no bytecode", 199, [2.0])]
+    cold = [
+        ColdStart("example", "bytecode", 211.0, [1.2, 1.4], [0.9, 1.1]),
+        ColdStart("example", "no bytecode", 199, [2.0], [2.0]),
+    ]
     judged = {v.name: v for v in verdicts(stats, [("example-postgresql", "example on PostgreSQL")], cold)}
 
     pg_start = judged["startup to first 200, fastlaunch / bare gunicorn, example on PostgreSQL"]
@@ -46,7 +49,7 @@ def test_ratios_against_bare_gunicorn_peers_and_cold_start() -> None:
     assert judged["fastlaunch / best peer, `/async`"].goal == ">= 1.0"
     image = judged["image cold start, bytecode / no bytecode, example image"]
     assert image.value == pytest.approx(1.3 / 2.0) and image.met is True
-    assert "211 MB" in image.detail and "199 MB" in image.detail
+    assert "211 MB" in image.detail and "199 MB" in image.detail and "1.00 s vs 2.00 s (0.50)" in image.detail
     assert not any("/ docs app `/async`" in name for name in judged)  # the retired ratio
 
 
