@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 from contextlib import ExitStack
@@ -224,7 +225,7 @@ def cold_starts(args: argparse.Namespace, skipped: list[str]) -> list[ColdStart]
 
     try:
         results = coldstart.measure(["example", "single"], args.cold_starts)
-    except (coldstart.ColdStartUnavailable, OSError, AssertionError) as exc:
+    except (coldstart.ColdStartUnavailable, OSError, AssertionError, subprocess.SubprocessError) as exc:
         skipped.append(f"image cold start: {exc}")
         return []
     coldstart_results.save(results)
