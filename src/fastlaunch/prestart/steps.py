@@ -15,8 +15,7 @@ from pathlib import Path
 
 from fastlaunch.core.exceptions import PrestartError
 from fastlaunch.core.settings import Settings
-from fastlaunch.prestart.database import wait_for_database
-from fastlaunch.prestart.migrations import run_migrations
+from fastlaunch.prestart.child import run_in_child
 from fastlaunch.prestart.neighbours import migrating_line
 
 log = logging.getLogger("fastlaunch")
@@ -103,8 +102,24 @@ def run_script(settings: Settings) -> None:
         )
 
 
+def database_steps(settings: Settings) -> None:
+    """Wait for the database, then migrate. Imported here, in the child: these modules load asyncio,
+    SQLAlchemy and the driver."""
+    from fastlaunch.prestart.database import wait_for_database
+    from fastlaunch.prestart.migrations import run_migrations
+
+    wait_for_database(settings)
+    run_migrations(settings)
+
+
+def run_database_steps(settings: Settings) -> None:
+    """The database steps in a child process: the caller (the Gunicorn master, whose workers inherit all it
+    holds) never imports SQLAlchemy, Alembic, a driver or asyncio."""
+    run_in_child(database_steps, settings, "database prestart steps")
+
+
 # Order matters: wait for the database, migrate, then the user's own script.
-STEPS: list[Step] = [wait_for_database, run_migrations, run_script]
+STEPS: list[Step] = [run_database_steps, run_script]
 
 
 def run_prestart(settings: Settings) -> None:
