@@ -7,8 +7,10 @@ import errors are shown once (not once per worker), and its RSS sizes the rest w
 
 from __future__ import annotations
 
+import grp
 import logging
 import os
+import pwd
 import shlex
 import shutil
 import tempfile
@@ -24,6 +26,7 @@ from fastlaunch.core.logs import dict_config
 from fastlaunch.core.memory import current_rss, shm_dir
 from fastlaunch.core.settings import Settings
 from fastlaunch.launcher.discover import AppTarget
+from fastlaunch.launcher.metrics import ENV as METRICS_DIR
 from fastlaunch.launcher.metrics import chain_child_exit, metrics_running
 from fastlaunch.launcher.workers import WorkerPlan
 from fastlaunch.worker.importer import AppNotFound, import_app
@@ -60,7 +63,30 @@ def gunicorn_options(settings: Settings, workers: int) -> dict[str, Any]:
     # Gunicorn's heartbeat is a file touched by every worker: in memory, it never waits on a disk.
     if shm_dir():
         options["worker_tmp_dir"] = shm_dir()
+    identity = worker_identity(settings)
+    if identity:
+        options["user"], options["group"] = identity
+        # Else Gunicorn changes only the primary group, and the workers keep root's supplementary groups.
+        options["initgroups"] = True
     return options
+
+
+def worker_identity(settings: Settings) -> tuple[int, int] | None:
+    """(uid, gid) the workers switch to: WORKER_USER's (its own group unless one is named), when the master runs
+    as root; a master started as another user cannot switch, and its workers keep its user."""
+    if not settings.worker_user or os.geteuid() != 0:
+        return None
+    user, _, group = settings.worker_user.partition(":")
+    entry = pwd.getpwuid(int(user)) if user.isdigit() else pwd.getpwnam(user)
+    if not group:
+        return entry.pw_uid, entry.pw_gid
+    return entry.pw_uid, int(group) if group.isdigit() else grp.getgrnam(group).gr_gid
+
+
+def hand_to_workers(path: str, identity: tuple[int, int] | None) -> None:
+    """The workers write into the launcher's directories (boot report, metrics): theirs once they switch user."""
+    if identity:
+        os.chown(path, *identity)
 
 
 class FastlaunchApplication(Application):  # type: ignore[misc]
@@ -71,6 +97,12 @@ class FastlaunchApplication(Application):  # type: ignore[misc]
         self.gunicorn_conf = gunicorn_conf
         self.workers = plan.workers
         self.boot_dir = tempfile.mkdtemp(prefix="fastlaunch-", dir=shm_dir())
+        self.identity = worker_identity(settings)
+        hand_to_workers(self.boot_dir, self.identity)
+        if settings.worker_user and not self.identity:
+            log.info(
+                "WORKER_USER=%s left alone: fastlaunch runs as uid %d, not root", settings.worker_user, os.geteuid()
+            )
         self.worker_options = WorkerOptions(
             root_path=settings.root_path,
             access_log=settings.access_log is not None,
@@ -116,6 +148,8 @@ class FastlaunchApplication(Application):  # type: ignore[misc]
         master = os.getpid()
         try:
             with metrics_running(self.settings):
+                if self.settings.metrics:
+                    hand_to_workers(os.environ[METRICS_DIR], self.identity)
                 StagedArbiter(self).run()
         except SystemExit as exc:
             if os.getpid() != master:
