@@ -66,8 +66,6 @@ def gunicorn_options(settings: Settings, workers: int) -> dict[str, Any]:
     identity = worker_identity(settings)
     if identity:
         options["user"], options["group"] = identity
-        # Else Gunicorn changes only the primary group, and the workers keep root's supplementary groups.
-        options["initgroups"] = True
     return options
 
 
@@ -81,6 +79,19 @@ def worker_identity(settings: Settings) -> tuple[int, int] | None:
     if not group:
         return entry.pw_uid, entry.pw_gid
     return entry.pw_uid, int(group) if group.isdigit() else grp.getgrnam(group).gr_gid
+
+
+def chain_drop_groups(cfg: Any) -> None:
+    """Gunicorn switches a worker's uid and primary gid but keeps root's supplementary groups (group 0 among
+    them; its `initgroups` setting keeps gid 0 instead): a `post_fork` step, before that switch, leaves only the
+    worker's group. Any `post_fork` hook the user set still runs."""
+    previous = cfg.post_fork
+
+    def post_fork(server: Any, worker: Any) -> None:
+        os.setgroups([worker.cfg.gid])
+        previous(server, worker)
+
+    cfg.set("post_fork", post_fork)
 
 
 def hand_to_workers(path: str, identity: tuple[int, int] | None) -> None:
@@ -116,7 +127,8 @@ class FastlaunchApplication(Application):  # type: ignore[misc]
         return None
 
     def load_config(self) -> None:
-        for key, value in gunicorn_options(self.settings, self.workers).items():
+        options = gunicorn_options(self.settings, self.workers)
+        for key, value in options.items():
             if key in self.cfg.settings:  # older Gunicorn releases lack some settings
                 self.cfg.set(key, value)
         if self.gunicorn_conf:
@@ -127,8 +139,18 @@ class FastlaunchApplication(Application):  # type: ignore[misc]
             for key, value in vars(parsed).items():
                 if value is not None and key in self.cfg.settings and key != "args":
                     self.cfg.set(key.lower(), value)
+        # A log level from the config file or GUNICORN_CMD_ARGS wins, as in the image: the logging configuration
+        # (unless the user brought their own) follows it.
+        if self.cfg.loglevel != options["loglevel"] and self.cfg.logconfig_dict is options["logconfig_dict"]:
+            s = self.settings
+            self.cfg.set(
+                "logconfig_dict",
+                dict_config(self.cfg.loglevel, s.log_format, error_log=s.error_log, access_log=s.access_log),
+            )
         if self.settings.metrics:
             chain_child_exit(self.cfg)
+        if self.identity:
+            chain_drop_groups(self.cfg)
 
     def load(self) -> Any:
         try:
