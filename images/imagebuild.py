@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 CA = Path("/etc/ssl/certs/ca-certificates.crt")
+# The tags README names; any 3.X with a python:3.X image builds.
 PYTHONS = ("3.11", "3.12", "3.13", "3.14")
 VARIANTS = ("slim", "full")
 IMAGES = ("uvicorn-gunicorn-fastapi", "uvicorn-gunicorn")
@@ -52,17 +54,35 @@ def build_context(into: Path) -> str:
     return next((into / "wheels").glob("fastlaunch-*.whl")).name
 
 
-def engine_runner(engine: str) -> Callable[[Sequence[str]], str]:
-    """A function running one `build` of the chosen engine, returning its output."""
+class BuildFailed(Exception):
+    """A tag could not be built; the message says why and what to do."""
+
+
+def engine_runner(engine: str) -> Callable[[str, str, Sequence[str]], None]:
+    """A function running one `build` with the chosen engine: (tag, its base image, the arguments)."""
     if engine == "harness":
         sys.path.insert(0, str(REPO / "tests"))
         from podmanctl import prepared
 
         podman = prepared()
-        return lambda args: podman(*args).stdout
 
-    def run(args: Sequence[str]) -> str:
-        return subprocess.run([engine, *args], check=True, capture_output=True, text=True).stdout
+        def harness(name: str, base: str, args: Sequence[str]) -> None:
+            if podman("image", "exists", base, check=False).returncode != 0:
+                raise BuildFailed(
+                    f"{name}: there is no {base} here. Nothing can be pulled on this machine and tests/podmanctl.py "
+                    "builds a stand-in for python:3.11-slim only; build this tag with --engine docker (or podman) "
+                    "where python images can be pulled."
+                )
+            result = podman(*args, check=False)
+            if result.returncode != 0:
+                raise BuildFailed(f"{name}: podman build failed:\n{result.stderr[-3000:]}")
+
+        return harness
+
+    def run(name: str, base: str, args: Sequence[str]) -> None:
+        result = subprocess.run([engine, *args], capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise BuildFailed(f"{name}: {engine} build failed:\n{result.stderr[-3000:]}")
 
     return run
 
@@ -84,19 +104,29 @@ def build_all(
                         args += ["--pull=never", "--secret", f"id=ca,src={CA}"]
                     args += [*build_args(image, python, variant, wheel), "-t", name, str(context)]
                     print(f"building {name}", flush=True)
-                    run(args)
+                    run(name, f"python:{python}{'-slim' if variant == 'slim' else ''}", args)
                     built.append(name)
     return built
+
+
+def python_version(text: str) -> str:
+    if not re.fullmatch(r"3\.\d+", text):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected 3.X, e.g. {', '.join(PYTHONS)}")
+    return text
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--image", choices=IMAGES, action="append", help="default: both")
-    parser.add_argument("--python", choices=PYTHONS, action="append", help="default: 3.11")
+    parser.add_argument("--python", type=python_version, action="append", help="3.X; default: 3.11")
     parser.add_argument("--variant", choices=VARIANTS, action="append", help="default: slim")
     parser.add_argument("--engine", choices=("harness", "podman", "docker"), default="harness")
     args = parser.parse_args(argv)
-    built = build_all(args.image or IMAGES, args.python or ["3.11"], args.variant or ["slim"], args.engine)
+    try:
+        built = build_all(args.image or IMAGES, args.python or ["3.11"], args.variant or ["slim"], args.engine)
+    except BuildFailed as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 2
     print("built: " + ", ".join(built))
     return 0
 
