@@ -2,8 +2,9 @@
 
 Each tag is images/Dockerfile with its build arguments; fastlaunch comes from a wheel of this checkout.
 The default engine, `harness`, is podman with the tests' private configuration and storage
-(tests/podmanctl.py): it works offline, on stand-in bases built from Debian (only python:3.11-slim; see the
-README). `--engine podman` or `--engine docker` use the machine's own engine and the real python:* bases.
+(tests/podmanctl.py): it works offline, on stand-in bases built from Debian releases (python:3.11-slim from
+bookworm, python:3.13-slim from trixie). `--engine podman` or `--engine docker` use the machine's own engine
+and the real python:* bases.
 """
 
 from __future__ import annotations
@@ -58,20 +59,21 @@ class BuildFailed(Exception):
     """A tag could not be built; the message says why and what to do."""
 
 
-def engine_runner(engine: str) -> Callable[[str, str, Sequence[str]], None]:
+def engine_runner(engine: str, pythons: Sequence[str]) -> Callable[[str, str, Sequence[str]], None]:
     """A function running one `build` with the chosen engine: (tag, its base image, the arguments)."""
     if engine == "harness":
         sys.path.insert(0, str(REPO / "tests"))
-        from podmanctl import prepared
+        from podmanctl import STANDIN_SUITES, prepared
 
-        podman = prepared()
+        podman = prepared(pythons=sorted({"3.11", *(p for p in pythons if p in STANDIN_SUITES)}))
+        standins = ", ".join(f"python:{p}-slim" for p in STANDIN_SUITES)
 
         def harness(name: str, base: str, args: Sequence[str]) -> None:
             if podman("image", "exists", base, check=False).returncode != 0:
                 raise BuildFailed(
-                    f"{name}: there is no {base} here. Nothing can be pulled on this machine and tests/podmanctl.py "
-                    "builds a stand-in for python:3.11-slim only; build this tag with --engine docker (or podman) "
-                    "where python images can be pulled."
+                    f"{name}: there is no {base} here. Nothing can be pulled on this machine, and tests/podmanctl.py "
+                    f"builds stand-ins for {standins} only (from Debian's releases); build this tag with --engine "
+                    "docker (or podman) where python images can be pulled."
                 )
             result = podman(*args, check=False)
             if result.returncode != 0:
@@ -90,7 +92,7 @@ def engine_runner(engine: str) -> Callable[[str, str, Sequence[str]], None]:
 def build_all(
     images: Sequence[str], pythons: Sequence[str], variants: Sequence[str], engine: str = "harness"
 ) -> list[str]:
-    run = engine_runner(engine)
+    run = engine_runner(engine, pythons)
     built = []
     with tempfile.TemporaryDirectory(prefix="fastlaunch-image-") as tmp:
         context = Path(tmp)

@@ -42,13 +42,17 @@ def podman() -> Iterator[Podman]:
         require_tool(tool, "builds and runs the drop-in images")
     podman = prepared()
     imagebuild.build_all(imagebuild.IMAGES, ["3.11"], ["slim"], engine="harness")
-    sizes = json.loads(SIZES.read_text()) if SIZES.is_file() else {}
     for name in (FASTAPI, PLAIN):
-        sizes[name] = {"MB": round(podman.image_size(name) / 1e6, 1)}
-    SIZES.parent.mkdir(exist_ok=True)
-    SIZES.write_text(json.dumps(sizes, indent=2) + "\n")
+        record_size(podman, name)
     yield podman
     cleanup_netfilter()
+
+
+def record_size(podman: Podman, name: str) -> None:
+    sizes = json.loads(SIZES.read_text()) if SIZES.is_file() else {}
+    sizes[name] = {"MB": round(podman.image_size(name) / 1e6, 1)}
+    SIZES.parent.mkdir(exist_ok=True)
+    SIZES.write_text(json.dumps(sizes, indent=2) + "\n")
 
 
 def build_user_image(podman: Podman, scenario: str, tmp: Path, base: str = FASTAPI) -> str:
@@ -58,7 +62,7 @@ def build_user_image(podman: Podman, scenario: str, tmp: Path, base: str = FASTA
     shutil.copytree(ASSETS / "image" / scenario, context, dirs_exist_ok=True)
     if not (context / "Dockerfile").exists():
         (context / "Dockerfile").write_text(f"FROM {base}\nCOPY ./app /app\n")
-    tag = f"localhost/image-{scenario}:latest"
+    tag = f"localhost/image-{scenario}:{base.rsplit(':', 1)[1]}"
     podman.build(context, tag, "-v", f"{CA}:{CA}:ro")
     return tag
 
@@ -320,6 +324,17 @@ def test_fastapi_docs_dockerfile_with_only_from_changed(podman: Podman, containe
     assert app.get("/items/5?q=somequery").json() == {"item_id": 5, "q": "somequery"}
     # The user's `RUN pip install -r requirements.txt` went into the environment the app runs in.
     assert app.podman("exec", "-u", "app", app.cid, "python", "-c", "import python_multipart").returncode == 0
+
+
+def test_the_same_recipe_on_python_3_13(podman: Podman, containers: Containers, tmp_path: Path) -> None:
+    """Another Python is a build argument: here on the stand-in for python:3.13-slim (Debian trixie)."""
+    imagebuild.build_all(["uvicorn-gunicorn-fastapi"], ["3.13"], ["slim"], engine="harness")
+    image = imagebuild.tag("uvicorn-gunicorn-fastapi", "3.13", "slim")
+    record_size(podman, image)
+    assert containers.start(image).get().json()["message"].endswith("Using Python 3.13")
+    app = containers.start(build_user_image(podman, "simple", tmp_path, base=image))
+    assert app.get().json()["greeting"] == "exported by prestart.sh"
+    assert_root_master_unprivileged_workers(app)
 
 
 def test_images_are_smaller_than_the_original(podman: Podman) -> None:
