@@ -181,7 +181,8 @@ def test_simple_app_gets_what_a_shebang_less_prestart_sh_exports(
     app = containers.start(build_user_image(podman, "simple", tmp_path))
     for _ in range(2):  # and again after a stop and start of the same container
         body = app.get().json()
-        ids = {"uid": APP_UID, "gid": APP_UID, "groups": [APP_UID]}  # no root group left over
+        # No root group left over, and a HOME of its own.
+        ids = {"uid": APP_UID, "gid": APP_UID, "groups": [APP_UID], "home": "/home/app"}
         assert body == {"app": "simple", "greeting": "exported by prestart.sh", **ids}
         assert "prestart.sh of the simple app: preparing" in app.logs()
         app.restart()

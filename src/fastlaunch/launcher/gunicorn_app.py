@@ -81,14 +81,16 @@ def worker_identity(settings: Settings) -> tuple[int, int] | None:
     return entry.pw_uid, int(group) if group.isdigit() else grp.getgrnam(group).gr_gid
 
 
-def chain_drop_groups(cfg: Any) -> None:
-    """Gunicorn switches a worker's uid and primary gid but keeps root's supplementary groups (group 0 among
-    them; its `initgroups` setting keeps gid 0 instead): a `post_fork` step, before that switch, leaves only the
-    worker's group. Any `post_fork` hook the user set still runs."""
+def chain_worker_identity(cfg: Any) -> None:
+    """Completes Gunicorn's switch of a worker to WORKER_USER, in a `post_fork` step that runs before it. Gunicorn
+    changes the uid and the primary gid only: root's supplementary groups (group 0 among them) would stay, and
+    its `initgroups` setting keeps gid 0 instead. And HOME would still be root's, which the worker cannot read.
+    Any `post_fork` hook the user set still runs."""
     previous = cfg.post_fork
 
     def post_fork(server: Any, worker: Any) -> None:
         os.setgroups([worker.cfg.gid])
+        os.environ["HOME"] = pwd.getpwuid(worker.cfg.uid).pw_dir
         previous(server, worker)
 
     cfg.set("post_fork", post_fork)
@@ -150,7 +152,7 @@ class FastlaunchApplication(Application):  # type: ignore[misc]
         if self.settings.metrics:
             chain_child_exit(self.cfg)
         if self.identity:
-            chain_drop_groups(self.cfg)
+            chain_worker_identity(self.cfg)
 
     def load(self) -> Any:
         try:
