@@ -44,5 +44,11 @@ bench-smoke: $(BENCH_STAMP)
 test-quick: system-deps lint $(BENCH_STAMP)
 	FASTLAUNCH_SKIP_CONTAINERS=1 $(BIN)/pytest
 
+# The drop-in image family (images/): fastlaunch/uvicorn-gunicorn(-fastapi):python3.X[-slim], built from this
+# checkout with podman. IMAGE_ARGS picks tags and engine (python images/imagebuild.py --help), e.g.
+# IMAGE_ARGS="--engine docker --python 3.13 --variant full".
+image: $(STAMP)
+	$(BIN)/python images/imagebuild.py $(IMAGE_ARGS)
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

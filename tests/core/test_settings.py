@@ -143,3 +143,24 @@ def test_every_cli_setting_is_an_option_of_run(tmp_path: Path) -> None:
     assert options == {s.cli for s in SETTINGS if s.cli} | {"--no-prestart"}
     result = run_cli(["run", "--help"], cwd=tmp_path, env={"COLUMNS": "200"})
     assert result.returncode == 0 and "--workers-per-core" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("uvicorn.workers.UvicornWorker", "fastlaunch.worker.UvicornWorker"),
+        ("uvicorn.workers.UvicornH11Worker", "uvicorn_worker.UvicornH11Worker"),
+        ("uvicorn_worker.UvicornWorker", "uvicorn_worker.UvicornWorker"),  # a current path is kept as given
+    ],
+)
+def test_the_deprecated_images_worker_class_paths_are_mapped(old: str, new: str) -> None:
+    assert load_settings(environ={"WORKER_CLASS": old}).worker_class == new
+
+
+def test_worker_user_must_exist_here() -> None:
+    assert load_settings(environ={"WORKER_USER": "nobody:nogroup"}).worker_user == "nobody:nogroup"
+    assert load_settings(environ={"WORKER_USER": "0"}).worker_user == "0"
+    with pytest.raises(ConfigError) as info:
+        load_settings(environ={"WORKER_USER": "no-such-user-here"})
+    assert "WORKER_USER='no-such-user-here' (environment): there is no user 'no-such-user-here' here" in str(info.value)
+    assert "useradd --system app" in str(info.value)

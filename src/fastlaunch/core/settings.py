@@ -86,11 +86,12 @@ SETTINGS: tuple[Setting, ...] = (
         "PRE_START_PATH",
         v.as_str,
         "prestart.sh",
-        "Script run before the server starts; "
-        "executed (its shebang honoured). A missing default is skipped; a missing explicit path is an error.",
+        "Script run before the server starts (a relative path is in the project directory). With a shebang it is "
+        "executed; without one it is sourced by `sh` under `set -e` in a shell of its own, and what it exports "
+        "reaches the app. A missing default is skipped; a missing explicit path is an error.",
         "Application",
         cli="--pre-start-path",
-        image="relative to the project directory instead of /app; executed instead of sourced",
+        image="a script with a shebang is executed instead of sourced; a missing explicit path stops the start",
     ),
     # -- database (prestart)
     S(
@@ -178,12 +179,28 @@ SETTINGS: tuple[Setting, ...] = (
     S(
         "worker_class",
         "WORKER_CLASS",
-        v.as_str,
+        v.worker_class,
         "fastlaunch.worker.UvicornWorker",
         "Gunicorn worker class.",
         "Workers",
         cli="--worker-class",
-        image="default is fastlaunch's subclass of uvicorn-worker's UvicornWorker (uvloop + httptools)",
+        image="default is fastlaunch's subclass of uvicorn-worker's UvicornWorker (uvloop + httptools); the old "
+        "`uvicorn.workers.UvicornWorker` is mapped to it, `uvicorn.workers.UvicornH11Worker` to "
+        "`uvicorn_worker.UvicornH11Worker`",
+    ),
+    S(
+        "worker_user",
+        "WORKER_USER",
+        v.worker_user,
+        None,
+        "When fastlaunch starts as root: the user (`USER` or `USER:GROUP`, names or ids) the workers run as. The "
+        "master keeps root to bind ports below 1024 and run the prestart steps; the workers, which import and run "
+        "the app, do not. Ignored when started as another user.",
+        "Workers",
+        cli="--worker-user",
+        fix="name a user that exists (useradd --system app), or unset it to keep the workers' user",
+        doc_default="the master's user",
+        image="new; fastlaunch's images set `app` (uid 10001)",
     ),
     S(
         "max_requests",
@@ -218,7 +235,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Network",
         cli="--port",
         fix="set a port from 1 to 65535",
-        image="8000 instead of 80: a non-root process cannot bind 80",
+        image="8000 instead of 80: a non-root process cannot bind 80; fastlaunch's images set 80",
     ),
     S(
         "bind",
@@ -393,6 +410,7 @@ class Settings:
     max_workers: int | None
     worker_memory: int | None
     worker_class: str
+    worker_user: str | None
     max_requests: int
     max_requests_jitter: int
     host: str

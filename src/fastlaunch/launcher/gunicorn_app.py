@@ -7,9 +7,11 @@ import errors are shown once (not once per worker), and its RSS sizes the rest w
 
 from __future__ import annotations
 
+import grp
 import importlib
 import logging
 import os
+import pwd
 import runpy
 import shlex
 import shutil
@@ -29,6 +31,7 @@ from fastlaunch.core.logs import dict_config
 from fastlaunch.core.memory import current_rss, shm_dir
 from fastlaunch.core.settings import Settings
 from fastlaunch.launcher.discover import AppTarget
+from fastlaunch.launcher.metrics import ENV as METRICS_DIR
 from fastlaunch.launcher.metrics import chain_child_exit, metrics_running
 from fastlaunch.launcher.workers import WorkerPlan
 from fastlaunch.worker.importer import AppNotFound, import_app
@@ -65,7 +68,43 @@ def gunicorn_options(settings: Settings, workers: int) -> dict[str, Any]:
     # Gunicorn's heartbeat is a file touched by every worker: in memory, it never waits on a disk.
     if shm_dir():
         options["worker_tmp_dir"] = shm_dir()
+    identity = worker_identity(settings)
+    if identity:
+        options["user"], options["group"] = identity
     return options
+
+
+def worker_identity(settings: Settings) -> tuple[int, int] | None:
+    """(uid, gid) the workers switch to: WORKER_USER's (its own group unless one is named), when the master runs
+    as root; a master started as another user cannot switch, and its workers keep its user."""
+    if not settings.worker_user or os.geteuid() != 0:
+        return None
+    user, _, group = settings.worker_user.partition(":")
+    entry = pwd.getpwuid(int(user)) if user.isdigit() else pwd.getpwnam(user)
+    if not group:
+        return entry.pw_uid, entry.pw_gid
+    return entry.pw_uid, int(group) if group.isdigit() else grp.getgrnam(group).gr_gid
+
+
+def chain_worker_identity(cfg: Any) -> None:
+    """Completes Gunicorn's switch of a worker to WORKER_USER, in a `post_fork` step that runs before it. Gunicorn
+    changes the uid and the primary gid only: root's supplementary groups (group 0 among them) would stay, and
+    its `initgroups` setting keeps gid 0 instead. And HOME would still be root's, which the worker cannot read.
+    Any `post_fork` hook the user set still runs."""
+    previous = cfg.post_fork
+
+    def post_fork(server: Any, worker: Any) -> None:
+        os.setgroups([worker.cfg.gid])
+        os.environ["HOME"] = pwd.getpwuid(worker.cfg.uid).pw_dir
+        previous(server, worker)
+
+    cfg.set("post_fork", post_fork)
+
+
+def hand_to_workers(path: str, identity: tuple[int, int] | None) -> None:
+    """The workers write into the launcher's directories (boot report, metrics): theirs once they switch user."""
+    if identity:
+        os.chown(path, *identity)
 
 
 class FastlaunchApplication(Application):  # type: ignore[misc]
@@ -76,6 +115,12 @@ class FastlaunchApplication(Application):  # type: ignore[misc]
         self.gunicorn_conf = gunicorn_conf
         self.workers = plan.workers
         self.boot_dir = tempfile.mkdtemp(prefix="fastlaunch-", dir=shm_dir())
+        self.identity = worker_identity(settings)
+        hand_to_workers(self.boot_dir, self.identity)
+        if settings.worker_user and not self.identity:
+            log.info(
+                "WORKER_USER=%s left alone: fastlaunch runs as uid %d, not root", settings.worker_user, os.geteuid()
+            )
         self.worker_options = WorkerOptions(
             root_path=settings.root_path,
             access_log=settings.access_log is not None,
@@ -89,7 +134,8 @@ class FastlaunchApplication(Application):  # type: ignore[misc]
         return None
 
     def load_config(self) -> None:
-        for key, value in gunicorn_options(self.settings, self.workers).items():
+        options = gunicorn_options(self.settings, self.workers)
+        for key, value in options.items():
             if key in self.cfg.settings:  # older Gunicorn releases lack some settings
                 self.cfg.set(key, value)
         # Which input set the worker count last, for the plan line: None while it is fastlaunch's plan.
@@ -109,8 +155,18 @@ class FastlaunchApplication(Application):  # type: ignore[misc]
             if parsed.workers is not None:
                 self.workers_set_by = args_source(self.settings)
                 self.workers_from_conf = False
+        # A log level from the config file or GUNICORN_CMD_ARGS wins, as in the image: the logging configuration
+        # (unless the user brought their own) follows it.
+        if self.cfg.loglevel != options["loglevel"] and self.cfg.logconfig_dict is options["logconfig_dict"]:
+            s = self.settings
+            self.cfg.set(
+                "logconfig_dict",
+                dict_config(self.cfg.loglevel, s.log_format, error_log=s.error_log, access_log=s.access_log),
+            )
         if self.settings.metrics:
             chain_child_exit(self.cfg)
+        if self.identity:
+            chain_worker_identity(self.cfg)
 
     def load(self) -> Any:
         try:
@@ -135,6 +191,8 @@ class FastlaunchApplication(Application):  # type: ignore[misc]
         master = os.getpid()
         try:
             with metrics_running(self.settings):
+                if self.settings.metrics:
+                    hand_to_workers(os.environ[METRICS_DIR], self.identity)
                 StagedArbiter(self).run()
         except SystemExit as exc:
             if os.getpid() != master:
