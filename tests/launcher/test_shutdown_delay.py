@@ -99,6 +99,15 @@ class Load:
                 conn.close()
 
 
+def wait_for_status(url: str, status: int) -> httpx.Response:
+    for _ in range(100):
+        response = httpx.get(url, timeout=5)
+        if response.status_code == status:
+            return response
+        time.sleep(0.05)
+    raise AssertionError(f"{url} never answered {status}")
+
+
 @contextmanager
 def nginx_in_front(tmp_path: Path, ports: list[int]) -> Iterator[tuple[int, Endpoints]]:
     nginx = require_tool("nginx", "the proxy in front of the rolling pods")
@@ -164,6 +173,9 @@ def roll_one_pod(tmp_path: Path, shutdown_delay: str) -> tuple[Load, int]:
                     break
                 time.sleep(0.05)
             pods[0].send_signal(signal.SIGTERM)
+            if shutdown_delay != "0":  # during the delay the pod is unready yet serves
+                assert wait_for_status(f"http://127.0.0.1:{ports[0]}/readyz", 503).json() == {"status": "shutting down"}
+                assert httpx.get(f"http://127.0.0.1:{ports[0]}/", timeout=5).text == "ok"
             status = pods[0].wait(60)
             before = load.ok
             for _ in range(300):  # and keeps flowing to the other one afterwards
