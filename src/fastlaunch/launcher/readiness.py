@@ -31,9 +31,12 @@ class StartupWatch:
 
     def poll(self, workers: Collection[int], wanted: int) -> None:
         """Called from the master's loop; ``workers`` are the live workers' PIDs, ``wanted`` their planned count."""
-        if self.done:
+        reports = list(self.boot_dir.glob("serving.*"))
+        if self.done:  # later workers (restarts, reloads) report too: nobody reads it any more
+            for report in reports:
+                report.unlink(missing_ok=True)
             return
-        serving = {int(p.name.split(".", 1)[1]) for p in self.boot_dir.glob("serving.*")} & set(workers)
+        serving = {int(p.name.split(".", 1)[1]) for p in reports} & set(workers)
         elapsed = monotonic() - self.started
         if len(serving) >= wanted:
             self.done = True

@@ -149,7 +149,7 @@ class UvicornWorker(_UvicornWorker):  # type: ignore[misc]
     def init_signals(self) -> None:
         super().init_signals()
         # Gunicorn's TIMEOUT sends SIGABRT to a worker whose loop stopped: say where it was stuck, then die of it.
-        signal.signal(signal.SIGABRT, lambda signum, frame: report_abort(signum, frame, self.wsgi))
+        signal.signal(signal.SIGABRT, lambda signum, frame: report_abort(signum, frame, getattr(self, "wsgi", None)))
 
     async def callback_notify(self) -> None:
         if os.getppid() != self.ppid:
