@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 from hung import hung_app, serve, wait_for_log
 from support import free_port
+from websockets.sync.client import connect
 
 
 def test_a_handler_waiting_forever_gets_504_and_its_finally_runs(tmp_path: Path) -> None:
@@ -60,3 +61,11 @@ def test_a_stream_outlives_the_timeout(tmp_path: Path) -> None:
         response = httpx.get(f"http://127.0.0.1:{port}/stream?chunks=6&every=0.5", timeout=30)
         assert response.status_code == 200
         assert response.text == "".join(f"chunk {n}\n" for n in range(6))
+
+
+def test_a_websocket_outlives_the_timeout(tmp_path: Path) -> None:
+    app_dir = hung_app(tmp_path)
+    port = free_port()
+    with serve(app_dir, port, REQUEST_TIMEOUT="1", WEB_CONCURRENCY="1"):
+        with connect(f"ws://127.0.0.1:{port}/ws?wait=3", open_timeout=10) as websocket:
+            assert websocket.recv(timeout=30) == "still here"

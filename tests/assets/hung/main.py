@@ -9,7 +9,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import FastAPI, WebSocket
 from fastapi.responses import PlainTextResponse, StreamingResponse
 
 from fastlaunch.probes import Probes
@@ -65,6 +65,15 @@ async def stream(chunks: int = 6, every: float = 0.5) -> StreamingResponse:
 async def block(seconds: float = 2.0) -> PlainTextResponse:
     time.sleep(seconds)  # the mistake the watchdog names: blocking I/O in an async handler
     return PlainTextResponse("done")
+
+
+@app.websocket("/ws")
+async def ws(websocket: WebSocket, wait: float = 2.0):
+    """Answers after `wait` seconds, however long REQUEST_TIMEOUT is."""
+    await websocket.accept()
+    await asyncio.sleep(wait)
+    await websocket.send_text("still here")
+    await websocket.close()
 
 
 async def half(scope, receive, send):
