@@ -1,4 +1,5 @@
-# `make run` serves the example; `make test` runs ruff, mypy and pytest; `make bench` compares servers. All set themselves up.
+# `make run` serves the example; `make test` installs the tools the tests drive, then runs ruff, mypy and pytest;
+# `make bench` compares servers. All set themselves up.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -6,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 BENCH_STAMP := $(VENV)/.bench-stamp
 PORT ?= 8000
 
-.PHONY: run test test-quick lint bench bench-smoke clean
+.PHONY: run test test-quick lint system-deps bench bench-smoke clean
 
 $(STAMP): pyproject.toml scripts/bootstrap $(wildcard example/pyproject.toml)
 	PYTHON=$(PYTHON) VENV=$(VENV) scripts/bootstrap
@@ -20,7 +21,11 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint $(BENCH_STAMP)
+# The real tools the tests drive (PostgreSQL, nginx, podman, Chromium, ...), from Debian's packages.
+system-deps:
+	scripts/install-system-deps
+
+test: system-deps lint $(BENCH_STAMP)
 	$(BIN)/pytest
 
 # The side-by-side benchmark (bench/): `make bench` is the full, manual run (about half an hour; results in
@@ -36,7 +41,7 @@ bench-smoke: $(BENCH_STAMP)
 	$(BIN)/python -m bench --smoke $(BENCH_ARGS)
 
 # Everything but the container builds (podman): for a quick local loop.
-test-quick: lint $(BENCH_STAMP)
+test-quick: system-deps lint $(BENCH_STAMP)
 	FASTLAUNCH_SKIP_CONTAINERS=1 $(BIN)/pytest
 
 clean:

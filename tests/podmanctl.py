@@ -141,10 +141,31 @@ class Podman:
         found = self("image", "inspect", "--format", f'{{{{index .Labels "{RECIPE_LABEL}"}}}}', BASE, check=False)
         return found.stdout.strip() if found.returncode == 0 else None
 
+    @property
+    def build_secret(self) -> Path:
+        """The `ca` build secret: the host CA bundle plus a throwaway certificate of our own, so a test can
+        always look for the secret in an image, even where the host's bundle is the stock one."""
+        path = self.root / "run/build-ca.pem"
+        if not path.is_file() or path.stat().st_mtime < CA.stat().st_mtime:
+            marker = self.root / "run/marker.pem"
+            subprocess.run(
+                [
+                    *("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"),
+                    *("-nodes", "-keyout", "/dev/null", "-subj", "/CN=fastlaunch build secret marker"),
+                    *("-days", "3650", "-out", str(marker)),
+                ],
+                check=True,
+                capture_output=True,
+                timeout=60,
+            )
+            path.write_text(CA.read_text().rstrip("\n") + "\n" + marker.read_text())
+        return path
+
     def build(self, context: Path, tag: str, *extra: str) -> str:
-        """Build with the host CA bundle as the `ca` build secret (the generated Dockerfile mounts it for
-        its pip steps only); returns the build log."""
-        args = ["build", "--pull=never", "--format", "docker", "--secret", f"id=ca,src={CA}", "-t", tag, *extra]
+        """Build with the `ca` build secret (the generated Dockerfile mounts it for its pip steps only);
+        returns the build log."""
+        secret = f"id=ca,src={self.build_secret}"
+        args = ["build", "--pull=never", "--format", "docker", "--secret", secret, "-t", tag, *extra]
         return self(*args, str(context)).stdout
 
     def image_size(self, tag: str) -> int:

@@ -21,7 +21,8 @@ from fastlaunch import __version__
 from fastlaunch.cli.errors import rendered_errors
 from fastlaunch.cli.handoff import NO_PRESTART, become_server
 from fastlaunch.core import logs
-from fastlaunch.core.settings import SETTINGS, load_here
+from fastlaunch.core.exceptions import FastlaunchError
+from fastlaunch.core.settings import SETTINGS, Settings, load_here
 from fastlaunch.launcher.discover import discover
 
 app = typer.Typer(
@@ -78,8 +79,8 @@ def run(
 @app.command()
 def dev(
     app_: Annotated[Optional[str], typer.Option("--app", help="Import string, e.g. main:app.")] = None,  # noqa: UP045
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    host: Annotated[str, typer.Option(help="Address to listen on.", envvar="HOST")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.", envvar="PORT")] = 8000,
     reload: Annotated[bool, typer.Option("--reload/--no-reload", help="Restart on code changes.")] = True,
 ) -> None:
     """Serve the app for development: one Uvicorn process on 127.0.0.1:8000 that reloads on changes."""
@@ -118,18 +119,27 @@ def workers(
 ) -> None:
     """Show how many workers `fastlaunch run` starts here: every input, its value, where it came from, and
     the arithmetic."""
+    from fastlaunch.launcher.gunicorn_app import configured_workers
+    from fastlaunch.launcher.serve import gunicorn_conf_path
     from fastlaunch.launcher.workers import measure_worker_rss, plan_for_this_process
 
     with rendered_errors():
         settings = load_here(overrides)
         plan = plan_for_this_process(settings)
+        target = discover(settings)
         if plan.needs_measurement and measure:
-            rss = measure_worker_rss(discover(settings))
+            rss = measure_worker_rss(target)
             if rss:
                 plan = plan.with_measured_worker(rss)
+        conf = gunicorn_conf_path(settings)
+        override = configured_workers(settings, conf)
     if as_json:
         payload = {
-            "workers": plan.workers,
+            "app": target.import_string,
+            "app_source": target.source,
+            "workers": override[0] if override else plan.workers,
+            "planned_workers": plan.workers,
+            "workers_set_by": override[1] if override else "plan",
             "cpus": plan.cpus,
             "cpu_workers": plan.cpu_workers,
             "memory_limit": plan.request.memory_limit and plan.request.memory_limit.value,
@@ -141,15 +151,24 @@ def workers(
         typer.echo(json.dumps(payload, indent=2))
         return
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table("input", "value", "source", title="Worker plan inputs", title_justify="left")
     for item in plan.inputs:
         table.add_row(item.name, item.value, item.source)
     console = Console(highlight=False)
+    console.print(f"App: {target.import_string} ({target.source})", markup=False)
     console.print(table)
     for step in plan.steps:
         console.print(f"  {step}")
+    if override:
+        console.print(f"  workers = {override[0]}, set by {override[1]}: it overrides the plan", markup=False)
+        if conf and override[1].startswith(conf.name) and override[0] > plan.workers:
+            console.print(
+                f"[yellow]warning:[/] {escape(str(conf))} sets {override[0]} workers, more than the {plan.workers} "
+                "this process's CPUs and memory allow; remove `workers` from it to let fastlaunch size the pool."
+            )
     for warning in plan.warnings:
         console.print(f"[yellow]warning:[/] {warning}")
 
@@ -176,14 +195,27 @@ def show_settings(
         typer.echo(render_markdown(), nl=False)
         return
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     with rendered_errors():
         settings = load_here()
     table = Table("setting", "env", "value", "source")
     for s in SETTINGS:
-        table.add_row(s.name, s.env or "", settings.display(s.name), settings.source(s.name).describe())
+        value, source = settings.display(s.name), settings.source(s.name).describe()
+        if s.name == "app":
+            value, source = resolved_app(settings)
+        table.add_row(s.name, s.env or "", escape(value), escape(source))
     Console(highlight=False).print(table)
+
+
+def resolved_app(settings: Settings) -> tuple[str, str]:
+    """What `run` will serve and why, as the settings table shows it; a discovery error, briefly."""
+    try:
+        target = discover(settings)
+    except FastlaunchError as exc:
+        return "(none)", exc.message
+    return target.import_string, target.source
 
 
 # -- deployment files: fastlaunch init / fastlaunch lint

@@ -54,7 +54,8 @@ SETTINGS: tuple[Setting, ...] = (
         "APP_MODULE",
         v.as_optional_str,
         None,
-        "Import string of the ASGI app, e.g. `main:app`.",
+        "Import string of the ASGI app, e.g. `main:app`, or of a factory that returns it, `main:create_app()`; "
+        "also a file or package path (`src/mypkg`).",
         "Application",
         cli="--app",
         fix="use MODULE:ATTRIBUTE, e.g. main:app",

@@ -7,19 +7,24 @@ import errors are shown once (not once per worker), and its RSS sizes the rest w
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
+import runpy
 import shlex
 import shutil
 import tempfile
+import traceback
 from pathlib import Path
 from typing import Any
 
+import gunicorn
 from gunicorn.app.base import Application
 from gunicorn.arbiter import Arbiter
+from gunicorn.config import Config
 from gunicorn.errors import AppImportError
 
-from fastlaunch.core.exceptions import ExitCode, ServerExit
+from fastlaunch.core.exceptions import ConfigError, ExitCode, ServerExit
 from fastlaunch.core.logs import dict_config
 from fastlaunch.core.memory import current_rss, shm_dir
 from fastlaunch.core.settings import Settings
@@ -90,20 +95,29 @@ class FastlaunchApplication(Application):  # type: ignore[misc]
         for key, value in gunicorn_options(self.settings, self.workers).items():
             if key in self.cfg.settings:  # older Gunicorn releases lack some settings
                 self.cfg.set(key, value)
+        # Which input set the worker count last, for the plan line: None while it is fastlaunch's plan.
+        self.workers_set_by: str | None = None
+        self.workers_from_conf = False
         if self.gunicorn_conf:
-            self.load_config_from_file(str(self.gunicorn_conf))
+            conf = self.load_config_from_file(str(self.gunicorn_conf))
+            if isinstance(conf, dict) and "workers" in conf:
+                self.workers_set_by = conf_source(self.gunicorn_conf, conf["workers"])
+                self.workers_from_conf = True
         extra = shlex.split(self.settings.gunicorn_cmd_args)
         if extra:
             parsed = self.cfg.parser().parse_args(extra)
             for key, value in vars(parsed).items():
                 if value is not None and key in self.cfg.settings and key != "args":
                     self.cfg.set(key.lower(), value)
+            if parsed.workers is not None:
+                self.workers_set_by = args_source(self.settings)
+                self.workers_from_conf = False
         if self.settings.metrics:
             chain_child_exit(self.cfg)
 
     def load(self) -> Any:
         try:
-            return import_app(self.target.module, self.target.attr, str(self.target.path))
+            return import_app(self.target.module, self.target.attr, str(self.target.path), factory=self.target.factory)
         except AppNotFound as exc:
             raise AppImportError(f"fastlaunch: {exc} (app from {self.target.source})") from None
         except SystemExit as exc:
@@ -113,6 +127,11 @@ class FastlaunchApplication(Application):  # type: ignore[misc]
             if not isinstance(exc.code, str):
                 raise
             log.error("The app stopped while loading: %s", exc.code)
+            raise SystemExit(Arbiter.WORKER_BOOT_ERROR) from None
+        except Exception as exc:
+            # Gunicorn would log ~15 frames of its own and importlib's before the app's: show the traceback
+            # from the app's first frame on (a library's frames below it stay), then fail the boot as it would.
+            log.error("The app raised while loading (%s):\n%s", self.target.import_string, app_traceback(exc))
             raise SystemExit(Arbiter.WORKER_BOOT_ERROR) from None
 
     def run(self) -> None:
@@ -148,6 +167,8 @@ class StagedArbiter(Arbiter):  # type: ignore[misc]
         if self.staging:
             self._target = self.num_workers
             self.num_workers = 1
+        elif first_start:
+            log_plan(self.log, app, self.num_workers, "")
         if first_start:
             self.startup = StartupWatch(app.boot_dir, app.settings.startup_timeout, self.log)
             self.shutdown_delay = ShutdownDelay(app.settings.shutdown_delay, self.log)
@@ -181,18 +202,78 @@ class StagedArbiter(Arbiter):  # type: ignore[misc]
             if plan.needs_measurement and rss:
                 plan = plan.with_measured_worker(rss, master_rss=current_rss())
                 app.plan = plan
-                self._target = min(self._target, plan.workers)
-            for line in plan.warnings:
-                self.log.warning("Worker plan: %s", line)
-            self.log.info(
-                "Worker plan: %d workers (%s); first worker RSS %.0f MiB, master RSS %.0f MiB",
-                self._target,
-                "; ".join(plan.steps[:-1]),
-                rss / 2**20,
-                current_rss() / 2**20,
-            )
+                if app.workers_set_by is None:
+                    self._target = min(self._target, plan.workers)
+            log_plan(self.log, app, self._target, f"first worker RSS {rss / 2**20:.0f} MiB, ")
             self.staging = False
             app.workers = self._target
             self.cfg.set("workers", self._target)  # so a SIGHUP reload keeps the planned count
             self.num_workers = self._target
             return
+
+
+def conf_source(conf: Path, workers: object) -> str:
+    return f"{conf.name} ({conf}: workers = {workers})"
+
+
+def args_source(settings: Settings) -> str:
+    return f"GUNICORN_CMD_ARGS ({settings.gunicorn_cmd_args})"
+
+
+def configured_workers(settings: Settings, conf: Path | None) -> tuple[int, str] | None:
+    """The worker count a Gunicorn config file or GUNICORN_CMD_ARGS sets over the plan (the last one wins)
+    and which one, read without starting Gunicorn: for `fastlaunch workers`."""
+    found: tuple[int, str] | None = None
+    if conf:
+        try:
+            workers = runpy.run_path(str(conf)).get("workers")
+        except Exception as exc:
+            raise ConfigError(
+                f"Cannot read the Gunicorn config file {conf}: {type(exc).__name__}: {exc}.",
+                hint="Fix the file (Gunicorn would fail to start with it too), or set GUNICORN_CONF to another one.",
+            ) from None
+        if workers is not None:
+            found = (int(workers), conf_source(conf, workers))
+    extra = shlex.split(settings.gunicorn_cmd_args)
+    if extra:
+        parsed = Config().parser().parse_args(extra)
+        if parsed.workers is not None:
+            found = (int(parsed.workers), args_source(settings))
+    return found
+
+
+def log_plan(logger: Any, app: FastlaunchApplication, workers: int, measured: str) -> None:
+    """The one "Worker plan" line: the count that runs, and the input that decided it."""
+    plan = app.plan
+    for line in plan.warnings:
+        logger.warning("Worker plan: %s", line)
+    arithmetic = "; ".join(plan.steps[:-1])
+    if app.workers_set_by is None:
+        decided = f"{workers} workers ({arithmetic})"
+    else:
+        decided = f"{workers} workers, set by {app.workers_set_by}; fastlaunch's plan was {plan.workers} ({arithmetic})"
+        if app.workers_from_conf and workers > plan.workers:
+            logger.warning(
+                "Worker plan: %s sets %d workers, more than the %d this process's CPUs and memory allow (%s); "
+                "remove `workers` from it to let fastlaunch size the pool, or set WEB_CONCURRENCY.",
+                app.gunicorn_conf,
+                workers,
+                plan.workers,
+                arithmetic,
+            )
+    logger.info("Worker plan: %s; %smaster RSS %.0f MiB", decided, measured, current_rss() / 2**20)
+
+
+def app_traceback(exc: BaseException) -> str:
+    """The traceback from the first frame outside importlib, Gunicorn and fastlaunch: the app's own code."""
+    ours = (
+        os.path.dirname(gunicorn.__file__),
+        os.path.dirname(os.path.dirname(__file__)),
+        os.path.dirname(importlib.__file__),
+        "<frozen ",
+    )
+    shown = traceback.TracebackException.from_exception(exc)
+    frames = list(shown.stack)
+    start = next((i for i, f in enumerate(frames) if not f.filename.startswith(ours)), 0)
+    shown.stack = traceback.StackSummary.from_list(frames[start:])
+    return "".join(shown.format()).rstrip("\n")

@@ -183,7 +183,8 @@ def plan_for_this_process(settings: Settings, *, cgroup_root: Path = Path("/")) 
 def measure_worker_rss(target: AppTarget) -> int | None:
     """RSS of a fresh interpreter that has imported the app and the worker class: what one worker costs before
     traffic. The app is imported in a child (this module's ``__main__``), never in this process."""
-    args = [sys.executable, "-P", "-m", __name__, target.module, target.attr or "", str(target.path)]
+    attr = target.import_string.partition(":")[2]  # main:create_app(): the factory is called, as in a worker
+    args = [sys.executable, "-P", "-m", __name__, target.module, attr, str(target.path)]
     result = subprocess.run(args, capture_output=True, text=True, timeout=120, check=False)
     out = result.stdout.strip()
     return int(out) if result.returncode == 0 and out.isdigit() else None

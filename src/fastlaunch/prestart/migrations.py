@@ -24,6 +24,7 @@ from pathlib import Path
 from fastlaunch.core.exceptions import MigrationError
 from fastlaunch.core.settings import Settings
 from fastlaunch.prestart.database import ATTEMPT_TIMEOUT, DatabaseURL, connect, describe
+from fastlaunch.prestart.neighbours import url_from_elsewhere
 
 log = logging.getLogger("fastlaunch")
 
@@ -127,6 +128,16 @@ def run_migrations(settings: Settings) -> None:
     else:
         path = lock_file(settings, url)
         log.info("Migrating: alembic upgrade head under the file lock %s", path)
+        env = url_from_elsewhere(ini) if url is None else None
+        if env is not None:
+            log.warning(
+                "The migration lock is only a file lock (%s): it serialises processes on this file system, not "
+                "replicas in separate containers. DATABASE_URL is not set and %s builds its database URL itself; "
+                "set DATABASE_URL to that PostgreSQL URL (fastlaunch then takes a PostgreSQL advisory lock), or "
+                "set MIGRATE=off and migrate once in a Job.",
+                path,
+                env,
+            )
         with file_lock(path):
             _alembic(settings, ini)
     log.info("Migrations are at head")

@@ -17,6 +17,7 @@ from fastlaunch.core.exceptions import PrestartError
 from fastlaunch.core.settings import Settings
 from fastlaunch.prestart.database import wait_for_database
 from fastlaunch.prestart.migrations import run_migrations
+from fastlaunch.prestart.neighbours import migrating_line
 
 log = logging.getLogger("fastlaunch")
 
@@ -65,6 +66,18 @@ def run_script(settings: Settings) -> None:
         log.debug("No prestart script at %s; skipping", path)
         return
     command = script_command(path)
+    migrating = migrating_line(path)
+    if migrating and settings.migrate != "off" and (settings.project_dir / "alembic.ini").is_file():
+        log.warning(
+            "%s:%d runs `%s` although fastlaunch has just migrated (MIGRATE=%s, %s): a second migration, "
+            "outside the lock that serialises replicas. Remove that line, or set MIGRATE=off to leave "
+            "migrations to the script.",
+            path,
+            migrating[0],
+            migrating[1],
+            settings.migrate,
+            settings.source("migrate").describe(),
+        )
     log.info("Running prestart script %s", path)
     try:
         # Output is not captured: it streams to the launcher's stdout/stderr as the script runs.

@@ -9,10 +9,13 @@ metrics.
 from __future__ import annotations
 
 import asyncio
+import inspect
+import sys
 from collections.abc import Awaitable, Callable, MutableMapping
 from time import perf_counter, time
 from typing import Any, cast
 
+from uvicorn.middleware.asgi2 import ASGI2Middleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from fastlaunch.request_id import HEADER, REQUEST_ID, choose
@@ -41,7 +44,9 @@ class ObservabilityMiddleware:
         serve_metrics: bool = False,
         forwarded_allow_ips: str | list[str] | None = None,
     ) -> None:
-        self.app = app
+        # Uvicorn adapts an ASGI2 app only when it is the app it is given; behind this (ASGI3) middleware it
+        # would call it as ASGI3 and fail every request, so the adaptation happens here first.
+        self.app = asgi3(app)
         self.access_log = access_log
         self.metrics = metrics
         self.serve_metrics = serve_metrics
@@ -149,6 +154,21 @@ def _entry(scope: Scope, status: int, seconds: float, request_id: str, agent: by
         request_id,
         agent,
     )
+
+
+# Uvicorn's test: asyncio's before 3.14 also recognises functions marked as coroutine functions.
+_iscoroutinefunction = inspect.iscoroutinefunction if sys.version_info >= (3, 14) else asyncio.iscoroutinefunction
+
+
+def asgi3(app: Any) -> ASGIApp:
+    """The app as ASGI3, telling the interfaces apart as Uvicorn does (uvicorn.config.Config.load)."""
+    if inspect.isclass(app):
+        use_asgi3 = hasattr(app, "__await__")
+    elif inspect.isfunction(app):
+        use_asgi3 = _iscoroutinefunction(app)
+    else:
+        use_asgi3 = _iscoroutinefunction(getattr(app, "__call__", None))  # noqa: B004
+    return cast(ASGIApp, app if use_asgi3 else ASGI2Middleware(app))
 
 
 async def _nothing(scope: Scope, receive: Receive, send: Send) -> None:

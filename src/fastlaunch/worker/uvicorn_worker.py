@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import gc
+import logging
 import os
 import signal
 import socket
@@ -159,6 +160,10 @@ class UvicornWorker(_UvicornWorker):  # type: ignore[misc]
 
     def load_wsgi(self) -> None:
         super().load_wsgi()
+        # fastlaunch's middleware writes the access log (or, with ACCESS_LOG empty, nothing does). An app that
+        # attached its own handler to uvicorn.access while loading (the loguru recipe) would make Uvicorn's
+        # protocol log each request a second time, even with the access log off.
+        logging.getLogger("uvicorn.access").disabled = True
         self.wsgi = self._observed(self.wsgi)
         _tune_gc(app_chose_threshold=gc.get_threshold() != self._gc_threshold)
         if self._options.boot_dir:
