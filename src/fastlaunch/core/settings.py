@@ -300,6 +300,55 @@ SETTINGS: tuple[Setting, ...] = (
         fix="set a whole number of seconds",
     ),
     S(
+        "request_timeout",
+        "REQUEST_TIMEOUT",
+        v.seconds,
+        0.0,
+        "Seconds an HTTP request may run before it is cancelled (the app's `finally` blocks run): 504 when no "
+        "response has started, else the connection is closed. Not applied to a streaming response once its "
+        "head is sent, nor to WebSockets. 0: off.",
+        "Lifecycle",
+        cli="--request-timeout",
+        fix="set a number of seconds, e.g. 30, or 0 for no limit",
+        image="new",
+    ),
+    S(
+        "loop_block_warn",
+        "LOOP_BLOCK_WARN",
+        v.seconds,
+        1.0,
+        "Seconds a worker's event loop may not run before the stack that blocks it is logged, with the "
+        "request in flight. 0: off.",
+        "Lifecycle",
+        cli="--loop-block-warn",
+        fix="set a number of seconds, e.g. 1, or 0 to turn the watchdog off",
+        image="new",
+    ),
+    S(
+        "shutdown_delay",
+        "SHUTDOWN_DELAY",
+        v.int_at_least(0),
+        0,
+        "Seconds the server keeps serving after SIGTERM, with `fastlaunch.probes`' /readyz answering 503, "
+        "before it drains (GRACEFUL_TIMEOUT) and exits: time for load balancers to stop sending to it.",
+        "Lifecycle",
+        cli="--shutdown-delay",
+        fix="set a whole number of seconds, e.g. 5",
+        image="new; replaces a `preStop: sleep` hook",
+    ),
+    S(
+        "startup_timeout",
+        "STARTUP_TIMEOUT",
+        v.int_at_least(0),
+        60,
+        "Seconds every worker may take to load the app and finish its lifespan startup; past it a warning "
+        "says how many serve. `fastlaunch init kubernetes` sizes the startupProbe from it. 0: no warning.",
+        "Lifecycle",
+        cli="--startup-timeout",
+        fix="set a whole number of seconds, e.g. 120",
+        image="new",
+    ),
+    S(
         "gunicorn_conf",
         "GUNICORN_CONF",
         v.as_optional_str,
@@ -421,6 +470,10 @@ class Settings:
     keep_alive: int
     timeout: int
     graceful_timeout: int
+    request_timeout: float
+    loop_block_warn: float
+    shutdown_delay: int
+    startup_timeout: int
     gunicorn_conf: str | None
     gunicorn_cmd_args: str
     log_level: str

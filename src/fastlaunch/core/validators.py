@@ -45,15 +45,27 @@ def int_at_least(minimum: int) -> Parser:
     return parse
 
 
-def positive_float(raw: object) -> float:
+def _number(raw: object) -> float:
     if isinstance(raw, bool):
         raise ValueError("not a number")
     try:
-        value = float(raw) if isinstance(raw, int | float) else float(as_str(raw).strip())
+        return float(raw) if isinstance(raw, int | float) else float(as_str(raw).strip())
     except ValueError:
         raise ValueError("not a number") from None
+
+
+def positive_float(raw: object) -> float:
+    value = _number(raw)
     if not value > 0 or value != value or value == float("inf"):
         raise ValueError("must be a number above 0")
+    return value
+
+
+def seconds(raw: object) -> float:
+    """A duration in seconds, 0 or more (0 usually means off)."""
+    value = _number(raw)
+    if not value >= 0 or value == float("inf"):
+        raise ValueError("must be a number of seconds, 0 or more")
     return value
 
 

@@ -30,7 +30,10 @@ PLATFORM_PROXIES = "169.254.0.0/16,35.191.0.0/16,130.211.0.0/22,127.0.0.1"
 UID = 10001  # the image's non-root user; numeric so Kubernetes can verify runAsNonRoot
 DEFAULT_WORKER_MEMORY = 128 * MiB  # when WORKER_MEMORY is unset: a FastAPI worker with a few libraries
 MASTER_MEMORY = 40 * MiB
-PRESTOP_SECONDS = 5
+# SHUTDOWN_DELAY in the pods when the project sets none: endpoints are removed asynchronously after SIGTERM,
+# and kube-proxy and ingress controllers take a few seconds to stop sending to the pod.
+K8S_SHUTDOWN_DELAY = 5
+STARTUP_PROBE_PERIOD = 2
 K8S_FILES = ("kustomization", "configmap", "secret", "deployment", "service", "ingress", "hpa", "pdb", "migrate-job")
 
 # target -> (template, output path); {name} is the project's name.
@@ -139,6 +142,7 @@ def pod_resources(settings: Settings) -> Resources:
 
 def context(project: Project, settings: Settings, options: Options) -> dict[str, Any]:
     resources = pod_resources(settings)
+    shutdown_delay = settings.shutdown_delay if settings.is_set("shutdown_delay") else K8S_SHUTDOWN_DELAY
     server = options.server or ServerOptions(
         install_dir=f"/srv/{project.name}", venv=f"/srv/{project.name}/.venv", user=project.name
     )
@@ -151,8 +155,12 @@ def context(project: Project, settings: Settings, options: Options) -> dict[str,
         "image": options.image or project.name,
         "timeout": settings.timeout,
         "graceful_timeout": settings.graceful_timeout,
-        "prestop_seconds": PRESTOP_SECONDS,
-        "termination_grace": settings.graceful_timeout + PRESTOP_SECONDS + 5,
+        "shutdown_delay": shutdown_delay,
+        "termination_grace": shutdown_delay + settings.graceful_timeout + 5,
+        "startup_timeout": settings.startup_timeout,
+        "startup_period": STARTUP_PROBE_PERIOD,
+        # The kubelet restarts a container whose startupProbe failed this many times in a row.
+        "startup_failures": max(1, math.ceil(settings.startup_timeout / STARTUP_PROBE_PERIOD)),
         "readiness_path": "/readyz" if project.readyz else ("/healthz" if project.healthz else None),
         "liveness_path": "/healthz" if project.healthz else None,
         "memory": resources.memory,

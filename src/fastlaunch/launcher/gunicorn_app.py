@@ -33,6 +33,7 @@ from fastlaunch.core.settings import Settings
 from fastlaunch.launcher.discover import AppTarget
 from fastlaunch.launcher.metrics import ENV as METRICS_DIR
 from fastlaunch.launcher.metrics import chain_child_exit, metrics_running
+from fastlaunch.launcher.readiness import ShutdownDelay, StartupWatch
 from fastlaunch.launcher.workers import WorkerPlan
 from fastlaunch.worker.importer import AppNotFound, import_app
 from fastlaunch.worker.options import WorkerOptions
@@ -127,6 +128,8 @@ class FastlaunchApplication(Application):  # type: ignore[misc]
             boot_dir=self.boot_dir,
             metrics=settings.metrics,
             serve_metrics=settings.metrics and settings.metrics_port is None,
+            request_timeout=settings.request_timeout,
+            loop_block_warn=settings.loop_block_warn,
         )
         super().__init__()
 
@@ -224,16 +227,29 @@ class StagedArbiter(Arbiter):  # type: ignore[misc]
             self.num_workers = 1
         elif first_start:
             log_plan(self.log, app, self.num_workers, "")
+        if first_start:
+            self.startup = StartupWatch(app.boot_dir, app.settings.startup_timeout, self.log)
+            self.shutdown_delay = ShutdownDelay(app.settings.shutdown_delay, self.log)
+        if not getattr(self.worker_class, "reports_boot", False):
+            self.startup.done = True  # a worker class of the user's own never reports: say nothing rather than lie
 
     def wait_for_signals(self, timeout: float = 1.0) -> list[int]:
         # While staging, poll often: the other workers start as soon as the first one reports.
-        result: list[int] = super().wait_for_signals(timeout=0.05 if self.staging else timeout)
+        timeout = 0.05 if self.staging else min(timeout, self.startup.poll_interval)
+        result: list[int] = super().wait_for_signals(timeout=self.shutdown_delay.remaining(timeout))
         return result
 
+    def handle_term(self) -> None:
+        if not self.shutdown_delay.begin():
+            super().handle_term()
+
     def manage_workers(self) -> None:
+        if self.shutdown_delay.due():
+            raise StopIteration  # as Gunicorn's own SIGTERM handling: the main loop halts, workers drain
         if self.staging:
             self._check_first_boot()
         super().manage_workers()
+        self.startup.poll(self.WORKERS, self._target if self.staging else self.num_workers)
 
     def _check_first_boot(self) -> None:
         app: FastlaunchApplication = self.app

@@ -20,6 +20,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from fastlaunch.request_id import HEADER, REQUEST_ID, choose
 from fastlaunch.worker.access_log import AccessLog, Entry
+from fastlaunch.worker.deadline import TIMED_OUT, TIMED_OUT_STATUS
 from fastlaunch.worker.metrics import RequestMetrics, render, route_template
 
 Message = MutableMapping[str, Any]
@@ -92,6 +93,8 @@ class ObservabilityMiddleware:
             await app(scope, receive, response.send)
         finally:
             seconds = perf_counter() - start
+            if TIMED_OUT in scope:  # REQUEST_TIMEOUT cut it: a 504, even where another response had started
+                response.status = TIMED_OUT_STATUS
             if self.access_log is not None:
                 self.access_log.put(_entry(scope, response.status, seconds, request_id, agent))
             if metrics is not None:

@@ -16,3 +16,5 @@ class WorkerOptions:
     boot_dir: str | None = None
     metrics: bool = False
     serve_metrics: bool = False  # /metrics on the app's port (METRICS_PORT unset)
+    request_timeout: float = 0.0  # REQUEST_TIMEOUT; 0: off
+    loop_block_warn: float = 0.0  # LOOP_BLOCK_WARN; 0: no watchdog
