@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -121,3 +122,17 @@ def wait_for_workers(pid: int, count: int, *, exclude: Collection[int] = (), tim
             return workers
         time.sleep(0.1)
     raise AssertionError(f"expected {count} workers (not {exclude}), have {child_pids(pid)}")
+
+
+def remove_cgroup(group: Path) -> None:
+    """Kills by PID what a test left in its cgroup (if anything outlived the test), then removes the group."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        pids = (group / "cgroup.procs").read_text().split()
+        if not pids:
+            break
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid), signal.SIGKILL)
+        time.sleep(0.1)
+    group.rmdir()

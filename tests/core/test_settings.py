@@ -84,6 +84,13 @@ def test_empty_values_behave_like_the_image() -> None:
 
 
 @pytest.mark.parametrize(
+    ("raw", "expected"), [("512M", 512 * 2**20), ("auto", "auto"), ("AUTO", "auto"), ("off", None), ("0", None)]
+)
+def test_max_worker_memory_takes_a_size_auto_or_off(raw: str, expected: object) -> None:
+    assert load_settings(environ={"MAX_WORKER_MEMORY": raw}).max_worker_memory == expected
+
+
+@pytest.mark.parametrize(
     ("env", "fragment"),
     [
         ({"WEB_CONCURRENCY": "abc"}, "WEB_CONCURRENCY='abc' (environment): not a whole number"),
@@ -94,6 +101,8 @@ def test_empty_values_behave_like_the_image() -> None:
         ({"BIND": "127.0.0.1:99999"}, "must be a port number from 1 to 65535"),
         ({"LOG_LEVEL": "loud"}, "LOG_LEVEL='loud' (environment): expected one of"),
         ({"WORKER_MEMORY": "lots"}, "WORKER_MEMORY='lots' (environment): expected a size"),
+        ({"MAX_WORKER_MEMORY": "big"}, "MAX_WORKER_MEMORY='big' (environment): expected a size"),
+        ({"PRELOAD": "maybe"}, "PRELOAD='maybe' (environment): expected one of on/off"),
     ],
 )
 def test_invalid_values_name_variable_value_and_fix(env: dict[str, str], fragment: str) -> None:

@@ -224,6 +224,34 @@ SETTINGS: tuple[Setting, ...] = (
         fix="set a whole number of 0 or more",
         image="new",
     ),
+    S(
+        "max_worker_memory",
+        "MAX_WORKER_MEMORY",
+        v.byte_size_or_auto,
+        None,
+        "Replace a worker whose private memory (USS: the pages only it holds, what its exit frees) passes "
+        "this size, e.g. 512M: it stops accepting, finishes its requests and exits, like MAX_REQUESTS. "
+        "`auto`: the worker's share of the cgroup memory limit, after the master and the plan's headroom. "
+        "Unset or `off`: never.",
+        "Workers",
+        cli="--max-worker-memory",
+        fix="use a size such as 512M or 1G, auto, or off",
+        doc_default="off",
+        image="new",
+    ),
+    S(
+        "preload",
+        "PRELOAD",
+        v.boolean,
+        False,
+        "Import the app once in the master (after prestart), freeze its heap, then fork the workers, so they "
+        "share its memory copy-on-write. Replacements then start by a fork, but code changes need a restart "
+        "(SIGUSR2), not SIGHUP. Warns about threads, event loops and connections the app opened at import.",
+        "Workers",
+        cli="--preload",
+        fix="use on or off",
+        image="new",
+    ),
     # -- network
     S("host", "HOST", v.host, "0.0.0.0", "Address to listen on.", "Network", cli="--host"),
     S(
@@ -462,6 +490,8 @@ class Settings:
     worker_user: str | None
     max_requests: int
     max_requests_jitter: int
+    max_worker_memory: int | Literal["auto"] | None
+    preload: bool
     host: str
     port: int
     bind: v.Bind | None

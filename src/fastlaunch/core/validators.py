@@ -116,6 +116,16 @@ def byte_size(raw: object) -> int:
     return value
 
 
+def byte_size_or_auto(raw: object) -> int | Literal["auto"] | None:
+    """A size, ``auto`` (decided by the launcher), or ``off``/``0`` for none."""
+    text = raw.strip().lower() if isinstance(raw, str) else raw
+    if text == "auto":
+        return "auto"
+    if text in ("off", "0", 0):
+        return None
+    return byte_size(raw)
+
+
 @dataclass(frozen=True)
 class Bind:
     """A listening address: ``host:port``, ``[v6]:port``, ``unix:/path`` or ``fd://N``."""

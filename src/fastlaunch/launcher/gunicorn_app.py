@@ -32,8 +32,10 @@ from fastlaunch.core.memory import current_rss, shm_dir
 from fastlaunch.core.settings import Settings
 from fastlaunch.launcher.discover import AppTarget
 from fastlaunch.launcher.metrics import ENV as METRICS_DIR
-from fastlaunch.launcher.metrics import chain_child_exit, metrics_running
+from fastlaunch.launcher.metrics import metrics_running
+from fastlaunch.launcher.preload import note_reload, preload
 from fastlaunch.launcher.readiness import ShutdownDelay, StartupWatch
+from fastlaunch.launcher.recycling import chain_child_exit, memory_options, publish_memory_cap
 from fastlaunch.launcher.workers import WorkerPlan
 from fastlaunch.worker.importer import AppNotFound, import_app
 from fastlaunch.worker.options import WorkerOptions
@@ -55,6 +57,7 @@ def gunicorn_options(settings: Settings, workers: int) -> dict[str, Any]:
         "errorlog": settings.error_log,
         "max_requests": settings.max_requests,
         "max_requests_jitter": settings.max_requests_jitter,
+        "preload_app": settings.preload,
         "forwarded_allow_ips": settings.forwarded_allow_ips,
         "proc_name": "fastlaunch",
         "chdir": str(settings.project_dir),
@@ -130,6 +133,7 @@ class FastlaunchApplication(Application):  # type: ignore[misc]
             serve_metrics=settings.metrics and settings.metrics_port is None,
             request_timeout=settings.request_timeout,
             loop_block_warn=settings.loop_block_warn,
+            **memory_options(settings),
         )
         super().__init__()
 
@@ -166,8 +170,7 @@ class FastlaunchApplication(Application):  # type: ignore[misc]
                 "logconfig_dict",
                 dict_config(self.cfg.loglevel, s.log_format, error_log=s.error_log, access_log=s.access_log),
             )
-        if self.settings.metrics:
-            chain_child_exit(self.cfg)
+        chain_child_exit(self.cfg, self.boot_dir, metrics=self.settings.metrics)
         if self.identity:
             chain_worker_identity(self.cfg)
 
@@ -218,6 +221,7 @@ class StagedArbiter(Arbiter):  # type: ignore[misc]
     num_workers: int
 
     def setup(self, app: FastlaunchApplication) -> None:
+        self._preload(app)
         super().setup(app)
         # setup() runs again on every SIGHUP reload; staging is for the first start only.
         first_start = not hasattr(self, "staging")
@@ -227,11 +231,21 @@ class StagedArbiter(Arbiter):  # type: ignore[misc]
             self.num_workers = 1
         elif first_start:
             log_plan(self.log, app, self.num_workers, "")
+            publish_memory_cap(app.worker_options, app.plan, self.num_workers)
         if first_start:
             self.startup = StartupWatch(app.boot_dir, app.settings.startup_timeout, self.log)
             self.shutdown_delay = ShutdownDelay(app.settings.shutdown_delay, self.log)
         if not getattr(self.worker_class, "reports_boot", False):
             self.startup.done = True  # a worker class of the user's own never reports: say nothing rather than lie
+
+    def _preload(self, app: FastlaunchApplication) -> None:
+        """PRELOAD=on: the master imports the app here, before Gunicorn forks (its own preload_app finds it)."""
+        if not app.settings.preload:
+            return
+        if app.callable is None:
+            preload(app.wsgi)
+        else:  # setup() again: a SIGHUP reload
+            note_reload()
 
     def wait_for_signals(self, timeout: float = 1.0) -> list[int]:
         # While staging, poll often: the other workers start as soon as the first one reports.
@@ -253,20 +267,22 @@ class StagedArbiter(Arbiter):  # type: ignore[misc]
 
     def _check_first_boot(self) -> None:
         app: FastlaunchApplication = self.app
+        measure = "USS" if app.settings.preload else "RSS"  # preloaded: the app's pages are the master's
         for report in Path(app.boot_dir).glob("booted.*"):
             rss = int(report.read_text() or 0)
             report.unlink(missing_ok=True)
             plan = app.plan
             if plan.needs_measurement and rss:
-                plan = plan.with_measured_worker(rss, master_rss=current_rss())
+                plan = plan.with_measured_worker(rss, master_rss=current_rss(), measure=measure)
                 app.plan = plan
                 if app.workers_set_by is None:
                     self._target = min(self._target, plan.workers)
-            log_plan(self.log, app, self._target, f"first worker RSS {rss / 2**20:.0f} MiB, ")
+            log_plan(self.log, app, self._target, f"first worker {measure} {rss / 2**20:.0f} MiB, ")
             self.staging = False
             app.workers = self._target
             self.cfg.set("workers", self._target)  # so a SIGHUP reload keeps the planned count
             self.num_workers = self._target
+            publish_memory_cap(app.worker_options, plan, self._target)
             return
 
 

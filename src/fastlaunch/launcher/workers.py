@@ -70,12 +70,13 @@ class WorkerPlan:
         """True when a memory limit is known but per-worker memory is not: the first worker measures it."""
         return self.request.memory_limit is not None and self.request.worker_memory is None
 
-    def with_measured_worker(self, rss: int, master_rss: int | None = None) -> WorkerPlan:
-        # RSS counts the pages a worker still shares with the master: a conservative estimate.
+    def with_measured_worker(self, rss: int, master_rss: int | None = None, *, measure: str = "RSS") -> WorkerPlan:
+        # RSS counts the pages a worker still shares with the master: a conservative estimate. With a preloaded
+        # app the master holds those pages once (in master_rss), and each worker adds its USS.
         return compute_workers(
             replace(
                 self.request,
-                worker_memory=Sourced(rss, "measured (RSS of the first worker)"),
+                worker_memory=Sourced(rss, f"measured ({measure} of the first worker)"),
                 master_memory=master_rss or self.request.master_memory,
             )
         )

@@ -133,9 +133,16 @@ def render() -> tuple[bytes, str]:
     return generate_latest(registry), CONTENT_TYPE_LATEST
 
 
-def worker_restarts() -> Callable[[], None]:
-    """Counts workers that exited while the server kept running (crash, kill, MAX_REQUESTS, reload)."""
+def worker_restarts(reasons: tuple[str, ...]) -> Callable[[str], None]:
+    """Counts workers that exited while the server kept running, by reason (memory, max_requests, stopped,
+    timeout, crash)."""
     from prometheus_client import Counter
 
-    counter = Counter("fastlaunch_worker_restarts", "Workers that exited and were replaced.", registry=None)
-    return counter.inc
+    counter = Counter("fastlaunch_worker_restarts", "Workers that exited and were replaced.", ["reason"], registry=None)
+    for reason in reasons:  # each reads 0, not absent, until it happens
+        counter.labels(reason)
+
+    def count(reason: str) -> None:
+        counter.labels(reason).inc()
+
+    return count

@@ -22,9 +22,10 @@ from gunicorn.arbiter import Arbiter
 from uvicorn.server import Server
 from uvicorn_worker import UvicornWorker as _UvicornWorker
 
-from fastlaunch.core.memory import current_rss
+from fastlaunch.core.memory import current_rss, unique_memory
 from fastlaunch.worker.access_log import AccessLog
 from fastlaunch.worker.deadline import RequestDeadline, TimeoutCounter
+from fastlaunch.worker.memory_guard import MemoryGuard, record_exit
 from fastlaunch.worker.metrics import RequestMetrics
 from fastlaunch.worker.middleware import ObservabilityMiddleware
 from fastlaunch.worker.options import WorkerOptions
@@ -169,7 +170,8 @@ class UvicornWorker(_UvicornWorker):  # type: ignore[misc]
         if self._options.boot_dir:
             report = Path(self._options.boot_dir) / f"booted.{self.pid}"
             tmp = Path(self._options.boot_dir) / f".booted.{self.pid}.tmp"
-            tmp.write_text(str(current_rss()))
+            # Preloaded, the app's pages are the master's, shared: what this worker adds is its USS.
+            tmp.write_text(str(unique_memory() if self._options.preload else current_rss()))
             tmp.rename(report)  # atomic: the master never reads half a number
 
     async def _serve(self) -> None:
@@ -179,11 +181,13 @@ class UvicornWorker(_UvicornWorker):  # type: ignore[misc]
         server.on_started = self._report_serving
         self._install_sigquit_handler()
         watchdog = self._start_watchdog()
+        guard = self._guard_memory(server)
         # The plain sockets inside Gunicorn's listeners: uvloop detaches a plain socket when it stops
         # serving, but closes anything else a second time, which Gunicorn's wrapper logged as EBADF.
         await server.serve(sockets=[getattr(listener, "sock", listener) for listener in self.sockets])
         if watchdog is not None:
             watchdog.stop()
+        record_exit(self._options.boot_dir, self.pid, guard, server)
         if not server.started:
             sys.exit(Arbiter.WORKER_BOOT_ERROR)
 
@@ -201,6 +205,15 @@ class UvicornWorker(_UvicornWorker):  # type: ignore[misc]
         )
         watchdog.start()
         return watchdog
+
+    def _guard_memory(self, server: Server) -> MemoryGuard | None:
+        """MAX_WORKER_MEMORY: a task that stops the server, as MAX_REQUESTS does, once the worker is too big."""
+        options = self._options
+        guard = MemoryGuard(options.max_worker_memory, options.boot_dir, auto=options.max_worker_memory_auto)
+        if not guard.active:
+            return None
+        self._memory_task = asyncio.get_running_loop().create_task(guard.watch(server))  # held: tasks are weak
+        return guard
 
     def _observed(self, app: Any) -> ObservabilityMiddleware:
         """The app behind fastlaunch's request id, access log and metrics middleware."""
