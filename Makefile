@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 BENCH_STAMP := $(VENV)/.bench-stamp
 PORT ?= 8000
 
-.PHONY: run test test-quick lint system-deps bench bench-smoke clean
+.PHONY: run test test-quick lint system-deps bench bench-smoke bench-memory clean
 
 $(STAMP): pyproject.toml scripts/bootstrap $(wildcard example/pyproject.toml)
 	PYTHON=$(PYTHON) VENV=$(VENV) scripts/bootstrap
@@ -39,6 +39,11 @@ bench: $(BENCH_STAMP)
 
 bench-smoke: $(BENCH_STAMP)
 	$(BIN)/python -m bench --smoke $(BENCH_ARGS)
+
+# Memory per worker (USS, PSS) idle and after 10k requests, and the time to replace a SIGKILLed worker:
+# PRELOAD on/off beside gunicorn --preload, uvicorn --workers and granian (bench/memory.py; a few minutes).
+bench-memory: $(BENCH_STAMP)
+	$(BIN)/python -m bench.memory $(BENCH_ARGS)
 
 # Everything but the container builds (podman): for a quick local loop.
 test-quick: system-deps lint $(BENCH_STAMP)

@@ -5,8 +5,10 @@ limit is never reached (its out-of-memory killer never runs)."""
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import shutil
+import signal
 import time
 import uuid
 from collections.abc import Iterator
@@ -129,3 +131,27 @@ def test_leaking_workers_are_replaced_before_the_limit(memory_group: MemoryGroup
     assert memory_group.oom_kills() == 0, text
     peak = memory_group.peak()
     assert peak is None or peak < LIMIT
+
+
+def test_each_replacement_says_why(tmp_path: Path) -> None:
+    shutil.copy(ASSETS / "memory/leaky/main.py", tmp_path / "main.py")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = tmp_path / "server.log"
+    env = {"HOST": "127.0.0.1", "PORT": str(port), "WEB_CONCURRENCY": "1", "MAX_REQUESTS": "4", "METRICS": "on"}
+    with running([FASTLAUNCH, "run"], cwd=tmp_path, env=env, log=log, ready_url=f"{base}/") as proc:
+        for _ in range(3):  # with the readiness probe, the first worker's 4th request: its limit
+            assert httpx.get(f"{base}/", headers={"Connection": "close"}).status_code == 200
+        deadline = time.monotonic() + 30
+        while "reason: max_requests" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        reasons = restarts_by_reason(base)
+        victim = int(httpx.get(f"{base}/", headers={"Connection": "close"}).json()["pid"])
+        os.kill(victim, signal.SIGKILL)
+        while "reason: crash" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert proc.poll() is None
+    text = log.read_text()
+    assert re.search(r"Worker \d+ exited \(reason: max_requests\); a new worker replaces it", text), text
+    assert f"Worker {victim} exited (reason: crash)" in text
+    assert reasons["max_requests"] >= 1 and reasons["memory"] == 0
