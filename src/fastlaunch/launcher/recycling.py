@@ -26,13 +26,20 @@ def memory_options(settings: Settings) -> dict[str, Any]:
     }
 
 
+# Beyond the plan's headroom (page cache, request buffers): a worker is measured every 0.2 s and finishes its
+# requests after passing its cap, so every worker may overshoot it at once by what it allocates meanwhile.
+OVERSHOOT_FRACTION = 0.10
+
+
 def auto_share(plan: WorkerPlan, workers: int, master: int) -> int | None:
     """One worker's share of the memory limit: what is left after the master (with a preloaded app, the
-    pages every worker shares) and the plan's headroom, split evenly. None without a memory limit."""
+    pages every worker shares), the plan's headroom and a margin for overshoot, split evenly. None without a
+    memory limit."""
     limit = plan.request.memory_limit
     if limit is None:
         return None
-    return max(0, limit.value - master - int(limit.value * HEADROOM_FRACTION)) // max(1, workers)
+    margins = int(limit.value * (HEADROOM_FRACTION + OVERSHOOT_FRACTION))
+    return max(0, limit.value - master - margins) // max(1, workers)
 
 
 def publish_memory_cap(options: WorkerOptions, plan: WorkerPlan, workers: int) -> None:
