@@ -107,7 +107,7 @@ def test_preload_of_a_missing_app_fails_once_with_its_code(tmp_path: Path) -> No
         check=False,
     )
     assert result.returncode == 3, result.stderr
-    assert "The app raised while the master imported it (PRELOAD=on)" in result.stderr
+    assert "The app raised while loading (main" in result.stderr
     # The app's traceback, from its own frame: none of the launcher's.
     assert 'main.py", line 1, in <module>' in result.stderr and "RuntimeError: no model file" in result.stderr
     assert "fastlaunch/" not in result.stderr and "gunicorn/" not in result.stderr

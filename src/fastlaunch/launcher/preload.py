@@ -19,11 +19,9 @@ import logging
 import os
 import sys
 import threading
-import traceback
 from collections.abc import Callable
 from typing import Any
 
-import gunicorn
 from gunicorn.arbiter import Arbiter
 from gunicorn.errors import AppImportError
 
@@ -84,15 +82,10 @@ def preload(load: Callable[[], Any]) -> Any:
     threads = {t.ident for t in threading.enumerate() if t.ident is not None}
     sockets, loops = _sockets(), _open_event_loops()
     try:
-        app = load()
+        app = load()  # the app's own errors are logged by load(), from its first frame, and exit 3
     except AppImportError as exc:
         log.error("%s", exc)
         raise SystemExit(Arbiter.APP_LOAD_ERROR) from None
-    except SystemExit:
-        raise
-    except Exception as exc:
-        log.error("The app raised while the master imported it (PRELOAD=on):\n%s", _app_traceback(exc).rstrip())
-        raise SystemExit(Arbiter.WORKER_BOOT_ERROR) from None
     hazards = fork_hazards(threads, sockets, loops)
     for hazard in hazards:
         log.warning("PRELOAD=on: %s", hazard)
@@ -102,16 +95,6 @@ def preload(load: Callable[[], Any]) -> Any:
     gc.freeze()
     log.info("PRELOAD=on: the master imported the app (RSS %.0f MiB); workers share it", current_rss() / 2**20)
     return app
-
-
-def _app_traceback(exc: BaseException) -> str:
-    """The traceback from the app's first frame on: the launcher's and the import machinery's frames say nothing
-    about what the app did wrong."""
-    tb = exc.__traceback__
-    ours = (os.path.dirname(os.path.dirname(__file__)), os.path.dirname(gunicorn.__file__), "importlib", "<frozen")
-    while tb is not None and tb.tb_next is not None and any(p in tb.tb_frame.f_code.co_filename for p in ours):
-        tb = tb.tb_next
-    return "".join(traceback.format_exception(type(exc), exc, tb))
 
 
 def note_reload() -> None:
