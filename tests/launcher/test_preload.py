@@ -89,7 +89,8 @@ def test_preload_reports_what_a_fork_breaks(tmp_path: Path) -> None:
     with running([FASTLAUNCH, "run"], cwd=tmp_path, env=env, log=log, ready_url=f"http://127.0.0.1:{port}/"):
         content = log.read_text()
     assert "thread 'cache-refresher' (Thread) started at import: it will not run in the workers" in content
-    assert "socket(s) opened at import (a database, cache or HTTP connection?)" in content
+    # The socket pair stands for a connection; the loop's own wake-up pair is the loop's.
+    assert "2 socket(s) opened at import (a database, cache or HTTP connection?)" in content
     assert "1 asyncio event loop(s) created at import" in content
     assert content.count("open it in the app's lifespan (startup) handler instead") == 3
     assert "set PRELOAD=off" in content

@@ -48,9 +48,20 @@ def _sockets() -> set[str]:
     return found
 
 
-def _open_event_loops() -> int:
+def _open_event_loops() -> list[asyncio.AbstractEventLoop]:
     # gc.get_objects() sees every loop, set as current or merely kept in a module; run once, at startup.
-    return sum(1 for obj in gc.get_objects() if isinstance(obj, asyncio.AbstractEventLoop) and not obj.is_closed())
+    return [obj for obj in gc.get_objects() if isinstance(obj, asyncio.AbstractEventLoop) and not obj.is_closed()]
+
+
+def _own_sockets(loop: asyncio.AbstractEventLoop) -> set[str]:
+    """The socket pair a loop wakes itself with (asyncio's and uvloop's): reported as the loop, not as a connection."""
+    found = set()
+    for name in ("_ssock", "_csock"):
+        try:
+            found.add(os.readlink(f"/proc/self/fd/{getattr(loop, name).fileno()}"))
+        except (AttributeError, OSError, ValueError):
+            continue
+    return found
 
 
 def fork_hazards(threads_before: set[int], sockets_before: set[str], loops_before: int) -> list[str]:
@@ -62,15 +73,17 @@ def fork_hazards(threads_before: set[int], sockets_before: set[str], loops_befor
                 f"thread {thread.name!r} ({type(thread).__name__}) started at import: it will not run "
                 f"in the workers; {FIX}"
             )
-    opened = len(_sockets() - sockets_before)
+    loops = _open_event_loops()
+    opened = len(_sockets() - sockets_before - {sock for loop in loops for sock in _own_sockets(loop)})
     if opened:
         hazards.append(
             f"{opened} socket(s) opened at import (a database, cache or HTTP connection?): every worker "
             f"would share them and interleave its traffic; {FIX}"
         )
-    loops = _open_event_loops() - loops_before
-    if loops > 0:
-        hazards.append(f"{loops} asyncio event loop(s) created at import: they belong to the master; {FIX}")
+    if len(loops) > loops_before:
+        hazards.append(
+            f"{len(loops) - loops_before} asyncio event loop(s) created at import: they belong to the master; {FIX}"
+        )
     cuda = sys.modules.get("torch.cuda")
     if cuda is not None and getattr(cuda, "is_initialized", lambda: False)():
         hazards.append(f"CUDA was initialised at import, and a forked worker cannot use it; {FIX}")
@@ -80,7 +93,7 @@ def fork_hazards(threads_before: set[int], sockets_before: set[str], loops_befor
 def preload(load: Callable[[], Any]) -> Any:
     """Imports the app in this process with ``load``, reports what a fork would break, then freezes the heap."""
     threads = {t.ident for t in threading.enumerate() if t.ident is not None}
-    sockets, loops = _sockets(), _open_event_loops()
+    sockets, loops = _sockets(), len(_open_event_loops())
     try:
         app = load()  # the app's own errors are logged by load(), from its first frame, and exit 3
     except AppImportError as exc:
