@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import httpx
@@ -21,13 +22,20 @@ def project(tmp_path: Path, name: str) -> Path:
     return Path(shutil.copytree(SHAPES / name, tmp_path / name))
 
 
-def serve(root: Path, path: str, env: dict[str, str] | None = None) -> tuple[httpx.Response, str]:
-    """Start `fastlaunch run` in root, GET path once, stop it; the response and the whole log."""
+def serve(root: Path, path: str, env: dict[str, str] | None = None, *, booted: int = 1) -> tuple[httpx.Response, str]:
+    """Start `fastlaunch run` in root, GET path once, wait for the plan line and ``booted`` workers (the first
+    worker answers before the master has logged them), stop it; the response and the whole log."""
     port = free_port()
     log = root / "run.log"
     full_env = {"HOST": "127.0.0.1", "PORT": str(port), "WEB_CONCURRENCY": "1", **(env or {})}
     with running([FASTLAUNCH, "run"], cwd=root, env=full_env, log=log, ready_url=f"http://127.0.0.1:{port}/"):
         response = httpx.get(f"http://127.0.0.1:{port}{path}", timeout=10)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            text = log.read_text(errors="replace")
+            if "Worker plan: " in text and text.count("Booting worker with pid") >= booted:
+                break
+            time.sleep(0.1)
     return response, log.read_text(errors="replace")
 
 
@@ -114,7 +122,7 @@ def test_access_log_obeys_even_with_the_apps_uvicorn_access_handler(
 
 
 def test_plan_line_names_gunicorn_cmd_args_over_web_concurrency(tmp_path: Path) -> None:
-    _, log = serve(project(tmp_path, "asgi2"), "/", {"GUNICORN_CMD_ARGS": "--workers 2"})
+    _, log = serve(project(tmp_path, "asgi2"), "/", {"GUNICORN_CMD_ARGS": "--workers 2"}, booted=2)
     line = next(x for x in log.splitlines() if "Worker plan: " in x and "workers" in x)
     assert "Worker plan: 2 workers, set by GUNICORN_CMD_ARGS (--workers 2); fastlaunch's plan was 1 (" in line
     assert "WEB_CONCURRENCY is set: 1 workers" in line

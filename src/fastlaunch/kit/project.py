@@ -360,7 +360,7 @@ def detect(settings: Settings, root: Path | None = None) -> Project:
     python, python_source = detect_python(root, pyproject)
     files = python_files(root)
     routes = routes_declared(files)
-    app = discover(settings, root)
+    app = discover(settings, root, check_imports=False)
     members = workspace_members(root, pyproject) if (root / "uv.lock").is_file() else ()
     return Project(
         root=root,

@@ -207,13 +207,14 @@ def _factory_in(info: _Module) -> str | None:
 
 
 def _resolve(
-    module: str, file: Path, path: Path, attr: str | None, source: str, fix: str, search: list[Path]
+    module: str, file: Path, path: Path, attr: str | None, source: str, fix: str, search: list[Path] | None
 ) -> AppTarget:
     factory = False
     if attr and attr.endswith(FACTORY_CALL):
         attr, factory = attr[: -len(FACTORY_CALL)], True
     info = parse_module(file, module)
-    _check_imports(info, file, module, [path, *search])
+    if search is not None:
+        _check_imports(info, file, module, [path, *search])
     if attr is None:
         attr = _app_candidates(info)
         if attr is None and not info.open_ended:
@@ -249,9 +250,12 @@ def _entrypoint(root: Path) -> str | None:
     return value if isinstance(value, str) and value.strip() else None
 
 
-def discover(settings: Settings, project_dir: Path | None = None) -> AppTarget:
+def discover(settings: Settings, project_dir: Path | None = None, *, check_imports: bool = True) -> AppTarget:
+    """The app to serve. ``check_imports``: also check that the app file's own imports resolve here (the
+    launcher's load-error check); ``fastlaunch init`` reads projects whose dependencies need not be installed."""
     root = (project_dir or settings.project_dir).resolve()
     search = [root, *(Path(p) for p in sys.path if p)]
+    checked = search if check_imports else None
 
     def explicit(module: str, attr: str | None, source: str, fix: str) -> AppTarget:
         if module.endswith(".py") or "/" in module or (root / module).is_dir():
@@ -266,7 +270,7 @@ def discover(settings: Settings, project_dir: Path | None = None) -> AppTarget:
             if not file.is_file():
                 raise AppDiscoveryError(f"App file '{module}' (from {source}) does not exist under {root}.")
             name, path = module_for_file(file)
-            return _resolve(name, file, path, attr, source, fix, search)
+            return _resolve(name, file, path, attr, source, fix, checked)
         found = find_module_file(module, search)
         if found is None:
             raise AppDiscoveryError(
@@ -275,7 +279,7 @@ def discover(settings: Settings, project_dir: Path | None = None) -> AppTarget:
                 "as app/main.py:app.",
             )
         file, path = found
-        return _resolve(module, file, path, attr, source, fix, search)
+        return _resolve(module, file, path, attr, source, fix, checked)
 
     app_source = settings.source("app")
     if settings.app and app_source.kind in ("cli", "env", "dotenv"):
@@ -288,7 +292,7 @@ def discover(settings: Settings, project_dir: Path | None = None) -> AppTarget:
         source = f"MODULE_NAME/VARIABLE_NAME, {where}"
         if settings.module_name:
             return explicit(settings.module_name, settings.variable_name, source, "set VARIABLE_NAME={attr}")
-        auto = _automatic(root, search)
+        auto = _automatic(root, checked)
         return explicit(auto.module, settings.variable_name, source, "set VARIABLE_NAME={attr}")
     if settings.app:
         module, _, attr = settings.app.partition(":")
@@ -298,10 +302,10 @@ def discover(settings: Settings, project_dir: Path | None = None) -> AppTarget:
         module, _, attr = entrypoint.partition(":")
         where = f"{root / 'pyproject.toml'} [tool.fastapi] entrypoint"
         return explicit(module, attr or None, where, 'set entrypoint = "{module}:{attr}"')
-    return _automatic(root, search)
+    return _automatic(root, checked)
 
 
-def _automatic(root: Path, search: list[Path]) -> AppTarget:
+def _automatic(root: Path, search: list[Path] | None) -> AppTarget:
     candidates = [(root / relative, f"automatic: found {relative}") for relative in AUTO_FILES]
     src = root / "src"
     if src.is_dir():
