@@ -260,6 +260,19 @@ SETTINGS: tuple[Setting, ...] = (
         cli="--keep-alive",
         fix="set a whole number of seconds",
     ),
+    S(
+        "header_timeout",
+        "HEADER_TIMEOUT",
+        v.int_at_least(0),
+        10,
+        "Seconds a client has, from a request's first byte, to send its request line and headers; a slower "
+        "one (slowloris) gets 408 and is closed. A connection that sends nothing is closed after KEEP_ALIVE "
+        "(HEADER_TIMEOUT when KEEP_ALIVE is 0); 0 turns the head timeout off.",
+        "Network",
+        cli="--header-timeout",
+        fix="set a whole number of seconds, 0 for no limit",
+        image="new",
+    ),
     # -- lifecycle
     S(
         "timeout",
@@ -400,6 +413,7 @@ class Settings:
     forwarded_allow_ips: str
     root_path: str
     keep_alive: int
+    header_timeout: int
     timeout: int
     graceful_timeout: int
     gunicorn_conf: str | None

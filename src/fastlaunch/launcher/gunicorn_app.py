@@ -77,6 +77,7 @@ class FastlaunchApplication(Application):  # type: ignore[misc]
             boot_dir=self.boot_dir,
             metrics=settings.metrics,
             serve_metrics=settings.metrics and settings.metrics_port is None,
+            header_timeout=settings.header_timeout,
         )
         super().__init__()
 

@@ -16,3 +16,4 @@ class WorkerOptions:
     boot_dir: str | None = None
     metrics: bool = False
     serve_metrics: bool = False  # /metrics on the app's port (METRICS_PORT unset)
+    header_timeout: float = 10.0  # HEADER_TIMEOUT: seconds a client has to send a request's head

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import gc
+import logging
 import os
 import signal
 import socket
@@ -26,9 +27,11 @@ from fastlaunch.worker.metrics import RequestMetrics
 from fastlaunch.worker.middleware import ObservabilityMiddleware
 from fastlaunch.worker.options import WorkerOptions
 
-HTTP: type[asyncio.Protocol] | str
+HTTP: type[HttpToolsOneWriteProtocol] | str
 try:
-    from fastlaunch.worker.http_protocol import HttpToolsOneWriteProtocol as HTTP
+    from fastlaunch.worker.http_protocol import HeadLimits, HttpToolsOneWriteProtocol
+
+    HTTP = HttpToolsOneWriteProtocol
 except ImportError:  # httptools has no wheel for this platform: Uvicorn's own choice (h11)
     HTTP = "auto"
 
@@ -123,6 +126,30 @@ class UvicornWorker(_UvicornWorker):  # type: ignore[misc]
         self._options = options
         self._access_log: AccessLog | None = None
         self._gc_threshold = gc.get_threshold()  # before a post_fork hook or the app may set their own
+        self._own_uvicorn_loggers()
+        self._limit_request_heads(options)
+
+    def _own_uvicorn_loggers(self) -> None:
+        # uvicorn-worker made "uvicorn.error" and "uvicorn.access" share Gunicorn's handler *lists* (this runs in
+        # the master). A SIGHUP re-applies the logging configuration, which empties one list through the other:
+        # every later line of Gunicorn and Uvicorn went to logging's bare last-resort handler, or nowhere. The
+        # one configuration (core/logs.py) already routes both loggers; give each its own list of it.
+        for name, gunicorn_logger in (("uvicorn.error", self.log.error_log), ("uvicorn.access", self.log.access_log)):
+            logger = logging.getLogger(name)
+            if logger.handlers is gunicorn_logger.handlers:
+                logger.handlers = list(gunicorn_logger.handlers)
+
+    def _limit_request_heads(self, options: WorkerOptions) -> None:
+        # Gunicorn's limit_request_* settings, which Uvicorn's protocols ignore, and HEADER_TIMEOUT.
+        if isinstance(HTTP, str) or self.config.http is not HTTP:
+            return
+        limits = HeadLimits(
+            request_line=self.cfg.limit_request_line,
+            fields=self.cfg.limit_request_fields,
+            field_size=self.cfg.limit_request_field_size,
+            header_timeout=options.header_timeout,
+        )
+        self.config.http = HTTP.with_limits(limits)
 
     def init_process(self) -> None:
         # uvicorn-worker never checks for its master: after a SIGKILL of the master (OOM killer, kill -9)
@@ -156,12 +183,22 @@ class UvicornWorker(_UvicornWorker):  # type: ignore[misc]
         # uvicorn-worker's _serve, with the draining server.
         self.config.app = self.wsgi
         server = DrainingServer(config=self.config)
-        self._install_sigquit_handler()
+        self._install_quick_stop(server)
         # The plain sockets inside Gunicorn's listeners: uvloop detaches a plain socket when it stops
         # serving, but closes anything else a second time, which Gunicorn's wrapper logged as EBADF.
         await server.serve(sockets=[getattr(listener, "sock", listener) for listener in self.sockets])
         if not server.started:
             sys.exit(Arbiter.WORKER_BOOT_ERROR)
+
+    def _install_quick_stop(self, server: Server) -> None:
+        # Gunicorn sends SIGQUIT for a quick stop (SIGINT or SIGQUIT to the master). uvicorn-worker's handler only
+        # cleared Gunicorn's `alive` flag, which the Uvicorn server never reads: workers served on until the
+        # master's graceful timeout ran out and it SIGKILLed them. Stop now: no drain, in-flight requests dropped.
+        def quick_stop() -> None:
+            self.alive = False
+            server.should_exit = server.force_exit = True
+
+        asyncio.get_running_loop().add_signal_handler(signal.SIGQUIT, quick_stop)
 
     def _observed(self, app: Any) -> ObservabilityMiddleware:
         """The app behind fastlaunch's request id, access log and metrics middleware."""
