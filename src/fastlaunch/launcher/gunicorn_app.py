@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shlex
 import shutil
 import tempfile
 from pathlib import Path
@@ -23,6 +22,7 @@ from fastlaunch.core.exceptions import ExitCode, ServerExit
 from fastlaunch.core.logs import dict_config
 from fastlaunch.core.memory import current_rss, shm_dir
 from fastlaunch.core.settings import Settings
+from fastlaunch.launcher.cmd_args import cmd_args_options
 from fastlaunch.launcher.discover import AppTarget
 from fastlaunch.launcher.metrics import chain_child_exit, metrics_running
 from fastlaunch.launcher.workers import WorkerPlan
@@ -79,7 +79,11 @@ class FastlaunchApplication(Application):  # type: ignore[misc]
             serve_metrics=settings.metrics and settings.metrics_port is None,
             header_timeout=settings.header_timeout,
         )
-        super().__init__()
+        try:
+            super().__init__()  # loads the configuration (GUNICORN_CONF), which may fail
+        except BaseException:
+            shutil.rmtree(self.boot_dir, ignore_errors=True)  # run() never starts, so its clean-up never runs
+            raise
 
     def init(self, parser: Any, opts: Any, args: Any) -> None:  # pragma: no cover - unused: load_config is ours
         return None
@@ -90,12 +94,8 @@ class FastlaunchApplication(Application):  # type: ignore[misc]
                 self.cfg.set(key, value)
         if self.gunicorn_conf:
             self.load_config_from_file(str(self.gunicorn_conf))
-        extra = shlex.split(self.settings.gunicorn_cmd_args)
-        if extra:
-            parsed = self.cfg.parser().parse_args(extra)
-            for key, value in vars(parsed).items():
-                if value is not None and key in self.cfg.settings and key != "args":
-                    self.cfg.set(key.lower(), value)
+        for key, value in cmd_args_options(self.settings.gunicorn_cmd_args).items():
+            self.cfg.set(key, value)
         if self.settings.metrics:
             chain_child_exit(self.cfg)
 
