@@ -14,6 +14,7 @@ from typing import Any, Literal, NamedTuple
 
 from fastlaunch.core import validators as v
 from fastlaunch.core.exceptions import ConfigError
+from fastlaunch.core.urls import masked_url
 
 SourceKind = Literal["cli", "env", "dotenv", "pyproject", "default"]
 
@@ -442,7 +443,8 @@ class Settings:
         """A value as it may be shown to a person: secrets masked."""
         value = getattr(self, name)
         if BY_NAME[name].secret and value:
-            return "********"
+            # A URL (DATABASE_URL) shows all but its password, so a person can check host and database.
+            return masked_url(str(value)) if "://" in str(value) else "********"
         return "" if value is None else str(value)
 
 
