@@ -18,8 +18,8 @@ from abuse_kit import serve, status_of, wait_until
 
 IDLE = 1000
 SLOW = 300
-KEEP_ALIVE = 2
-HEADER_TIMEOUT = 3
+KEEP_ALIVE = 8  # long enough to open all 1,300 connections on a busy machine before the first closes
+HEADER_TIMEOUT = 10
 TRICKLE = 0.5  # seconds between a slowloris connection's bytes: far below either timeout
 
 
