@@ -106,7 +106,9 @@ class ObservabilityMiddleware:
         # bad one become a fresh id, and the app's headers then carry exactly that id (it saw the first of
         # two while the log had the last).
         request_id = choose(ids[0] if len(ids) == 1 else None)
-        if len(ids) != 1 or ids[0] != request_id.encode("ascii"):
+        if not ids:  # the common case: a copy plus one header, not a filtering pass
+            scope["headers"] = [*headers, (HEADER, request_id.encode("ascii"))]
+        elif len(ids) > 1 or ids[0] != request_id.encode("ascii"):
             scope["headers"] = [*(h for h in headers if h[0] != HEADER), (HEADER, request_id.encode("ascii"))]
         return request_id, agent
 
