@@ -64,8 +64,9 @@ def test_idle_and_slowloris_connections_are_closed_while_clients_are_served(tmp_
                     sock.setblocking(False)
                     selector.register(sock, selectors.EVENT_READ)
                     opened[sock] = (kind, time.monotonic())
-            # Every connection accepted and held by the worker at once.
-            assert wait_until(lambda: sockets_of(worker) >= baseline + IDLE + SLOW, timeout=20), sockets_of(worker)
+            # Every connection accepted and held by the worker at once. (Counted absolutely: the baseline may
+            # include the readiness check's connection, closing as it was counted.)
+            assert wait_until(lambda: sockets_of(worker) >= IDLE + SLOW, timeout=20), sockets_of(worker)
 
             # A normal client, served while all of them are open (new connection each: accepted behind them).
             served_in = []
@@ -81,6 +82,7 @@ def test_idle_and_slowloris_connections_are_closed_while_clients_are_served(tmp_
 
             closed: dict[str, list[float]] = {"idle": [], "slow": []}
             answers: list[int] = []
+            resets = 0
             deadline = time.monotonic() + HEADER_TIMEOUT + 15
             last_trickle = 0.0
             while opened and time.monotonic() < deadline:
@@ -100,8 +102,9 @@ def test_idle_and_slowloris_connections_are_closed_while_clients_are_served(tmp_
                         data = sock.recv(65536)
                     except (BlockingIOError, InterruptedError):
                         continue
-                    except ConnectionResetError:
+                    except ConnectionResetError:  # a byte sent after the 408 and the close: the reset may beat it
                         data = b""
+                        resets += 1
                     kind, at = opened[sock]
                     if data:
                         answers.append(status_of(data))
@@ -119,7 +122,7 @@ def test_idle_and_slowloris_connections_are_closed_while_clients_are_served(tmp_
         assert wait_until(lambda: sockets_of(worker) <= baseline + 2, timeout=10), sockets_of(worker)
     assert still_open == 0
     assert len(closed["idle"]) == IDLE and len(closed["slow"]) == SLOW
-    assert answers == [408] * SLOW  # each trickling head was told why
+    assert set(answers) == {408} and len(answers) + resets >= SLOW, (answers, resets)  # each was told why
     # Generous bounds: closed by the timeouts, not by anything slower (they were never closed before).
     assert max(closed["idle"]) < KEEP_ALIVE + 10
     assert max(closed["slow"]) < HEADER_TIMEOUT + 10
