@@ -29,6 +29,7 @@ _LEAKY = [
     "TIMEOUT",
     "GRACEFUL_TIMEOUT",
     "KEEP_ALIVE",
+    "HEADER_TIMEOUT",
     "ACCESS_LOG",
     "ERROR_LOG",
     "GUNICORN_CMD_ARGS",

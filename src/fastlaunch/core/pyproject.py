@@ -16,6 +16,11 @@ def read_pyproject(project_dir: Path) -> dict[str, Any]:
         return {}
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path} is not UTF-8 text (byte {exc.start}: {exc.object[exc.start : exc.start + 1]!r}).",
+            hint="TOML files are UTF-8: re-save it as UTF-8 (e.g. iconv -f latin1 -t utf-8), then run again.",
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(
             f"{path} is not valid TOML: {exc}.",

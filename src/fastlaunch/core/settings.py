@@ -14,6 +14,7 @@ from typing import Any, Literal, NamedTuple
 
 from fastlaunch.core import validators as v
 from fastlaunch.core.exceptions import ConfigError
+from fastlaunch.core.urls import masked_url
 
 SourceKind = Literal["cli", "env", "dotenv", "pyproject", "default"]
 
@@ -306,6 +307,19 @@ SETTINGS: tuple[Setting, ...] = (
         cli="--keep-alive",
         fix="set a whole number of seconds",
     ),
+    S(
+        "header_timeout",
+        "HEADER_TIMEOUT",
+        v.int_at_least(0),
+        10,
+        "Seconds a client has, from a request's first byte, to send its request line and headers; a slower "
+        "one (slowloris) gets 408 and is closed. A connection that sends nothing is closed after KEEP_ALIVE "
+        "(HEADER_TIMEOUT when KEEP_ALIVE is 0); 0 turns the head timeout off.",
+        "Network",
+        cli="--header-timeout",
+        fix="set a whole number of seconds, 0 for no limit",
+        image="new",
+    ),
     # -- lifecycle
     S(
         "timeout",
@@ -498,6 +512,7 @@ class Settings:
     forwarded_allow_ips: str
     root_path: str
     keep_alive: int
+    header_timeout: int
     timeout: int
     graceful_timeout: int
     request_timeout: float
@@ -530,7 +545,8 @@ class Settings:
         """A value as it may be shown to a person: secrets masked."""
         value = getattr(self, name)
         if BY_NAME[name].secret and value:
-            return "********"
+            # A URL (DATABASE_URL) shows all but its password, so a person can check host and database.
+            return masked_url(str(value)) if "://" in str(value) else "********"
         return "" if value is None else str(value)
 
 

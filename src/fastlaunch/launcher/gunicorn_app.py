@@ -13,7 +13,6 @@ import logging
 import os
 import pwd
 import runpy
-import shlex
 import shutil
 import tempfile
 import traceback
@@ -23,13 +22,13 @@ from typing import Any
 import gunicorn
 from gunicorn.app.base import Application
 from gunicorn.arbiter import Arbiter
-from gunicorn.config import Config
 from gunicorn.errors import AppImportError
 
 from fastlaunch.core.exceptions import ConfigError, ExitCode, ServerExit
 from fastlaunch.core.logs import dict_config
 from fastlaunch.core.memory import current_rss, shm_dir
 from fastlaunch.core.settings import Settings
+from fastlaunch.launcher.cmd_args import cmd_args_options
 from fastlaunch.launcher.discover import AppTarget
 from fastlaunch.launcher.metrics import ENV as METRICS_DIR
 from fastlaunch.launcher.metrics import metrics_running
@@ -134,8 +133,13 @@ class FastlaunchApplication(Application):  # type: ignore[misc]
             request_timeout=settings.request_timeout,
             loop_block_warn=settings.loop_block_warn,
             **memory_options(settings),
+            header_timeout=settings.header_timeout,
         )
-        super().__init__()
+        try:
+            super().__init__()  # loads the configuration (GUNICORN_CONF), which may fail
+        except BaseException:
+            shutil.rmtree(self.boot_dir, ignore_errors=True)  # run() never starts, so its clean-up never runs
+            raise
 
     def init(self, parser: Any, opts: Any, args: Any) -> None:  # pragma: no cover - unused: load_config is ours
         return None
@@ -153,15 +157,13 @@ class FastlaunchApplication(Application):  # type: ignore[misc]
             if isinstance(conf, dict) and "workers" in conf:
                 self.workers_set_by = conf_source(self.gunicorn_conf, conf["workers"])
                 self.workers_from_conf = True
-        extra = shlex.split(self.settings.gunicorn_cmd_args)
-        if extra:
-            parsed = self.cfg.parser().parse_args(extra)
-            for key, value in vars(parsed).items():
-                if value is not None and key in self.cfg.settings and key != "args":
-                    self.cfg.set(key.lower(), value)
-            if parsed.workers is not None:
-                self.workers_set_by = args_source(self.settings)
-                self.workers_from_conf = False
+        # GUNICORN_CMD_ARGS was checked (and parsed) by Gunicorn's own parser before prestart ran.
+        extra = cmd_args_options(self.settings.gunicorn_cmd_args)
+        for key, value in extra.items():
+            self.cfg.set(key, value)
+        if extra.get("workers") is not None:
+            self.workers_set_by = args_source(self.settings)
+            self.workers_from_conf = False
         # A log level from the config file or GUNICORN_CMD_ARGS wins, as in the image: the logging configuration
         # (unless the user brought their own) follows it.
         if self.cfg.loglevel != options["loglevel"] and self.cfg.logconfig_dict is options["logconfig_dict"]:
@@ -308,11 +310,9 @@ def configured_workers(settings: Settings, conf: Path | None) -> tuple[int, str]
             ) from None
         if workers is not None:
             found = (int(workers), conf_source(conf, workers))
-    extra = shlex.split(settings.gunicorn_cmd_args)
-    if extra:
-        parsed = Config().parser().parse_args(extra)
-        if parsed.workers is not None:
-            found = (int(parsed.workers), args_source(settings))
+    workers = cmd_args_options(settings.gunicorn_cmd_args).get("workers")
+    if workers is not None:
+        found = (int(workers), args_source(settings))
     return found
 
 

@@ -36,6 +36,7 @@ def gunicorn_conf_path(settings: Settings) -> Path | None:
 def serve(overrides: dict[str, object], *, prestart: bool) -> None:
     """Check everything, run the prestart steps, then serve; nothing listens before the checks pass."""
     from fastlaunch.launcher.bind import check_bindable
+    from fastlaunch.launcher.cmd_args import bind_addresses
     from fastlaunch.launcher.discover import discover
     from fastlaunch.launcher.metrics import check_metrics
     from fastlaunch.launcher.workers import plan_for_this_process
@@ -46,7 +47,8 @@ def serve(overrides: dict[str, object], *, prestart: bool) -> None:
     log = logging.getLogger("fastlaunch")
     target = discover(settings)
     conf = gunicorn_conf_path(settings)
-    check_bindable(settings.address, where=settings.source("bind" if settings.bind else "port").describe())
+    for address in bind_addresses(settings):
+        check_bindable(address, where=_bind_source(settings, address))
     check_metrics(settings)
     plan = plan_for_this_process(settings)
     log.info("fastlaunch %s serving %s (%s)", __version__, target.import_string, target.source)
@@ -64,3 +66,9 @@ def serve(overrides: dict[str, object], *, prestart: bool) -> None:
     from fastlaunch.launcher.gunicorn_app import FastlaunchApplication
 
     FastlaunchApplication(settings, target, plan, conf).run()
+
+
+def _bind_source(settings: Settings, address: object) -> str:
+    if address != settings.address:
+        return "GUNICORN_CMD_ARGS --bind"
+    return settings.source("bind" if settings.bind else "port").describe()

@@ -21,10 +21,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from fastlaunch.core.exceptions import ConfigError, DatabaseError
 from fastlaunch.core.settings import Settings
+from fastlaunch.core.urls import masked_url, scrubbed
 
 log = logging.getLogger("fastlaunch")
 
@@ -53,7 +54,7 @@ class DatabaseURL:
         except ValueError:
             port = -1
         if not parts.scheme or port == -1:
-            shown = redact(raw, parts.password)
+            shown = masked_url(raw)
             raise ConfigError(
                 f"DATABASE_URL={shown!r} is not a database URL.",
                 hint="Use DIALECT[+DRIVER]://USER:PASSWORD@HOST:PORT/NAME, "
@@ -75,19 +76,25 @@ class DatabaseURL:
         return self.backend in ("postgresql", "postgres")
 
     @property
+    def socket_path(self) -> str | None:
+        """The unix socket the URL connects through, when it names one: PostgreSQL's ``?host=/dir`` (or a host
+        that is a directory), the socket file being ``/dir/.s.PGSQL.PORT`` as libpq makes it; MySQL's
+        ``?unix_socket=/path``."""
+        query = dict(parse_qsl(urlsplit(self.raw).query))
+        if self.is_postgres:
+            directory = query.get("host") or (self.host if self.host and self.host.startswith("/") else None)
+            if directory and directory.startswith("/"):
+                return f"{directory.rstrip('/')}/.s.PGSQL.{self.port or 5432}"
+        elif self.backend in ("mysql", "mariadb"):
+            return query.get("unix_socket")
+        return None
+
+    @property
     def redacted(self) -> str:
-        return redact(self.raw, self.password)
+        return masked_url(self.raw)
 
     def hide(self, text: str) -> str:
-        return redact(text, self.password)
-
-
-def redact(text: str, password: str | None) -> str:
-    """The text with the password (as written and percent-decoded) replaced by ``***``."""
-    if password:
-        for form in {password, unquote(password)}:
-            text = text.replace(form, "***")
-    return text
+        return scrubbed(text, self.raw)
 
 
 def describe(exc: BaseException) -> str:
@@ -177,13 +184,21 @@ async def _login(url: DatabaseURL, timeout: float) -> None:
         await execute("SELECT 1")
 
 
-def attempt(url: DatabaseURL, timeout: float) -> None:
-    """One try; raises on failure. A missing driver is a configuration problem, not worth waiting for."""
-    if url.host and url.port and not url.host.startswith("/"):
+def attempt(url: DatabaseURL, timeout: float) -> bool:
+    """One try; raises on failure, returns whether anything was checked. A missing driver is a configuration
+    problem, not worth waiting for."""
+    checked = False
+    if url.socket_path:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as unix:
+            unix.settimeout(timeout)
+            unix.connect(url.socket_path)
+        checked = True
+    elif url.host and url.port and not url.host.startswith("/"):
         with socket.create_connection((url.host, url.port), timeout=timeout):
             pass
+        checked = True
     if not asyncpg_dsn(url) and not sqlalchemy_available():
-        return
+        return checked
     try:
         asyncio.run(_login(url, timeout))
     except ModuleNotFoundError as exc:
@@ -192,6 +207,7 @@ def attempt(url: DatabaseURL, timeout: float) -> None:
             hint=f"Install the driver in the app's environment (pip install {exc.name}), or fix the URL's "
             "+driver part.",
         ) from None
+    return True
 
 
 def wait_for_database(
@@ -217,7 +233,7 @@ def wait_for_database(
     while True:
         number += 1
         try:
-            attempt(url, timeout=max(0.5, min(ATTEMPT_TIMEOUT, deadline - clock())))
+            checked = attempt(url, timeout=max(0.5, min(ATTEMPT_TIMEOUT, deadline - clock())))
         except ConfigError:
             raise
         except Exception as exc:  # every driver has its own errors; all of them mean "not yet"
@@ -235,5 +251,12 @@ def wait_for_database(
             sleep(pause)
             delay = min(delay * 2, MAX_DELAY)
         else:
-            log.info("Database %s is ready (attempt %d)", url.redacted, number)
+            if checked:
+                log.info("Database %s is ready (attempt %d)", url.redacted, number)
+            else:  # no host, no socket we know how to find, no SQLAlchemy: saying "ready" would be a guess
+                log.warning(
+                    "Database %s was not checked: it names no host or socket fastlaunch can reach without "
+                    "SQLAlchemy (install it, or give ?host=/socket/dir)",
+                    url.redacted,
+                )
             return

@@ -20,7 +20,7 @@ from fastlaunch.request_id import RequestIdFilter
 
 LOGGER = "fastlaunch.access"
 TEXT = '%s - "%s %s HTTP/%s" %d %.1fms "%s"'
-# Client-supplied text (path, user agent) must not forge a line or a field in the text format.
+# Client-supplied text (path, user agent, forwarded client) must not forge a line or a field in the text format.
 _ESCAPES = {c: f"\\x{c:02x}" for c in [*range(32), 127]} | {ord('"'): '\\"'}
 
 
@@ -82,7 +82,7 @@ class AccessLine(NamedTuple):
     def message(self) -> str:
         """The text of the line (Gunicorn's access format, with client text escaped)."""
         return TEXT % (
-            self.client,
+            _escaped(self.client),  # a proxy-forwarded address is client text too
             self.method,
             _escaped(self.target),
             self.http_version,

@@ -16,11 +16,11 @@ from time import perf_counter, time
 from typing import Any, cast
 
 from uvicorn.middleware.asgi2 import ASGI2Middleware
-from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from fastlaunch.request_id import HEADER, REQUEST_ID, choose
 from fastlaunch.worker.access_log import AccessLog, Entry
 from fastlaunch.worker.deadline import TIMED_OUT, TIMED_OUT_STATUS
+from fastlaunch.worker.forwarded import SCHEMES, TrustedProxies
 from fastlaunch.worker.metrics import RequestMetrics, render, route_template
 
 Message = MutableMapping[str, Any]
@@ -50,12 +50,9 @@ class ObservabilityMiddleware:
         self.access_log = access_log
         self.metrics = metrics
         self.serve_metrics = serve_metrics
-        # X-Forwarded-For/-Proto from trusted proxies, applied by Uvicorn's own middleware but only to a
-        # request that carries them: this middleware reads the headers anyway, and Uvicorn's proxy_headers
-        # layer (which the worker turns off) put every request through one more ASGI call (~3 us).
-        self.forwarded: ASGIApp | None = None
-        if forwarded_allow_ips is not None:
-            self.forwarded = cast(ASGIApp, ProxyHeadersMiddleware(cast(Any, _nothing), forwarded_allow_ips))
+        # X-Forwarded-For/-Proto from trusted proxies, applied in the same pass over the headers that finds the
+        # request id (Uvicorn's proxy_headers layer, which the worker turns off, cost every request an ASGI call).
+        self.proxies = TrustedProxies(forwarded_allow_ips) if forwarded_allow_ips is not None else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -67,14 +64,10 @@ class ObservabilityMiddleware:
         await self.app(scope, receive, send)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = dict(scope["headers"])
-        if self.forwarded is not None and (FORWARDED_FOR in headers or FORWARDED_PROTO in headers):
-            await self.forwarded(scope, receive, send)
-        REQUEST_ID.set(choose(headers.get(HEADER)))
+        REQUEST_ID.set(self._read_headers(scope)[0])
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        incoming, agent = await self._read_headers(scope, receive, send)
-        request_id = choose(incoming)
+        request_id, agent = self._read_headers(scope)
         # Not reset afterwards: the server runs each request in its own task (its own context), and the
         # server's own "Exception in ASGI application" line, logged after we return, should carry the id.
         REQUEST_ID.set(request_id)
@@ -100,22 +93,47 @@ class ObservabilityMiddleware:
             if metrics is not None:
                 metrics.finished(method, route_template(self.app, scope), response.status, seconds)
 
-    async def _read_headers(self, scope: Scope, receive: Receive, send: Send) -> tuple[bytes | None, bytes | None]:
-        """One pass over the headers: the incoming request id and user agent; a trusted proxy's forwarded
-        headers are applied to the scope."""
-        incoming = agent = None
-        forwarded = False
-        for name, value in scope["headers"]:
+    def _read_headers(self, scope: Scope) -> tuple[str, bytes | None]:
+        """One pass over the headers: the request's id and user agent; a trusted proxy's forwarded headers are
+        applied to the scope."""
+        ids: list[bytes] = []
+        agent = proto = None
+        forwarded_for: list[bytes] = []
+        headers = scope["headers"]
+        for name, value in headers:
             if name == HEADER:
-                incoming = value
+                ids.append(value)
             elif name == b"user-agent":
                 agent = value
-            elif name == FORWARDED_FOR or name == FORWARDED_PROTO:
-                forwarded = True
-        if forwarded and self.forwarded is not None:
-            # Sets scope["client"] and ["scheme"], then returns without calling on.
-            await self.forwarded(scope, receive, send)
-        return incoming, agent
+            elif name == FORWARDED_FOR:
+                forwarded_for.append(value)
+            elif name == FORWARDED_PROTO:
+                proto = value
+        if (forwarded_for or proto is not None) and self.proxies is not None:
+            self._apply_forwarded(scope, forwarded_for, proto)
+        # One id per request, whatever the client sent: a single sane X-Request-ID is kept; none, several or a
+        # bad one become a fresh id, and the app's headers then carry exactly that id (it saw the first of
+        # two while the log had the last).
+        request_id = choose(ids[0] if len(ids) == 1 else None)
+        if not ids:  # the common case: a copy plus one header, not a filtering pass
+            scope["headers"] = [*headers, (HEADER, request_id.encode("ascii"))]
+        elif len(ids) > 1 or ids[0] != request_id.encode("ascii"):
+            scope["headers"] = [*(h for h in headers if h[0] != HEADER), (HEADER, request_id.encode("ascii"))]
+        return request_id, agent
+
+    def _apply_forwarded(self, scope: Scope, forwarded_for: list[bytes], proto: bytes | None) -> None:
+        proxies = self.proxies
+        peer = scope.get("client")
+        if proxies is None or not proxies.trusts(peer[0] if peer else None):
+            return
+        if proto is not None:
+            scheme = proto.decode("latin-1").strip().lower()
+            if scheme in SCHEMES:
+                scope["scheme"] = scheme.replace("http", "ws") if scope["type"] == "websocket" else scheme
+        if forwarded_for:
+            client = proxies.client(forwarded_for)
+            if client is not None:
+                scope["client"] = (client, 0)
 
 
 class _Response:
@@ -169,10 +187,6 @@ def asgi3(app: Any) -> ASGIApp:
     else:
         use_asgi3 = _iscoroutinefunction(getattr(app, "__call__", None))  # noqa: B004
     return cast(ASGIApp, app if use_asgi3 else ASGI2Middleware(app))
-
-
-async def _nothing(scope: Scope, receive: Receive, send: Send) -> None:
-    return None
 
 
 async def _metrics_endpoint(scope: Scope, receive: Receive, send: Send) -> None:

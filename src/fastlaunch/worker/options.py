@@ -22,3 +22,4 @@ class WorkerOptions:
     max_worker_memory: int | None = None
     max_worker_memory_auto: bool = False
     preload: bool = False  # the app came from the master: its pages are shared, so the boot report counts USS
+    header_timeout: float = 10.0  # HEADER_TIMEOUT: seconds a client has to send a request's head

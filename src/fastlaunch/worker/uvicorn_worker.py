@@ -31,9 +31,11 @@ from fastlaunch.worker.middleware import ObservabilityMiddleware
 from fastlaunch.worker.options import WorkerOptions
 from fastlaunch.worker.watchdog import LoopWatchdog, report_abort, stall_histogram
 
-HTTP: type[asyncio.Protocol] | str
+HTTP: type[HttpToolsOneWriteProtocol] | str
 try:
-    from fastlaunch.worker.http_protocol import HttpToolsOneWriteProtocol as HTTP
+    from fastlaunch.worker.http_protocol import HeadLimits, HttpToolsOneWriteProtocol
+
+    HTTP = HttpToolsOneWriteProtocol
 except ImportError:  # httptools has no wheel for this platform: Uvicorn's own choice (h11)
     HTTP = "auto"
 
@@ -135,6 +137,30 @@ class UvicornWorker(_UvicornWorker):  # type: ignore[misc]
         self._options = options
         self._access_log: AccessLog | None = None
         self._gc_threshold = gc.get_threshold()  # before a post_fork hook or the app may set their own
+        self._own_uvicorn_loggers()
+        self._limit_request_heads(options)
+
+    def _own_uvicorn_loggers(self) -> None:
+        # uvicorn-worker made "uvicorn.error" and "uvicorn.access" share Gunicorn's handler *lists* (this runs in
+        # the master). A SIGHUP re-applies the logging configuration, which empties one list through the other:
+        # every later line of Gunicorn and Uvicorn went to logging's bare last-resort handler, or nowhere. The
+        # one configuration (core/logs.py) already routes both loggers; give each its own list of it.
+        for name, gunicorn_logger in (("uvicorn.error", self.log.error_log), ("uvicorn.access", self.log.access_log)):
+            logger = logging.getLogger(name)
+            if logger.handlers is gunicorn_logger.handlers:
+                logger.handlers = list(gunicorn_logger.handlers)
+
+    def _limit_request_heads(self, options: WorkerOptions) -> None:
+        # Gunicorn's limit_request_* settings, which Uvicorn's protocols ignore, and HEADER_TIMEOUT.
+        if isinstance(HTTP, str) or self.config.http is not HTTP:
+            return
+        limits = HeadLimits(
+            request_line=self.cfg.limit_request_line,
+            fields=self.cfg.limit_request_fields,
+            field_size=self.cfg.limit_request_field_size,
+            header_timeout=options.header_timeout,
+        )
+        self.config.http = HTTP.with_limits(limits)
 
     def init_process(self) -> None:
         # uvicorn-worker never checks for its master: after a SIGKILL of the master (OOM killer, kill -9)
@@ -179,7 +205,7 @@ class UvicornWorker(_UvicornWorker):  # type: ignore[misc]
         self.config.app = self.wsgi
         server = DrainingServer(config=self.config)
         server.on_started = self._report_serving
-        self._install_sigquit_handler()
+        self._install_quick_stop(server)
         watchdog = self._start_watchdog()
         guard = self._guard_memory(server)
         # The plain sockets inside Gunicorn's listeners: uvloop detaches a plain socket when it stops
@@ -214,6 +240,16 @@ class UvicornWorker(_UvicornWorker):  # type: ignore[misc]
             return None
         self._memory_task = asyncio.get_running_loop().create_task(guard.watch(server))  # held: tasks are weak
         return guard
+
+    def _install_quick_stop(self, server: Server) -> None:
+        # Gunicorn sends SIGQUIT for a quick stop (SIGINT or SIGQUIT to the master). uvicorn-worker's handler only
+        # cleared Gunicorn's `alive` flag, which the Uvicorn server never reads: workers served on until the
+        # master's graceful timeout ran out and it SIGKILLed them. Stop now: no drain, in-flight requests dropped.
+        def quick_stop() -> None:
+            self.alive = False
+            server.should_exit = server.force_exit = True
+
+        asyncio.get_running_loop().add_signal_handler(signal.SIGQUIT, quick_stop)
 
     def _observed(self, app: Any) -> ObservabilityMiddleware:
         """The app behind fastlaunch's request id, access log and metrics middleware."""

@@ -1,0 +1,83 @@
+"""Helpers shared by the abuse suite: a fastlaunch server on 127.0.0.1 serving tests/assets/abuse, and raw
+socket exchanges bounded in time."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from support import ASSETS, FASTLAUNCH, child_pids, free_port, running
+
+APP = ASSETS / "abuse"
+
+
+@dataclass
+class Server:
+    proc: subprocess.Popen[bytes]
+    port: int
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def workers(self) -> list[int]:
+        return child_pids(self.proc.pid)
+
+    def good(self) -> httpx.Response:
+        """The plain request every attack must leave the server able to answer."""
+        response = httpx.get(f"{self.url}/", timeout=10)
+        assert response.status_code == 200, response.text
+        return response
+
+
+@contextmanager
+def serve(log: Path, env: Mapping[str, str] | None = None, *, cwd: Path = APP) -> Iterator[Server]:
+    port = free_port()
+    full = {"HOST": "127.0.0.1", "PORT": str(port), "WEB_CONCURRENCY": "1", **(env or {})}
+    with running([FASTLAUNCH, "run"], cwd=cwd, env=full, log=log, ready_url=f"http://127.0.0.1:{port}/") as proc:
+        yield Server(proc, port, log)
+
+
+def exchange(port: int, request: bytes, *, timeout: float = 10.0) -> tuple[bytes, bool]:
+    """Send raw bytes; read until the server closes or ``timeout`` passes. Returns (what came back, closed)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(request)
+        return read_until_closed(sock, timeout)
+
+
+def read_until_closed(sock: socket.socket, timeout: float) -> tuple[bytes, bool]:
+    data = b""
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        sock.settimeout(left)
+        try:
+            chunk = sock.recv(65536)
+        except TimeoutError:
+            break
+        except ConnectionResetError:
+            return data, True
+        if not chunk:
+            return data, True
+        data += chunk
+    return data, False
+
+
+def status_of(response: bytes) -> int:
+    return int(response.split(b" ", 2)[1]) if response.startswith(b"HTTP/1.1 ") else 0
+
+
+def wait_until(predicate: Callable[[], object], *, timeout: float, step: float = 0.1) -> bool:
+    """Poll ``predicate()`` until true or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return bool(predicate())
