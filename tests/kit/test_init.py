@@ -355,16 +355,15 @@ def test_app_engine_runtime_follows_the_projects_python(source: str, tmp_path: P
     }
 
 
-def client_seen(allow: str, tmp_path: Path) -> str:
-    """The client address the app sees through a real fastlaunch run, for a request whose X-Forwarded-For a
-    client forged (6.6.6.6) and the proxy in front then extended with the real address (203.0.113.9)."""
+def client_seen(allow: str, tmp_path: Path, forwarded_for: str) -> str:
+    """The client address the app sees through a real fastlaunch run, for a request with this X-Forwarded-For."""
     app = tmp_path / f"app{len(list(tmp_path.iterdir()))}"
     shutil.copytree(ASSETS / "lifecycle", app)
     port = free_port()
     env = {"HOST": "127.0.0.1", "PORT": str(port), "WEB_CONCURRENCY": "1", "FORWARDED_ALLOW_IPS": allow}
     url = f"http://127.0.0.1:{port}/scope"
     with running([FASTLAUNCH, "run"], cwd=app, env=env, log=tmp_path / "run.log", ready_url=url):
-        response = httpx.get(url, headers={"X-Forwarded-For": "6.6.6.6, 203.0.113.9"}, timeout=5)
+        response = httpx.get(url, headers={"X-Forwarded-For": forwarded_for}, timeout=5)
     return str(response.json()["client"])
 
 
@@ -377,7 +376,11 @@ def test_forwarded_allow_ips_trusts_the_proxies_so_a_client_cannot_forge_its_add
     document = yaml.safe_load((project / path).read_text())
     allow = (document.get("data") or document["env_variables"])["FORWARDED_ALLOW_IPS"]
     assert "*" not in allow.split(",")
-    # The request reaches fastlaunch from 127.0.0.1, which both lists trust (a sidecar proxy, the platform's
-    # local hop): the client is the address that proxy appended, not the one the client wrote.
-    assert client_seen(allow, tmp_path) == "203.0.113.9"
-    assert client_seen("*", tmp_path) == "6.6.6.6"  # why not "*": the forged address wins
+    # The request reaches fastlaunch from 127.0.0.1, which both lists trust (a sidecar proxy, the platform's local
+    # hop), through two proxies: the outer one appended the real client (203.0.113.9) to what the client forged
+    # (6.6.6.6), the inner one (an address the generated list trusts) appended the outer one's.
+    inner = "10.0.0.5" if target == "kubernetes" else "35.191.0.1"
+    chain = f"6.6.6.6, 203.0.113.9, {inner}"
+    assert client_seen(allow, tmp_path, chain) == "203.0.113.9"
+    # Why not "*": only the nearest hop is then trusted, so the client would be the inner proxy.
+    assert client_seen("*", tmp_path, chain) == inner
