@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 BENCH_STAMP := $(VENV)/.bench-stamp
 PORT ?= 8000
 
-.PHONY: run test test-quick lint system-deps bench bench-smoke clean
+.PHONY: run test test-quick lint system-deps docs bench bench-smoke clean
 
 $(STAMP): pyproject.toml scripts/bootstrap $(wildcard example/pyproject.toml)
 	PYTHON=$(PYTHON) VENV=$(VENV) scripts/bootstrap
@@ -40,9 +40,14 @@ bench: $(BENCH_STAMP)
 bench-smoke: $(BENCH_STAMP)
 	$(BIN)/python -m bench --smoke $(BENCH_ARGS)
 
+# The documentation site (docs/, mkdocs.yml) on http://127.0.0.1:8001, rebuilt on every change. The tests build
+# it strictly (a broken link fails) and render it in Chromium.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --dev-addr 127.0.0.1:8001
+
 # Everything but the container builds (podman): for a quick local loop.
 test-quick: system-deps lint $(BENCH_STAMP)
 	FASTLAUNCH_SKIP_CONTAINERS=1 $(BIN)/pytest
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build/site
