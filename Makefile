@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 BENCH_STAMP := $(VENV)/.bench-stamp
 PORT ?= 8000
 
-.PHONY: run test test-quick lint system-deps docs bench bench-smoke clean
+.PHONY: run test test-quick lint system-deps docs image bench bench-smoke bench-memory clean
 
 $(STAMP): pyproject.toml scripts/bootstrap $(wildcard example/pyproject.toml)
 	PYTHON=$(PYTHON) VENV=$(VENV) scripts/bootstrap
@@ -45,9 +45,20 @@ bench-smoke: $(BENCH_STAMP)
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --dev-addr 127.0.0.1:8001
 
+# Memory per worker (USS, PSS) idle and after 10k requests, and the time to replace a SIGKILLed worker:
+# PRELOAD on/off beside gunicorn --preload, uvicorn --workers and granian (bench/memory.py; a few minutes).
+bench-memory: $(BENCH_STAMP)
+	$(BIN)/python -m bench.memory $(BENCH_ARGS)
+
 # Everything but the container builds (podman): for a quick local loop.
 test-quick: system-deps lint $(BENCH_STAMP)
 	FASTLAUNCH_SKIP_CONTAINERS=1 $(BIN)/pytest
+
+# The drop-in image family (images/): fastlaunch/uvicorn-gunicorn(-fastapi):python3.X[-slim], built from this
+# checkout with podman. IMAGE_ARGS picks tags and engine (python images/imagebuild.py --help), e.g.
+# IMAGE_ARGS="--engine docker --python 3.13 --variant full".
+image: $(STAMP)
+	$(BIN)/python images/imagebuild.py $(IMAGE_ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build/site

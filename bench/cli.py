@@ -6,13 +6,15 @@ import argparse
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 from contextlib import ExitStack
 from pathlib import Path
 
-from bench import example, machine, postgres
+from bench import coldstart_results, example, machine, postgres
 from bench.bytecode import compile_checkout
+from bench.coldstart_results import ColdStart
 from bench.judge import verdicts
 from bench.measure import Load, Sample, command_for, measure_group
 from bench.plan import AppSpec, Config, configurations, rounds
@@ -40,6 +42,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--databases", help="example databases: sqlite,postgresql (default both; smoke sqlite)")
     parser.add_argument("--no-example", action="store_true", help="skip the example service")
     parser.add_argument("--no-reliability", action="store_true", help="skip the SIGHUP/SIGTERM/SIGKILL runs")
+    parser.add_argument(
+        "--no-images",
+        action="store_true",
+        help="skip building the images for their cold start (judged from bench/results/coldstart.json if there)",
+    )
+    parser.add_argument("--cold-starts", type=int, default=5, help="starts per image for the cold start (default 5)")
     parser.add_argument("--wrk-cpu", type=int, help="CPU wrk is pinned to (default: the last one; -1: not pinned)")
     parser.add_argument(
         "--out", type=Path, help="output directory (default bench/results; smoke bench/results/raw/smoke)"
@@ -157,9 +165,9 @@ def run_bench(args: argparse.Namespace) -> int:
                     )
                     reliability.append(result)
                     print(f"reliability {server} {scenario}: {result.ok} ok, {result.failed} failed", flush=True)
+    cold = cold_starts(args, skipped)
     stats = summarize_all(samples)
-    pg = next((c.app for c in configs if c.app.name == "example-postgresql"), None)
-    judged = verdicts(stats, (pg.name, pg.endpoints[0]) if pg else None)
+    judged = verdicts(stats, [(spec.name, f"{spec.label}, migrations at head") for spec in examples], cold)
     errors = [f"{s.key} rep {s.rep}: {s.error}" for s in samples if s.error]
     errors += [f"reliability {r.server} {r.scenario}: {r.error}" for r in reliability if r.error]
     errors += [
@@ -202,6 +210,26 @@ def run_bench(args: argparse.Namespace) -> int:
     # The plain closing line CI reads: measurements (and reliability runs) that completed vs failed.
     print(f"bench: {runs - len(errors)} passed, {len(errors)} failed")
     return 1 if errors or not samples else 0
+
+
+def cold_starts(args: argparse.Namespace, skipped: list[str]) -> list[ColdStart]:
+    """The images' cold starts: measured in a full run (podman builds, minutes), else the last saved figures."""
+    if args.smoke or args.no_images:
+        saved = coldstart_results.load()
+        if saved:
+            skipped.append(f"image cold start: not measured in this run; figures from {coldstart_results.RESULTS}")
+        else:
+            skipped.append("image cold start: not measured in this run (python -m bench.coldstart measures it)")
+        return saved
+    from bench import coldstart  # imports the tests' podman harness
+
+    try:
+        results = coldstart.measure(["example", "single"], args.cold_starts)
+    except (coldstart.ColdStartUnavailable, OSError, AssertionError, subprocess.SubprocessError) as exc:
+        skipped.append(f"image cold start: {exc}")
+        return []
+    coldstart_results.save(results)
+    return results
 
 
 def progress(config: Config, sample: Sample) -> str:

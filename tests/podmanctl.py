@@ -27,6 +27,8 @@ DEBIAN_PACKAGES = "python3,python3-venv,python3-pip,python-is-python3,ca-certifi
 # would otherwise be 33 MB (locales) heavier than the image it stands for.
 SLIM_EXCLUDES = ("var/lib/apt/lists", "usr/share/doc", "usr/share/man", "usr/share/info", "usr/share/locale")
 RECIPE_LABEL = "fastlaunch.base-recipe"
+# The Debian release whose python3 stands in for python:3.X-slim (the drop-in images are built on more than one).
+STANDIN_SUITES = {"3.11": "bookworm", "3.13": "trixie"}
 BASE_RECIPE = hashlib.sha256(f"{DEBIAN_PACKAGES}|{'|'.join(SLIM_EXCLUDES)}|no-pyc".encode()).hexdigest()[:12]
 
 
@@ -76,26 +78,30 @@ class Podman:
     def configure(self) -> None:
         for sub in ("conf/networks", "run/tmp", "storage"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
-        (self.root / "conf/storage.conf").write_text(
-            f'[storage]\ndriver = "overlay"\nrunroot = "{self.root}/run/storage"\ngraphroot = "{self.root}/storage"\n'
+        _replace(
+            self.root / "conf/storage.conf",
+            f'[storage]\ndriver = "overlay"\nrunroot = "{self.root}/run/storage"\ngraphroot = "{self.root}/storage"\n',
         )
         nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-        (self.root / "conf/containers.conf").write_text(
+        _replace(
+            self.root / "conf/containers.conf",
             "[containers]\n"
             f'default_ulimits = ["nofile={nofile}:{nofile}", "nproc=32768:32768"]\n'
             "[engine]\n"
             'runtime = "runc"\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n'
             f'events_logfile_path = "{self.root}/run/events.log"\ntmp_dir = "{self.root}/run/libpod"\n'
             f'volume_path = "{self.root}/storage/volumes"\n'
-            f'[network]\nnetwork_config_dir = "{self.root}/conf/networks"\n'
+            f'[network]\nnetwork_config_dir = "{self.root}/conf/networks"\n',
         )
 
-    def ensure_base(self) -> None:
-        """The stand-in for python:3.11-slim: Debian bookworm minbase with Python, imported once (again when
-        the recipe below changes: the image carries a label naming it)."""
-        if self.base_recipe() == BASE_RECIPE:
+    def ensure_base(self, python: str = "3.11") -> None:
+        """The stand-in for python:3.X-slim (3.11 unless another of STANDIN_SUITES is named): Debian minbase
+        with Python, imported once (again when the recipe below changes: the image carries a label naming it)."""
+        base = f"localhost/python:{python}-slim"
+        if self.base_recipe(base) == BASE_RECIPE:
             return
-        rootfs = self.root / "rootfs"
+        suite = STANDIN_SUITES[python]
+        rootfs = self.root / ("rootfs" if suite == "bookworm" else f"rootfs-{suite}")
         if not (rootfs / "usr/bin/python3").exists():
             shutil.rmtree(rootfs, ignore_errors=True)
             subprocess.run(
@@ -103,7 +109,7 @@ class Podman:
                     "debootstrap",
                     "--variant=minbase",
                     f"--include={DEBIAN_PACKAGES}",
-                    "bookworm",
+                    suite,
                     str(rootfs),
                     _mirror(),
                 ],
@@ -120,12 +126,12 @@ class Podman:
         for cache in list(rootfs.glob("usr/lib/python3*/**/__pycache__")):
             shutil.rmtree(cache, ignore_errors=True)
         # The official images allow a global pip install; Debian's PEP 668 marker forbids it.
-        (rootfs / "usr/lib/python3.11/EXTERNALLY-MANAGED").unlink(missing_ok=True)
+        (rootfs / f"usr/lib/python{python}/EXTERNALLY-MANAGED").unlink(missing_ok=True)
         tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
         subprocess.run(
             [
                 *("podman", "import", "--change", 'CMD ["python3"]', "--change", "ENV LANG=C.UTF-8"),
-                *("--change", f"LABEL {RECIPE_LABEL}={BASE_RECIPE}", "-", BASE),
+                *("--change", f"LABEL {RECIPE_LABEL}={BASE_RECIPE}", "-", base),
             ],
             stdin=tar.stdout,
             env=self.env,
@@ -134,11 +140,11 @@ class Podman:
             timeout=600,
         )
         tar.wait()
-        self("tag", BASE, "docker.io/library/python:3.11-slim")
+        self("tag", base, f"docker.io/library/python:{python}-slim")
 
-    def base_recipe(self) -> str | None:
-        """The recipe label of the stand-in base image, or None when there is no such image."""
-        found = self("image", "inspect", "--format", f'{{{{index .Labels "{RECIPE_LABEL}"}}}}', BASE, check=False)
+    def base_recipe(self, image: str = BASE) -> str | None:
+        """The recipe label of a stand-in base image, or None when there is no such image."""
+        found = self("image", "inspect", "--format", f'{{{{index .Labels "{RECIPE_LABEL}"}}}}', image, check=False)
         return found.stdout.strip() if found.returncode == 0 else None
 
     @property
@@ -181,6 +187,16 @@ class Podman:
             self("rm", "-f", "-t", "2", cid, check=False)
 
 
+def _replace(path: Path, text: str) -> None:
+    """Write a config file atomically, and only when it changes: another test session's podman may be reading
+    it (a build outside the lock read a half-written storage.conf: "runroot must be set")."""
+    if path.is_file() and path.read_text() == text:
+        return
+    partial = path.with_name(f".{path.name}.{os.getpid()}")
+    partial.write_text(text)
+    os.replace(partial, path)
+
+
 @contextmanager
 def _locked(root: Path) -> Iterator[None]:
     root.mkdir(parents=True, exist_ok=True)
@@ -192,11 +208,13 @@ def _locked(root: Path) -> Iterator[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def prepared(root: Path = ROOT) -> Podman:
+def prepared(root: Path = ROOT, pythons: Sequence[str] = ("3.11",)) -> Podman:
+    """Podman configured, with the stand-in base for each Python named (of STANDIN_SUITES)."""
     podman = Podman(root)
     with _locked(root):
         podman.configure()
-        podman.ensure_base()
+        for python in pythons:
+            podman.ensure_base(python)
     return podman
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -146,3 +147,17 @@ def chromium(url: str, profile: Path, *mode: str) -> str:
     result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
+
+
+def remove_cgroup(group: Path) -> None:
+    """Kills by PID what a test left in its cgroup (if anything outlived the test), then removes the group."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        pids = (group / "cgroup.procs").read_text().split()
+        if not pids:
+            break
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid), signal.SIGKILL)
+        time.sleep(0.1)
+    group.rmdir()

@@ -22,7 +22,7 @@ ALLOWED: dict[str, set[str]] = {
     "launcher": {"core", "worker", "prestart"},
     "kit": {"core", "launcher", "worker"},
     "cli": {"core", "launcher", "worker", "prestart", "kit", "request_id"},
-    "probes": set(),
+    "probes": {"core"},  # core.shutdown: /readyz answers 503 during SHUTDOWN_DELAY
     "offline_docs": set(),
     "request_id": set(),
 }

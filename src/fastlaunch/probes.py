@@ -2,7 +2,8 @@
 
 ``/healthz`` answers 200 while the process serves requests: an orchestrator restarts the container when
 it stops answering. ``/readyz`` runs the registered checks (each under its own timeout) and answers 503
-naming the failing ones: the load balancer stops sending traffic, but nothing is restarted.
+naming the failing ones: the load balancer stops sending traffic, but nothing is restarted. Under
+``fastlaunch run`` with SHUTDOWN_DELAY, ``/readyz`` also answers 503 from SIGTERM until the server stops.
 
 Only Starlette's Request/JSONResponse are used, as they were in Starlette 0.22 (FastAPI 0.88).
 """
@@ -17,6 +18,8 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
+
+from fastlaunch.core.shutdown import shutting_down
 
 log = logging.getLogger("fastlaunch.probes")
 
@@ -78,6 +81,8 @@ class Probes:
         return JSONResponse({"status": "ok"})
 
     async def readyz(self, request: Request) -> JSONResponse:
+        if shutting_down():  # SHUTDOWN_DELAY: still serving, but load balancers must stop sending here
+            return JSONResponse({"status": "shutting down"}, status_code=503)
         names = list(self._checks)
         reasons = await asyncio.gather(*(self._run(n, self._checks[n]) for n in names))
         checks = {n: reason or "ok" for n, reason in zip(names, reasons, strict=True)}

@@ -78,7 +78,9 @@ def test_port_in_use(project: Path) -> None:
 
 
 def test_missing_prestart_script(project: Path) -> None:
-    r = run_cli(["run"], cwd=project, env={"PRE_START_PATH": "scripts/prestart.sh"})
+    # A free port: the address is checked before prestart runs.
+    env = {"PRE_START_PATH": "scripts/prestart.sh", "HOST": "127.0.0.1", "PORT": str(free_port())}
+    r = run_cli(["run"], cwd=project, env=env)
     check(r.stderr, r.returncode, ExitCode.PRESTART, "PRE_START_PATH='scripts/prestart.sh'", "no such file")
     assert fix(r.stderr) == "Create the script, fix the path, or unset PRE_START_PATH."
 

@@ -84,6 +84,13 @@ def test_empty_values_behave_like_the_image() -> None:
 
 
 @pytest.mark.parametrize(
+    ("raw", "expected"), [("512M", 512 * 2**20), ("auto", "auto"), ("AUTO", "auto"), ("off", None), ("0", None)]
+)
+def test_max_worker_memory_takes_a_size_auto_or_off(raw: str, expected: object) -> None:
+    assert load_settings(environ={"MAX_WORKER_MEMORY": raw}).max_worker_memory == expected
+
+
+@pytest.mark.parametrize(
     ("env", "fragment"),
     [
         ({"WEB_CONCURRENCY": "abc"}, "WEB_CONCURRENCY='abc' (environment): not a whole number"),
@@ -94,6 +101,8 @@ def test_empty_values_behave_like_the_image() -> None:
         ({"BIND": "127.0.0.1:99999"}, "must be a port number from 1 to 65535"),
         ({"LOG_LEVEL": "loud"}, "LOG_LEVEL='loud' (environment): expected one of"),
         ({"WORKER_MEMORY": "lots"}, "WORKER_MEMORY='lots' (environment): expected a size"),
+        ({"MAX_WORKER_MEMORY": "big"}, "MAX_WORKER_MEMORY='big' (environment): expected a size"),
+        ({"PRELOAD": "maybe"}, "PRELOAD='maybe' (environment): expected one of on/off"),
     ],
 )
 def test_invalid_values_name_variable_value_and_fix(env: dict[str, str], fragment: str) -> None:
@@ -143,3 +152,24 @@ def test_every_cli_setting_is_an_option_of_run(tmp_path: Path) -> None:
     assert options == {s.cli for s in SETTINGS if s.cli} | {"--no-prestart"}
     result = run_cli(["run", "--help"], cwd=tmp_path, env={"COLUMNS": "200"})
     assert result.returncode == 0 and "--workers-per-core" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("uvicorn.workers.UvicornWorker", "fastlaunch.worker.UvicornWorker"),
+        ("uvicorn.workers.UvicornH11Worker", "uvicorn_worker.UvicornH11Worker"),
+        ("uvicorn_worker.UvicornWorker", "uvicorn_worker.UvicornWorker"),  # a current path is kept as given
+    ],
+)
+def test_the_deprecated_images_worker_class_paths_are_mapped(old: str, new: str) -> None:
+    assert load_settings(environ={"WORKER_CLASS": old}).worker_class == new
+
+
+def test_worker_user_must_exist_here() -> None:
+    assert load_settings(environ={"WORKER_USER": "nobody:nogroup"}).worker_user == "nobody:nogroup"
+    assert load_settings(environ={"WORKER_USER": "0"}).worker_user == "0"
+    with pytest.raises(ConfigError) as info:
+        load_settings(environ={"WORKER_USER": "no-such-user-here"})
+    assert "WORKER_USER='no-such-user-here' (environment): there is no user 'no-such-user-here' here" in str(info.value)
+    assert "useradd --system app" in str(info.value)

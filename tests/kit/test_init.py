@@ -1,11 +1,9 @@
 from __future__ import annotations
 
-import json
-import re
 import shlex
+import shutil
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +11,12 @@ import httpx
 import pytest
 import yaml
 from projects import copy_project, init
-from support import FASTLAUNCH, free_port, require_tool, run_cli, running
+from support import ASSETS, FASTLAUNCH, free_port, require_tool, run_cli, running
 
+from fastlaunch.kit.dockerignore import Matcher, read_patterns
 from fastlaunch.kit.lint import Instruction
 from fastlaunch.kit.lint import parse as parse_dockerfile
-from fastlaunch.kit.render import TARGETS
+from fastlaunch.kit.render import PLATFORM_PROXIES, TARGETS
 
 
 def test_dry_run_prints_what_was_found_and_writes_nothing(tmp_path: Path) -> None:
@@ -82,8 +81,11 @@ def test_kubernetes_one_worker_per_pod_probes_and_shutdown(
     for probe, path in ((web["readinessProbe"], readiness), (web["livenessProbe"], liveness)):
         expected = {"httpGet": {"path": path, "port": "http"}} if path else {"tcpSocket": {"port": "http"}}
         assert {k: v for k, v in probe.items() if k in ("httpGet", "tcpSocket")} == expected
-    assert web["lifecycle"]["preStop"]["exec"]["command"] == ["sleep", "5"]
-    assert pod["terminationGracePeriodSeconds"] > int(k8s["configmap"]["data"]["GRACEFUL_TIMEOUT"]) + 5
+    # SHUTDOWN_DELAY, not a preStop sleep (distroless images have no `sleep`); the grace period covers it.
+    assert "lifecycle" not in web
+    config = k8s["configmap"]["data"]
+    assert config["SHUTDOWN_DELAY"] == "5"
+    assert pod["terminationGracePeriodSeconds"] > int(config["SHUTDOWN_DELAY"]) + int(config["GRACEFUL_TIMEOUT"])
     assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] == 10001
     assert web["command"] == ["fastlaunch", "run", "--no-prestart"]  # the Job migrates, replicas do not race
     job = k8s["migrate-job"]["spec"]["template"]["spec"]["containers"][0]
@@ -180,7 +182,12 @@ def stages(dockerfile: str) -> list[list[Instruction]]:
 
 
 def stage_env(stage: list[Instruction]) -> dict[str, str]:
-    return dict(word.partition("=")[::2] for i in stage if i.keyword == "ENV" for word in shlex.split(i.args))
+    env: dict[str, str] = {}
+    for instruction in stage:
+        if instruction.keyword == "ENV":
+            pairs = zip(instruction.value[::2], instruction.value[1::2], strict=True)
+            env.update((key, " ".join(shlex.split(value))) for key, value in pairs)
+    return env
 
 
 def python312_project(root: Path, source: str) -> Path:
@@ -204,11 +211,11 @@ def test_dockerfile_stages_use_the_projects_python_and_the_final_one_sets_the_py
     project = python312_project(tmp_path, source)
     assert "python        3.12 (" in init(project, "docker")
     builder, final = stages((project / "Dockerfile").read_text())
-    assert builder[0].args == "python:3.12-slim AS builder" and final[0].args == "python:3.12-slim"
+    assert builder[0].value == ("python:3.12-slim", "AS", "builder") and final[0].value == ("python:3.12-slim",)
     env = stage_env(final)
     assert env["PYTHONDONTWRITEBYTECODE"] == "1" and env["PYTHONUNBUFFERED"] == "1"
     assert env["PATH"].startswith("/opt/venv/bin:")  # the builder's venv, copied into this stage
-    assert json.loads(next(i.args for i in final if i.keyword == "CMD")) == ["fastlaunch", "run"]
+    assert next(i.value for i in final if i.keyword == "CMD" and i.json) == ("fastlaunch", "run")
 
 
 @pytest.mark.parametrize(("name", "healthz"), [("single", True), ("poetry", False)])
@@ -216,62 +223,24 @@ def test_dockerfile_healthcheck_only_when_the_app_has_healthz(name: str, healthz
     project = copy_project(name, tmp_path)
     init(project, "docker")
     *_, final = stages((project / "Dockerfile").read_text())
-    checks = [i.args for i in final if i.keyword == "HEALTHCHECK"]
+    checks = [" ".join(i.value) for i in final if i.keyword == "HEALTHCHECK"]
     if healthz:
         assert len(checks) == 1 and "/healthz" in checks[0]
     else:
         assert checks == []  # probing a route the app lacks would mark every container unhealthy
 
 
-def dockerignore_matcher(lines: list[str]) -> Callable[[str], bool]:
-    """Whether a context path is left out, by Docker's rules (which podman/buildah share): each pattern is
-    matched with Go's filepath.Match from the context's root (no implicit **/), ** spans directories, a
-    match on a parent directory leaves its contents out, and the last matching line wins (! re-includes)."""
-    rules: list[tuple[bool, re.Pattern[str]]] = []
-    for raw in lines:
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        include = line.startswith("!")
-        pattern = line.removeprefix("!").strip().lstrip("/")
-        regex, i = "", 0
-        while i < len(pattern):
-            if pattern.startswith("**/", i):
-                regex, i = regex + "(.*/)?", i + 3
-            elif pattern.startswith("**", i):
-                regex, i = regex + ".*", i + 2
-            elif pattern[i] == "*":
-                regex, i = regex + "[^/]*", i + 1
-            elif pattern[i] == "?":
-                regex, i = regex + "[^/]", i + 1
-            elif pattern[i] == "[":
-                end = pattern.index("]", i)
-                regex, i = regex + "[" + pattern[i + 1 : end].replace("!", "^", 1) + "]", end + 1
-            else:
-                regex, i = regex + re.escape(pattern[i]), i + 1
-        rules.append((include, re.compile(regex + r"\Z")))
-
-    def ignored(path: str) -> bool:
-        parts = path.split("/")
-        candidates = ["/".join(parts[:n]) for n in range(1, len(parts) + 1)]
-        result = False
-        for include, regex in rules:
-            if any(regex.match(candidate) for candidate in candidates):
-                result = not include
-        return result
-
-    return ignored
-
-
 def test_dockerignore_keeps_secrets_history_and_local_state_out_at_any_depth(tmp_path: Path) -> None:
     project = copy_project("sqlite", tmp_path)
     init(project, "docker")
     lines = (project / ".dockerignore").read_text().splitlines()
-    assert {".env", ".git", ".venv"} <= set(lines)
-    ignored = dockerignore_matcher(lines)
+    assert {"**/.env", ".git", ".venv"} <= set(lines)
+    ignored = Matcher(read_patterns("\n".join(lines))).ignored
     for path in (
         ".env",
         ".env.production",
+        "app/.env",
+        "app/settings/.env.local",
         ".git/config",
         ".venv/bin/python",
         "posts.db",
@@ -282,7 +251,7 @@ def test_dockerignore_keeps_secrets_history_and_local_state_out_at_any_depth(tmp
         "certs/server.key",
     ):
         assert ignored(path), f"{path} would be sent to the build and copied into the image"
-    for path in ("app/main.py", "app/__init__.py", "pyproject.toml", ".env.example", "README.md"):
+    for path in ("app/main.py", "app/__init__.py", "pyproject.toml", ".env.example", "app/.env.example", "README.md"):
         assert not ignored(path), f"{path} would be missing from the image"
 
 
@@ -362,10 +331,10 @@ def test_cloud_run_service_is_a_knative_service_that_runs_the_images_fastlaunch(
     assert container["image"] == image
     (port,) = container["ports"]
     *_, final = stages((project / "Dockerfile").read_text())
-    assert str(port["containerPort"]) == next(i.args for i in final if i.keyword == "EXPOSE")
+    assert (str(port["containerPort"]),) == next(i.value for i in final if i.keyword == "EXPOSE")
     # No command or args: Cloud Run runs the image's CMD, fastlaunch run.
     assert "command" not in container and "args" not in container
-    assert json.loads(next(i.args for i in final if i.keyword == "CMD")) == ["fastlaunch", "run"]
+    assert next(i.value for i in final if i.keyword == "CMD" and i.json) == ("fastlaunch", "run")
     env = {e["name"]: e["value"] for e in container["env"]}
     assert "PORT" not in env  # Cloud Run sets PORT (to containerPort) itself and rejects a service that sets it
     assert env["WEB_CONCURRENCY"] == "1"
@@ -382,5 +351,33 @@ def test_app_engine_runtime_follows_the_projects_python(source: str, tmp_path: P
         "runtime": "python312",
         "entrypoint": "fastlaunch run",
         "instance_class": "F2",
-        "env_variables": {"FORWARDED_ALLOW_IPS": "*"},
+        "env_variables": {"FORWARDED_ALLOW_IPS": PLATFORM_PROXIES},
     }
+
+
+def client_seen(allow: str, tmp_path: Path) -> str:
+    """The client address the app sees through a real fastlaunch run, for a request whose X-Forwarded-For a
+    client forged (6.6.6.6) and the proxy in front then extended with the real address (203.0.113.9)."""
+    app = tmp_path / f"app{len(list(tmp_path.iterdir()))}"
+    shutil.copytree(ASSETS / "lifecycle", app)
+    port = free_port()
+    env = {"HOST": "127.0.0.1", "PORT": str(port), "WEB_CONCURRENCY": "1", "FORWARDED_ALLOW_IPS": allow}
+    url = f"http://127.0.0.1:{port}/scope"
+    with running([FASTLAUNCH, "run"], cwd=app, env=env, log=tmp_path / "run.log", ready_url=url):
+        response = httpx.get(url, headers={"X-Forwarded-For": "6.6.6.6, 203.0.113.9"}, timeout=5)
+    return str(response.json()["client"])
+
+
+@pytest.mark.parametrize(("target", "path"), [("kubernetes", "k8s/configmap.yaml"), ("paas", "app.yaml")])
+def test_forwarded_allow_ips_trusts_the_proxies_so_a_client_cannot_forge_its_address(
+    target: str, path: str, tmp_path: Path
+) -> None:
+    project = copy_project("single", tmp_path)
+    init(project, target)
+    document = yaml.safe_load((project / path).read_text())
+    allow = (document.get("data") or document["env_variables"])["FORWARDED_ALLOW_IPS"]
+    assert "*" not in allow.split(",")
+    # The request reaches fastlaunch from 127.0.0.1, which both lists trust (a sidecar proxy, the platform's
+    # local hop): the client is the address that proxy appended, not the one the client wrote.
+    assert client_seen(allow, tmp_path) == "203.0.113.9"
+    assert client_seen("*", tmp_path) == "6.6.6.6"  # why not "*": the forged address wins

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from fastlaunch.core.exceptions import AppDiscoveryError
+from fastlaunch.core.exceptions import AppDiscoveryError, AppLoadError
 from fastlaunch.core.settings import load_settings
 from fastlaunch.launcher.discover import discover, module_for_file
 
@@ -91,7 +91,79 @@ def test_nothing_to_discover(tmp_path: Path) -> None:
         found(tmp_path)
 
 
-def test_syntax_error_is_left_to_the_worker(tmp_path: Path) -> None:
-    # The user's own SyntaxError (with its traceback) is more useful than a guess from here.
-    write(tmp_path, {"main.py": "app = (\n"})
-    assert found(tmp_path) == "main"
+def test_syntax_error_is_reported_with_file_and_line(tmp_path: Path) -> None:
+    write(tmp_path, {"main.py": "from fastapi import FastAPI\n\napp = FastAPI(\n"})
+    with pytest.raises(AppLoadError) as info:
+        found(tmp_path)
+    assert "main.py:3: '(' was never closed" in str(info.value)
+    assert "    app = FastAPI(" in str(info.value)
+    assert info.value.exit_code == 3
+
+
+def test_top_level_import_of_a_missing_module(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {"main.py": "import os\nimport nowhere_to_be_found.sub\nfrom . import rel\n" + FASTAPI_APP.format(name="app")},
+    )
+    with pytest.raises(AppLoadError, match=r"main.py:2: No module named 'nowhere_to_be_found'"):
+        found(tmp_path)
+
+
+def test_imports_of_sibling_modules_and_guarded_imports_pass(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "main.py": "import helpers\ntry:\n    import not_installed\nexcept ImportError:\n    pass\n"
+            + FASTAPI_APP.format(name="app"),
+            "helpers.py": "",
+        },
+    )
+    assert found(tmp_path) == "main:app"
+
+
+def test_a_module_that_extends_sys_path_is_left_to_its_import(tmp_path: Path) -> None:
+    app = FASTAPI_APP.format(name="app")
+    write(tmp_path, {"main.py": f"import sys\nsys.path.insert(0, '/opt/vendor')\nimport vendored_thing\n{app}"})
+    assert found(tmp_path) == "main:app"
+
+
+def test_factory_forms(tmp_path: Path) -> None:
+    write(tmp_path, {"main.py": "from fastapi import FastAPI\n\ndef create_app():\n    return FastAPI()\n"})
+    explicit = discover(load_settings(environ={"APP_MODULE": "main:create_app()"}, project_dir=tmp_path))
+    bare = discover(load_settings(environ={"APP_MODULE": "main:create_app"}, project_dir=tmp_path))
+    assert (explicit.attr, explicit.factory, explicit.import_string) == ("create_app", True, "main:create_app()")
+    assert (bare.attr, bare.factory) == ("create_app", True)
+    with pytest.raises(AppDiscoveryError, match=r"only the app factory create_app\(\)") as info:
+        found(tmp_path)
+    assert "APP_MODULE='main:create_app()'" in str(info.value)
+
+
+def test_package_directory_and_src_layout(tmp_path: Path) -> None:
+    write(tmp_path, {"src/shop/__init__.py": FASTAPI_APP.format(name="app"), "src/shop/models.py": ""})
+    assert found(tmp_path) == "shop:app"
+    target = discover(load_settings(environ={"APP_MODULE": "src/shop"}, project_dir=tmp_path))
+    assert (target.import_string, target.path) == ("shop:app", (tmp_path / "src").resolve())
+    write(tmp_path, {"src/shop/main.py": FASTAPI_APP.format(name="api")})
+    assert found(tmp_path) == "shop.main:api"
+
+
+def test_empty_package_init_is_not_taken_for_the_app(tmp_path: Path) -> None:
+    write(tmp_path, {"app/__init__.py": "", "src/tools/__init__.py": "VERSION = 1\n"})
+    with pytest.raises(AppDiscoveryError, match="No app found"):
+        found(tmp_path)
+
+
+def test_tool_fastapi_entrypoint_between_fastlaunch_app_and_automatic(tmp_path: Path) -> None:
+    write(
+        tmp_path,
+        {
+            "main.py": FASTAPI_APP.format(name="app"),
+            "service/__init__.py": "",
+            "service/web.py": FASTAPI_APP.format(name="application") + "admin = FastAPI()\n",
+            "pyproject.toml": '[tool.fastapi]\nentrypoint = "service.web:application"\n',
+        },
+    )
+    assert found(tmp_path) == "service.web:application"
+    assert found(tmp_path, pyproject={"app": "service.web:admin"}) == "service.web:admin"
+    assert found(tmp_path, {"APP_MODULE": "main:app"}) == "main:app"
+    assert "[tool.fastapi] entrypoint" in discover(load_settings(project_dir=tmp_path)).source

@@ -214,3 +214,12 @@ def test_no_prestart_skips_the_prestart_script(project: Path) -> None:
         assert get(port)["served"] >= 1
     assert not marker.exists()
     assert "Running prestart script" not in (project / "server.log").read_text()
+
+
+def test_a_log_level_in_gunicorn_cmd_args_wins_over_log_level(project: Path) -> None:
+    """As in the image: GUNICORN_CMD_ARGS are applied last, the log level among them."""
+    port = free_port()
+    with serve(project, port, WEB_CONCURRENCY="1", LOG_LEVEL="warning", GUNICORN_CMD_ARGS="--log-level debug"):
+        get(port)
+    log = (project / "server.log").read_text()
+    assert "[DEBUG] Current configuration:" in log and "[INFO] Booting worker with pid" in log, log

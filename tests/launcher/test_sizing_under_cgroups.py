@@ -3,12 +3,9 @@ v1 controllers plus an empty unified tree). The container tests cover the same u
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
 import shutil
-import signal
 import subprocess
 import time
 import uuid
@@ -16,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import ASSETS, FASTLAUNCH, free_port, running, wait_for_workers
+from support import ASSETS, FASTLAUNCH, free_port, remove_cgroup, running, wait_for_workers
 
 MiB = 2**20
 
@@ -46,16 +43,7 @@ def limited(tmp_path: Path) -> Iterator[tuple[Path, Path]]:
         yield memory, cpu
     finally:
         for group in (memory, cpu):
-            deadline = time.monotonic() + 30
-            while time.monotonic() < deadline:
-                pids = (group / "cgroup.procs").read_text().split()
-                if not pids:
-                    break
-                for pid in pids:  # by PID: only what the test put there, if it outlived the test
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(int(pid), signal.SIGKILL)
-                time.sleep(0.1)
-            group.rmdir()
+            remove_cgroup(group)
 
 
 def inside(memory: Path, cpu: Path, *args: str) -> list[str]:

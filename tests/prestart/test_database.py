@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import logging
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -184,3 +186,25 @@ def test_database_settings_are_validated_together_and_the_url_is_masked(tmp_path
     assert shown.returncode == 0, shown.stderr
     assert "DATABASE_URL" in shown.stdout and "********" in shown.stdout
     assert PASSWORD not in shown.stdout
+
+
+@pytest.mark.parametrize(
+    ("query", "loaded"), [("", ["asyncpg"]), ("?prepared_statement_cache_size=0", ["asyncpg", "sqlalchemy"])]
+)
+def test_asyncpg_urls_are_waited_for_without_sqlalchemy(
+    postgres: PostgresCluster, query: str, loaded: list[str]
+) -> None:
+    # A fresh interpreter: what the wait imported is all that is in sys.modules. URL options are SQLAlchemy's
+    # connect arguments, so such a URL still goes through it.
+    code = (
+        "import sys\n"
+        "from fastlaunch.core.settings import load_settings\n"
+        "from fastlaunch.prestart.database import wait_for_database\n"
+        "wait_for_database(load_settings(environ={'DATABASE_URL': sys.argv[1]}))\n"
+        "print(sorted(m for m in ('asyncpg', 'sqlalchemy') if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, postgres.url() + query], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(loaded)

@@ -9,9 +9,10 @@ import subprocess
 import textwrap
 from pathlib import Path
 
+import httpx
 import pytest
 from posts import EXAMPLE
-from support import FASTLAUNCH
+from support import FASTLAUNCH, free_port, running
 
 from fastlaunch.core.exceptions import ExitCode
 
@@ -127,3 +128,52 @@ def test_script_killed_by_a_signal_exits_128_plus_the_signal(tmp_path: Path) -> 
     assert "was killed by signal SIGTERM (15)" in result.stdout
     assert "exit code 143: 128 + signal number" in result.stdout
     assert "Traceback" not in result.stdout
+
+
+ENV_APP = """\
+import json
+import os
+
+
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    body = json.dumps({name: os.environ.get(name) for name in ("GREETING", "DROPPED", "WEB_CONCURRENCY")}).encode()
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"%d" % len(body))]})
+    await send({"type": "http.response.body", "body": body})
+"""
+
+
+def test_a_shebang_less_script_is_sourced_and_what_it_exports_reaches_the_app(tmp_path: Path) -> None:
+    """The deprecated image sourced prestart.sh into its start script, so its exports reached Gunicorn and the
+    app; fastlaunch sources such a script in a shell of its own and carries the exports over."""
+    (tmp_path / "main.py").write_text(ENV_APP)
+    (tmp_path / "prestart.sh").write_text(
+        'echo "prestart: sourced"\n'
+        'GREETING="hello from prestart.sh"\nexport GREETING\n'
+        "unset DROPPED\n"
+        "export WEB_CONCURRENCY=1\n"
+        "exit 0\n"  # ends the sourcing shell: its exports are still written on the way out
+        'echo "prestart: never here"\n'
+    )
+    port = free_port()
+    env = {"HOST": "127.0.0.1", "PORT": str(port), "DROPPED": "set before", "WEB_CONCURRENCY": "2"}
+    log = tmp_path / "log"
+    with running([FASTLAUNCH, "run"], cwd=tmp_path, env=env, log=log, ready_url=f"http://127.0.0.1:{port}/"):
+        body = httpx.get(f"http://127.0.0.1:{port}/", timeout=5).json()
+    assert body == {"GREETING": "hello from prestart.sh", "DROPPED": None, "WEB_CONCURRENCY": "1"}
+    text = log.read_text()
+    assert "prestart: sourced" in text and "prestart: never here" not in text
+    assert "exported DROPPED, GREETING, WEB_CONCURRENCY: passed on to the server and the app" in text
+    # fastlaunch's own settings were read before the script ran: it says so instead of half-applying them.
+    assert "WEB_CONCURRENCY from the prestart script reach the app, but fastlaunch read its own settings" in text
+    assert "Worker plan: 2 workers" in text
+
+
+def test_a_sourced_script_stops_at_its_first_failing_command(tmp_path: Path) -> None:
+    """As under the image's `set -e`: a failed step (a migration, say) stops the start."""
+    (tmp_path / "prestart.sh").write_text("echo one\nfalse\necho two\n")
+    result = prestart(tmp_path)
+    assert result.returncode == 1, result.stdout
+    assert "one" in result.stdout and "two" not in result.stdout
+    assert "exited with code 1; the server was not started" in result.stdout

@@ -100,6 +100,7 @@ def test_counts_every_request_across_workers_and_worker_deaths(tmp_path: Path) -
             assert total(values, "http_requests_total") == n + m
         assert total(values, "http_requests_total", route="/items/{item_id}") == 20 + m
         assert total(values, "fastlaunch_worker_restarts_total") == 1
+        assert total(values, "fastlaunch_worker_restarts_total", reason="crash") == 1  # SIGKILL: no word from it
         assert total(values, "http_requests_in_progress") == 0
 
 

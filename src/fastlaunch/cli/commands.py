@@ -21,7 +21,8 @@ from fastlaunch import __version__
 from fastlaunch.cli.errors import rendered_errors
 from fastlaunch.cli.handoff import NO_PRESTART, become_server
 from fastlaunch.core import logs
-from fastlaunch.core.settings import SETTINGS, load_here
+from fastlaunch.core.exceptions import FastlaunchError
+from fastlaunch.core.settings import SETTINGS, Settings, load_here
 from fastlaunch.launcher.discover import discover
 
 app = typer.Typer(
@@ -78,8 +79,8 @@ def run(
 @app.command()
 def dev(
     app_: Annotated[Optional[str], typer.Option("--app", help="Import string, e.g. main:app.")] = None,  # noqa: UP045
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    host: Annotated[str, typer.Option(help="Address to listen on.", envvar="HOST")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.", envvar="PORT")] = 8000,
     reload: Annotated[bool, typer.Option("--reload/--no-reload", help="Restart on code changes.")] = True,
 ) -> None:
     """Serve the app for development: one Uvicorn process on 127.0.0.1:8000 that reloads on changes."""
@@ -118,18 +119,27 @@ def workers(
 ) -> None:
     """Show how many workers `fastlaunch run` starts here: every input, its value, where it came from, and
     the arithmetic."""
+    from fastlaunch.launcher.gunicorn_app import configured_workers
+    from fastlaunch.launcher.serve import gunicorn_conf_path
     from fastlaunch.launcher.workers import measure_worker_rss, plan_for_this_process
 
     with rendered_errors():
         settings = load_here(overrides)
         plan = plan_for_this_process(settings)
+        target = discover(settings)
         if plan.needs_measurement and measure:
-            rss = measure_worker_rss(discover(settings))
+            rss = measure_worker_rss(target)
             if rss:
                 plan = plan.with_measured_worker(rss)
+        conf = gunicorn_conf_path(settings)
+        override = configured_workers(settings, conf)
     if as_json:
         payload = {
-            "workers": plan.workers,
+            "app": target.import_string,
+            "app_source": target.source,
+            "workers": override[0] if override else plan.workers,
+            "planned_workers": plan.workers,
+            "workers_set_by": override[1] if override else "plan",
             "cpus": plan.cpus,
             "cpu_workers": plan.cpu_workers,
             "memory_limit": plan.request.memory_limit and plan.request.memory_limit.value,
@@ -141,15 +151,24 @@ def workers(
         typer.echo(json.dumps(payload, indent=2))
         return
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table("input", "value", "source", title="Worker plan inputs", title_justify="left")
     for item in plan.inputs:
         table.add_row(item.name, item.value, item.source)
     console = Console(highlight=False)
+    console.print(f"App: {target.import_string} ({target.source})", markup=False)
     console.print(table)
     for step in plan.steps:
         console.print(f"  {step}")
+    if override:
+        console.print(f"  workers = {override[0]}, set by {override[1]}: it overrides the plan", markup=False)
+        if conf and override[1].startswith(conf.name) and override[0] > plan.workers:
+            console.print(
+                f"[yellow]warning:[/] {escape(str(conf))} sets {override[0]} workers, more than the {plan.workers} "
+                "this process's CPUs and memory allow; remove `workers` from it to let fastlaunch size the pool."
+            )
     for warning in plan.warnings:
         console.print(f"[yellow]warning:[/] {warning}")
 
@@ -176,14 +195,27 @@ def show_settings(
         typer.echo(render_markdown(), nl=False)
         return
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     with rendered_errors():
         settings = load_here()
     table = Table("setting", "env", "value", "source")
     for s in SETTINGS:
-        table.add_row(s.name, s.env or "", settings.display(s.name), settings.source(s.name).describe())
+        value, source = settings.display(s.name), settings.source(s.name).describe()
+        if s.name == "app":
+            value, source = resolved_app(settings)
+        table.add_row(s.name, s.env or "", escape(value), escape(source))
     Console(highlight=False).print(table)
+
+
+def resolved_app(settings: Settings) -> tuple[str, str]:
+    """What `run` will serve and why, as the settings table shows it; a discovery error, briefly."""
+    try:
+        target = discover(settings)
+    except FastlaunchError as exc:
+        return "(none)", exc.message
+    return target.import_string, target.source
 
 
 # -- deployment files: fastlaunch init / fastlaunch lint
@@ -207,7 +239,7 @@ def init(
     """Write deployment files fitted to this project: Dockerfile, compose, Kubernetes, classic server, PaaS.
     Never overwrites a changed file without --force; shows the diff instead."""
     from fastlaunch.kit.project import detect
-    from fastlaunch.kit.render import Options, compare, notes, refuse_overwrites, render, write
+    from fastlaunch.kit.render import Options, compare, next_steps, notes, refuse_overwrites, render, write
 
     with rendered_errors():
         settings = load_here(overrides)
@@ -219,7 +251,12 @@ def init(
             typer.echo(f"  {key:<13} {value}")
         typer.echo("Files:")
         for change in changes:
-            verb = {"create": "create", "unchanged": "unchanged", "update": "overwrite" if force else "differs"}
+            verb = {
+                "create": "create",
+                "unchanged": "unchanged",
+                "merge": "merge",  # the project's own lines kept, ours added: written without --force
+                "update": "overwrite" if force else "differs",
+            }
             typer.echo(f"  {verb[change.status]:<10} {change.path.relative_to(project.root)}")
         for change in changes:
             typer.echo("".join(change.diff), nl=False)
@@ -231,29 +268,45 @@ def init(
         if not force:
             refuse_overwrites(changes)
         write(changes)
-        typer.echo(f"Wrote {sum(c.status != 'unchanged' for c in changes)} file(s). Check them with: fastlaunch lint")
+        typer.echo(f"Wrote {sum(c.status != 'unchanged' for c in changes)} file(s).")
+        for step in next_steps(targets or []):
+            typer.echo(step)
 
 
 @app.command()
 def lint(
     dockerfile: Annotated[Path, typer.Argument(help="The Dockerfile to check.")] = Path("Dockerfile"),
+    context: Annotated[
+        Optional[Path],  # noqa: UP045 - typer needs the runtime Optional here
+        typer.Option(help="The build context, whose .dockerignore applies (default: the Dockerfile's directory)."),
+    ] = None,
+    output: Annotated[
+        str, typer.Option("--format", help="text, or json (one object: file, findings) for CI.")
+    ] = "text",
 ) -> None:
-    """Check a Dockerfile for the usual production mistakes; exit 1 when something is found."""
+    """Check a Dockerfile for the mistakes that hurt Python web servers in production; exit 1 when something is
+    found. Codes start with FL (hadolint's DL/SC rules are the generic complement)."""
     from fastlaunch.core.exceptions import TemplateError
     from fastlaunch.kit.lint import lint_file
 
     with rendered_errors():
+        if output not in ("text", "json"):
+            raise TemplateError(f"Unknown --format {output!r}.", hint="Use --format text or --format json.")
         if not dockerfile.is_file():
             raise TemplateError(
                 f"No Dockerfile at {dockerfile}.", hint="Pass its path: fastlaunch lint path/Dockerfile"
             )
-        findings = lint_file(dockerfile)
-    for finding in findings:
-        typer.echo(finding.render(str(dockerfile)))
+        if context is not None and not context.is_dir():
+            raise TemplateError(f"No build context directory at {context}.", hint="Pass the directory you build.")
+        findings = lint_file(dockerfile, context)
+    if output == "json":
+        typer.echo(json.dumps({"file": str(dockerfile), "findings": [f.as_dict() for f in findings]}, indent=2))
+    else:
+        for finding in findings:
+            typer.echo(finding.render(str(dockerfile)))
+        typer.echo(f"{len(findings)} finding(s)." if findings else f"{dockerfile}: no findings.")
     if findings:
-        typer.echo(f"{len(findings)} finding(s).")
         raise typer.Exit(1)
-    typer.echo(f"{dockerfile}: no findings.")
 
 
 def _version(value: bool) -> None:

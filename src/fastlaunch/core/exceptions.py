@@ -47,6 +47,13 @@ class AppDiscoveryError(FastlaunchError):
     exit_code = int(ExitCode.APP_NOT_FOUND)
 
 
+class AppLoadError(FastlaunchError):
+    """The app's own module cannot load (syntax error, an import of a module that is not installed): found by
+    the master before anything listens, exit code as a worker that failed to boot."""
+
+    exit_code = int(ExitCode.APP_BOOT)
+
+
 class BindError(FastlaunchError):
     exit_code = int(ExitCode.BIND)
 

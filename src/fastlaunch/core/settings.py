@@ -54,7 +54,8 @@ SETTINGS: tuple[Setting, ...] = (
         "APP_MODULE",
         v.as_optional_str,
         None,
-        "Import string of the ASGI app, e.g. `main:app`.",
+        "Import string of the ASGI app, e.g. `main:app`, or of a factory that returns it, `main:create_app()`; "
+        "also a file or package path (`src/mypkg`).",
         "Application",
         cli="--app",
         fix="use MODULE:ATTRIBUTE, e.g. main:app",
@@ -85,11 +86,12 @@ SETTINGS: tuple[Setting, ...] = (
         "PRE_START_PATH",
         v.as_str,
         "prestart.sh",
-        "Script run before the server starts; "
-        "executed (its shebang honoured). A missing default is skipped; a missing explicit path is an error.",
+        "Script run before the server starts (a relative path is in the project directory). With a shebang it is "
+        "executed; without one it is sourced by `sh` under `set -e` in a shell of its own, and what it exports "
+        "reaches the app. A missing default is skipped; a missing explicit path is an error.",
         "Application",
         cli="--pre-start-path",
-        image="relative to the project directory instead of /app; executed instead of sourced",
+        image="a script with a shebang is executed instead of sourced; a missing explicit path stops the start",
     ),
     # -- database (prestart)
     S(
@@ -177,12 +179,28 @@ SETTINGS: tuple[Setting, ...] = (
     S(
         "worker_class",
         "WORKER_CLASS",
-        v.as_str,
+        v.worker_class,
         "fastlaunch.worker.UvicornWorker",
         "Gunicorn worker class.",
         "Workers",
         cli="--worker-class",
-        image="default is fastlaunch's subclass of uvicorn-worker's UvicornWorker (uvloop + httptools)",
+        image="default is fastlaunch's subclass of uvicorn-worker's UvicornWorker (uvloop + httptools); the old "
+        "`uvicorn.workers.UvicornWorker` is mapped to it, `uvicorn.workers.UvicornH11Worker` to "
+        "`uvicorn_worker.UvicornH11Worker`",
+    ),
+    S(
+        "worker_user",
+        "WORKER_USER",
+        v.worker_user,
+        None,
+        "When fastlaunch starts as root: the user (`USER` or `USER:GROUP`, names or ids) the workers run as. The "
+        "master keeps root to bind ports below 1024 and run the prestart steps; the workers, which import and run "
+        "the app, do not. Ignored when started as another user.",
+        "Workers",
+        cli="--worker-user",
+        fix="name a user that exists (useradd --system app), or unset it to keep the workers' user",
+        doc_default="the master's user",
+        image="new; fastlaunch's images set `app` (uid 10001)",
     ),
     S(
         "max_requests",
@@ -206,6 +224,34 @@ SETTINGS: tuple[Setting, ...] = (
         fix="set a whole number of 0 or more",
         image="new",
     ),
+    S(
+        "max_worker_memory",
+        "MAX_WORKER_MEMORY",
+        v.byte_size_or_auto,
+        None,
+        "Replace a worker whose private memory (USS: the pages only it holds, what its exit frees) passes "
+        "this size, e.g. 512M: it stops accepting, finishes its requests and exits, like MAX_REQUESTS. "
+        "`auto`: the worker's share of the cgroup memory limit, after the master and the plan's headroom. "
+        "Unset or `off`: never.",
+        "Workers",
+        cli="--max-worker-memory",
+        fix="use a size such as 512M or 1G, auto, or off",
+        doc_default="off",
+        image="new",
+    ),
+    S(
+        "preload",
+        "PRELOAD",
+        v.boolean,
+        False,
+        "Import the app once in the master (after prestart), freeze its heap, then fork the workers, so they "
+        "share its memory copy-on-write. Replacements then start by a fork, but code changes need a restart "
+        "(SIGUSR2), not SIGHUP. Warns about threads, event loops and connections the app opened at import.",
+        "Workers",
+        cli="--preload",
+        fix="use on or off",
+        image="new",
+    ),
     # -- network
     S("host", "HOST", v.host, "0.0.0.0", "Address to listen on.", "Network", cli="--host"),
     S(
@@ -217,7 +263,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Network",
         cli="--port",
         fix="set a port from 1 to 65535",
-        image="8000 instead of 80: a non-root process cannot bind 80",
+        image="8000 instead of 80: a non-root process cannot bind 80; fastlaunch's images set 80",
     ),
     S(
         "bind",
@@ -280,6 +326,55 @@ SETTINGS: tuple[Setting, ...] = (
         "Lifecycle",
         cli="--graceful-timeout",
         fix="set a whole number of seconds",
+    ),
+    S(
+        "request_timeout",
+        "REQUEST_TIMEOUT",
+        v.seconds,
+        0.0,
+        "Seconds an HTTP request may run before it is cancelled (the app's `finally` blocks run): 504 when no "
+        "response has started, else the connection is closed. Not applied to a streaming response once its "
+        "head is sent, nor to WebSockets. 0: off.",
+        "Lifecycle",
+        cli="--request-timeout",
+        fix="set a number of seconds, e.g. 30, or 0 for no limit",
+        image="new",
+    ),
+    S(
+        "loop_block_warn",
+        "LOOP_BLOCK_WARN",
+        v.seconds,
+        1.0,
+        "Seconds a worker's event loop may not run before the stack that blocks it is logged, with the "
+        "request in flight. 0: off.",
+        "Lifecycle",
+        cli="--loop-block-warn",
+        fix="set a number of seconds, e.g. 1, or 0 to turn the watchdog off",
+        image="new",
+    ),
+    S(
+        "shutdown_delay",
+        "SHUTDOWN_DELAY",
+        v.int_at_least(0),
+        0,
+        "Seconds the server keeps serving after SIGTERM, with `fastlaunch.probes`' /readyz answering 503, "
+        "before it drains (GRACEFUL_TIMEOUT) and exits: time for load balancers to stop sending to it.",
+        "Lifecycle",
+        cli="--shutdown-delay",
+        fix="set a whole number of seconds, e.g. 5",
+        image="new; replaces a `preStop: sleep` hook",
+    ),
+    S(
+        "startup_timeout",
+        "STARTUP_TIMEOUT",
+        v.int_at_least(0),
+        60,
+        "Seconds every worker may take to load the app and finish its lifespan startup; past it a warning "
+        "says how many serve. `fastlaunch init kubernetes` sizes the startupProbe from it. 0: no warning.",
+        "Lifecycle",
+        cli="--startup-timeout",
+        fix="set a whole number of seconds, e.g. 120",
+        image="new",
     ),
     S(
         "gunicorn_conf",
@@ -392,8 +487,11 @@ class Settings:
     max_workers: int | None
     worker_memory: int | None
     worker_class: str
+    worker_user: str | None
     max_requests: int
     max_requests_jitter: int
+    max_worker_memory: int | Literal["auto"] | None
+    preload: bool
     host: str
     port: int
     bind: v.Bind | None
@@ -402,6 +500,10 @@ class Settings:
     keep_alive: int
     timeout: int
     graceful_timeout: int
+    request_timeout: float
+    loop_block_warn: float
+    shutdown_delay: int
+    startup_timeout: int
     gunicorn_conf: str | None
     gunicorn_cmd_args: str
     log_level: str

@@ -45,15 +45,27 @@ def int_at_least(minimum: int) -> Parser:
     return parse
 
 
-def positive_float(raw: object) -> float:
+def _number(raw: object) -> float:
     if isinstance(raw, bool):
         raise ValueError("not a number")
     try:
-        value = float(raw) if isinstance(raw, int | float) else float(as_str(raw).strip())
+        return float(raw) if isinstance(raw, int | float) else float(as_str(raw).strip())
     except ValueError:
         raise ValueError("not a number") from None
+
+
+def positive_float(raw: object) -> float:
+    value = _number(raw)
     if not value > 0 or value != value or value == float("inf"):
         raise ValueError("must be a number above 0")
+    return value
+
+
+def seconds(raw: object) -> float:
+    """A duration in seconds, 0 or more (0 usually means off)."""
+    value = _number(raw)
+    if not value >= 0 or value == float("inf"):
+        raise ValueError("must be a number of seconds, 0 or more")
     return value
 
 
@@ -104,6 +116,16 @@ def byte_size(raw: object) -> int:
     return value
 
 
+def byte_size_or_auto(raw: object) -> int | Literal["auto"] | None:
+    """A size, ``auto`` (decided by the launcher), or ``off``/``0`` for none."""
+    text = raw.strip().lower() if isinstance(raw, str) else raw
+    if text == "auto":
+        return "auto"
+    if text in ("off", "0", 0):
+        return None
+    return byte_size(raw)
+
+
 @dataclass(frozen=True)
 class Bind:
     """A listening address: ``host:port``, ``[v6]:port``, ``unix:/path`` or ``fd://N``."""
@@ -143,3 +165,40 @@ def host(raw: object) -> str:
     if not text or any(c.isspace() for c in text) or "/" in text:
         raise ValueError("expected a host name or IP address, e.g. 0.0.0.0 or ::")
     return text.strip("[]")
+
+
+# The deprecated image's WORKER_CLASS values: Uvicorn moved its Gunicorn workers to the uvicorn-worker package
+# (uvicorn.workers is deprecated). The default one becomes fastlaunch's worker, a subclass of it; the h11 one
+# is uvicorn-worker's own (Uvicorn's pure-Python HTTP parser), which keeps its own protocol and logging.
+OLD_WORKER_CLASSES = {
+    "uvicorn.workers.UvicornWorker": "fastlaunch.worker.UvicornWorker",
+    "uvicorn.workers.UvicornH11Worker": "uvicorn_worker.UvicornH11Worker",
+}
+
+
+def worker_class(raw: object) -> str:
+    text = as_str(raw).strip()
+    if not text:
+        raise ValueError("expected a Gunicorn worker class, e.g. fastlaunch.worker.UvicornWorker")
+    return OLD_WORKER_CLASSES.get(text, text)
+
+
+def worker_user(raw: object) -> str:
+    """``USER`` or ``USER:GROUP`` (names or numeric ids) that exist on this machine."""
+    import grp
+    import pwd
+
+    text = as_str(raw).strip()
+    user, _, group = text.partition(":")
+    if not user:
+        raise ValueError("expected USER or USER:GROUP, e.g. app or 10001:10001")
+    try:
+        pwd.getpwuid(int(user)) if user.isdigit() else pwd.getpwnam(user)
+    except KeyError:
+        raise ValueError(f"there is no user {user!r} here") from None
+    if group:
+        try:
+            grp.getgrgid(int(group)) if group.isdigit() else grp.getgrnam(group)
+        except KeyError:
+            raise ValueError(f"there is no group {group!r} here") from None
+    return text

@@ -1,15 +1,22 @@
 """What ``fastlaunch init`` needs to know about a project, found statically (nothing is imported):
-dependency manager, the app, Alembic, the Python version, and the probe routes."""
+dependency manager, the app and where it imports from, Alembic, SQLite, the Python version, and the probe
+routes. Every detection failure is a TemplateError with the fix."""
 
 from __future__ import annotations
 
 import ast
+import fnmatch
 import re
 import sys
 from dataclasses import dataclass
+from functools import cache
+from importlib import metadata
 from pathlib import Path
 from typing import Literal
 
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+from fastlaunch.core.exceptions import TemplateError
 from fastlaunch.core.pyproject import read_pyproject
 from fastlaunch.core.settings import Settings
 from fastlaunch.launcher.discover import AppTarget, discover
@@ -23,7 +30,27 @@ MANAGER_FILES: dict[Manager, tuple[str, ...]] = {
     "requirements": ("requirements.txt",),
 }
 SKIP_DIRS = frozenset({".venv", "venv", ".git", "node_modules", "__pycache__", "tests", "build", "dist", ".tox"})
-_VERSION = re.compile(r"(?:>=|~=|==|\^|~)?\s*(3)\.(\d+)")
+# python:3.X-slim tags an image can start from; the lowest one the project and fastlaunch both allow is used.
+PYTHON_MINORS = range(8, 15)
+DATA_DIR = "/data"  # where an SQLite database lives in the image: owned by the app user, volume-ready
+# sqlite:///relative/path.db (three slashes): relative to the working directory, /app in the image.
+SQLITE_RELATIVE = re.compile(r"^(?P<scheme>sqlite(?:\+\w+)?):///(?!/)(?P<path>[^?]+)$")
+
+
+@dataclass(frozen=True)
+class Sqlite:
+    url: str  # as the project has it
+    where: str  # where it was found
+    image_url: str  # the DATABASE_URL the image sets
+
+
+@dataclass(frozen=True)
+class Member:
+    """A uv workspace member: its directory and import root relative to the workspace root, and its name."""
+
+    path: str
+    name: str
+    import_root: str
 
 
 @dataclass(frozen=True)
@@ -38,27 +65,54 @@ class Project:
     healthz: bool
     readyz: bool
     declares_fastlaunch: bool
+    import_root: str = ""  # the app's sys.path entry relative to the root ("src"), when not the root itself
+    sqlite: Sqlite | None = None
+    members: tuple[Member, ...] = ()  # a uv workspace's members, when the root is one
+    app_package: str | None = None  # the member that holds the app (uv sync --package)
 
     @property
     def dependency_files(self) -> tuple[str, ...]:
-        return MANAGER_FILES[self.manager]
+        return MANAGER_FILES[self.manager] + tuple(f"{m.path}/pyproject.toml" for m in self.members)
 
     @property
     def app_file(self) -> str:
-        return str(self.app.file.relative_to(self.root)) if self.app.file else self.app.module
+        return self.app.file.relative_to(self.root).as_posix() if self.app.file else self.app.module
 
     @property
     def app_env(self) -> str | None:
         """APP_MODULE to bake in when discovery would not find the app on its own in the image."""
         return None if self.app.source.startswith(("automatic", "pyproject")) else self.app.import_string
 
+    @property
+    def pythonpath(self) -> str | None:
+        """PYTHONPATH for the image, so the app's package imports from /app/<import_root> (src layouts), and a
+        workspace's members from theirs (the image installs their dependencies, their code is under /app)."""
+        roots = [self.import_root, *(m.import_root for m in self.members)]
+        return ":".join(f"/app/{r}" for r in dict.fromkeys(roots) if r) or None
+
+    def _dependencies(self) -> str:
+        if not self.members:
+            return f"{self.manager} ({', '.join(self.dependency_files)})"
+        package = f", installs {self.app_package}'s" if self.app_package else ""
+        return f"uv workspace (uv.lock, {len(self.members)} members{package})"
+
     def summary(self) -> list[tuple[str, str]]:
+        app = f"{self.app.import_string} in {self.app_file} ({self.app.source})"
+        if self.pythonpath:
+            app += f"; the image puts {self.pythonpath} on PYTHONPATH"
+        database = "no local SQLite file found (DATABASE_URL is set at run time)"
+        if self.sqlite:
+            database = (
+                f"SQLite ({self.sqlite.url} in {self.sqlite.where}): the image keeps it in {DATA_DIR}, owned by the "
+                f"app user (mount a volume there), DATABASE_URL={self.sqlite.image_url}"
+            )
         return [
             ("project", f"{self.name} ({self.root})"),
-            ("dependencies", f"{self.manager} ({', '.join(self.dependency_files)})"),
-            ("app", f"{self.app.import_string} in {self.app_file} ({self.app.source})"),
+            ("dependencies", self._dependencies()),
+            ("app", app),
             ("python", f"{self.python} ({self.python_source})"),
             ("alembic", "yes: the prestart step migrates" if self.alembic else "no"),
+            ("database", database),
             ("/healthz", "found" if self.healthz else "not found: no HEALTHCHECK, liveness probes the TCP port"),
             ("/readyz", "found" if self.readyz else "not found: readiness probes /healthz or the TCP port"),
             ("fastlaunch", "in the dependencies" if self.declares_fastlaunch else "added to the image (pinned)"),
@@ -68,6 +122,14 @@ class Project:
 def detect_manager(root: Path, pyproject: dict[str, object]) -> Manager:
     if (root / "uv.lock").is_file():
         return "uv"
+    if workspace := _uv_workspace(root):
+        member = root.relative_to(workspace).as_posix()
+        raise TemplateError(
+            f"{root} is a member of the uv workspace at {workspace}: its dependencies are locked in "
+            f"{workspace / 'uv.lock'}, outside this directory, so the image must be built from the workspace root "
+            "(an image from this directory alone would install them unlocked).",
+            hint=f"Run fastlaunch init in {workspace} and name the app: --app {member}/<path to the app>.py:app",
+        )
     if (root / "poetry.lock").is_file() or "poetry" in _table(pyproject, "tool"):
         return "poetry"
     if (root / "requirements.txt").is_file():
@@ -77,22 +139,129 @@ def detect_manager(root: Path, pyproject: dict[str, object]) -> Manager:
     return "requirements"
 
 
+def _uv_workspace(root: Path) -> Path | None:
+    """The uv workspace root above ``root`` whose members include it (its uv.lock is the member's lock)."""
+    for parent in list(root.parents)[:8]:
+        if not (parent / "uv.lock").is_file():
+            continue
+        workspace = _table(_table(_table(read_pyproject(parent), "tool"), "uv"), "workspace")
+        members = workspace.get("members")
+        relative = root.relative_to(parent).as_posix()
+        if isinstance(members, list) and any(fnmatch.fnmatchcase(relative, str(m)) for m in members):
+            return parent
+    return None
+
+
+def workspace_members(root: Path, pyproject: dict[str, object]) -> tuple[Member, ...]:
+    """The members of the uv workspace rooted at ``root`` (none when it is not one)."""
+    workspace = _table(_table(_table(pyproject, "tool"), "uv"), "workspace")
+    patterns = workspace.get("members")
+    if not isinstance(patterns, list):
+        return ()
+    exclude = workspace.get("exclude")
+    excluded = {p for pattern in (exclude if isinstance(exclude, list) else []) for p in root.glob(str(pattern))}
+    members: list[Member] = []
+    for directory in sorted({p for pattern in patterns for p in root.glob(str(pattern))} - excluded):
+        if (directory / "pyproject.toml").is_file():
+            name = _table(read_pyproject(directory), "project").get("name") or directory.name
+            source = directory / "src" if (directory / "src").is_dir() else directory
+            members.append(
+                Member(directory.relative_to(root).as_posix(), str(name), source.relative_to(root).as_posix())
+            )
+    return tuple(members)
+
+
+def _member_of(root: Path, members: tuple[Member, ...], app: AppTarget) -> str | None:
+    file = app.file.resolve() if app.file else None
+    return next((m.name for m in members if file and file.is_relative_to(root / m.path)), None)
+
+
 def _table(data: dict[str, object], key: str) -> dict[str, object]:
     value = data.get(key)
     return value if isinstance(value, dict) else {}
 
 
+@cache
+def python_floor() -> int:
+    """The lowest Python 3 minor fastlaunch itself installs on (its own Requires-Python)."""
+    try:
+        requires = (metadata.metadata("fastlaunch").get_all("Requires-Python") or [">=3.11"])[0]
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a bare checkout
+        requires = ">=3.11"
+    return next(m for m in PYTHON_MINORS if _allows(SpecifierSet(requires), m))
+
+
+def _allows(spec: SpecifierSet, minor: int) -> bool:
+    # A minor is allowed when any of its releases is: ==3.12.4 and >=3.11.2 allow 3.12 and 3.11.
+    return any(spec.contains(f"3.{minor}.{patch}") for patch in range(30))
+
+
+def poetry_constraint(text: str) -> list[SpecifierSet]:
+    """Poetry's python constraint ("^3.9", "~3.10", ">=3.9 <3.13", "3.11.*", "^3.9 || ^3.11") as PEP 440
+    alternatives; raises InvalidSpecifier when it is neither."""
+    alternatives: list[SpecifierSet] = []
+    for part in re.split(r"\s*\|\|?\s*", text.strip()):
+        specs: list[str] = []
+        for op, version in re.findall(r"(\^|~=|~|>=|<=|!=|==|>|<|=)?\s*(\d[\w.*]*|\*)", part):
+            numbers = [int(n) for n in version.split(".") if n.isdigit()]
+            if version == "*":
+                continue
+            if op == "^":
+                bump = next((i for i, n in enumerate(numbers) if n), len(numbers) - 1)
+                upper = [*numbers[:bump], numbers[bump] + 1]
+                specs += [f">={version}", f"<{'.'.join(map(str, upper))}"]
+            elif op == "~" and len(numbers) > 1:
+                specs += [f">={version}", f"<{numbers[0]}.{numbers[1] + 1}"]
+            elif op == "~":
+                specs += [f">={version}", f"<{numbers[0] + 1}"]
+            else:
+                specs.append(f"{op if op not in ('', '=') else '=='}{version}")
+        alternatives.append(SpecifierSet(",".join(specs)))
+    return alternatives
+
+
 def detect_python(root: Path, pyproject: dict[str, object]) -> tuple[str, str]:
+    """The python:3.X-slim tag and why: the project's own choice, raised to fastlaunch's floor (said so)."""
+    floor = python_floor()
     pinned = root / ".python-version"
-    if pinned.is_file() and (m := _VERSION.search(pinned.read_text())):
-        return f"3.{m.group(2)}", ".python-version"
+    if pinned.is_file() and (m := re.search(r"3\.(\d+)", pinned.read_text())):
+        return _at_least(int(m.group(1)), floor, f".python-version {m.group(0)}")
     requires = _table(pyproject, "project").get("requires-python")
-    if isinstance(requires, str) and (m := _VERSION.search(requires)):
-        return f"3.{m.group(2)}", f"requires-python {requires!r}"
     poetry_python = _table(_table(_table(pyproject, "tool"), "poetry"), "dependencies").get("python")
-    if isinstance(poetry_python, str) and (m := _VERSION.search(poetry_python)):
-        return f"3.{m.group(2)}", f"tool.poetry python {poetry_python!r}"
-    return f"3.{sys.version_info.minor}", "the running interpreter"
+    for value, label, parse in (
+        (requires, "requires-python", lambda t: [SpecifierSet(t)]),
+        (poetry_python, "tool.poetry python", poetry_constraint),
+    ):
+        if not isinstance(value, str):
+            continue
+        try:
+            alternatives = parse(value)
+        except InvalidSpecifier:
+            raise TemplateError(
+                f"{label} {value!r} in pyproject.toml is not a version specifier.",
+                hint="Fix it (for example >=3.11), then run fastlaunch init again.",
+            ) from None
+        allowed = [m for m in PYTHON_MINORS if any(_allows(spec, m) for spec in alternatives)]
+        usable = [m for m in allowed if m >= floor]
+        if not usable:
+            raise TemplateError(
+                f"{label} {value!r} allows no Python that fastlaunch runs on (3.{floor} or newer): the image "
+                "could not install it.",
+                hint=f"Allow Python 3.{floor}+ in pyproject.toml (for example >=3.{floor}), then run again.",
+            )
+        source = f"{label} {value!r}"
+        if allowed[0] < floor and usable[0] == floor:
+            source += f"; 3.{allowed[0]} raised to 3.{floor}, the oldest Python fastlaunch installs on"
+        elif allowed[0] < floor:
+            source += f"; 3.{allowed[0]} skipped: fastlaunch installs on 3.{floor} or newer"
+        return f"3.{usable[0]}", source
+    return _at_least(sys.version_info.minor, floor, "the running interpreter")
+
+
+def _at_least(minor: int, floor: int, source: str) -> tuple[str, str]:
+    if minor < floor:
+        return f"3.{floor}", f"{source}; raised to 3.{floor}, the oldest Python fastlaunch installs on"
+    return f"3.{minor}", source
 
 
 def _dependency_names(root: Path, pyproject: dict[str, object]) -> set[str]:
@@ -103,7 +272,7 @@ def _dependency_names(root: Path, pyproject: dict[str, object]) -> set[str]:
     deps = _table(pyproject, "project").get("dependencies")
     if isinstance(deps, list):
         specs += [str(d) for d in deps]
-    names = {re.split(r"[\s\[<>=!~;@]", spec, maxsplit=1)[0].lower().replace("_", "-") for spec in specs}
+    names = {re.split(r"[\s\[<>=!~;@(]", spec, maxsplit=1)[0].lower().replace("_", "-") for spec in specs}
     names |= {n.lower() for n in _table(_table(_table(pyproject, "tool"), "poetry"), "dependencies")}
     return names
 
@@ -114,6 +283,17 @@ def python_files(root: Path) -> list[Path]:
         if not SKIP_DIRS.intersection(path.relative_to(root).parts[:-1]):
             found.append(path)
     return found[:500]  # a bound for huge trees: the routes live near the app
+
+
+def _constants(files: list[Path]) -> list[tuple[Path, str]]:
+    found: list[tuple[Path, str]] = []
+    for file in files:
+        try:
+            tree = ast.parse(file.read_bytes())
+        except (SyntaxError, ValueError, OSError):
+            continue
+        found += [(file, n.value) for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+    return found
 
 
 def routes_declared(files: list[Path]) -> set[str]:
@@ -135,6 +315,39 @@ def routes_declared(files: list[Path]) -> set[str]:
     return found
 
 
+def detect_sqlite(root: Path, settings: Settings, files: list[Path]) -> Sqlite | None:
+    """A SQLite database at a path relative to the working directory: /app in the image, which the app user
+    cannot write. Found in DATABASE_URL (environment, .env, [tool.fastlaunch]), else as a default in the code or
+    alembic.ini; a DATABASE_URL for another database means the code's SQLite default is for development only."""
+    candidates: list[tuple[str, str]] = []
+    if settings.database_url:
+        candidates.append((settings.database_url, f"DATABASE_URL ({settings.source('database_url').describe()})"))
+    else:
+        candidates += [(value, file.relative_to(root).as_posix()) for file, value in _constants(files)]
+        ini = root / "alembic.ini"
+        if ini.is_file() and (found := re.search(r"^sqlalchemy\.url\s*=\s*(\S+)", ini.read_text(), re.M)):
+            candidates.append((found.group(1), "alembic.ini"))
+    for url, where in candidates:
+        if match := SQLITE_RELATIVE.match(url.strip()):
+            name = Path(match.group("path")).name
+            return Sqlite(url, where, f"{match.group('scheme')}:///{DATA_DIR}/{name}")
+    return None
+
+
+def import_root(root: Path, app: AppTarget) -> str:
+    """The app's sys.path entry relative to the root; a TemplateError when the image would not contain it."""
+    inside = app.file is None or (app.file.is_relative_to(root) and app.path.is_relative_to(root))
+    if not inside or SKIP_DIRS.intersection(app.path.relative_to(root).parts):
+        raise TemplateError(
+            f"The app {app.import_string} is imported from {app.file}, outside the project {root}: the image, "
+            "built from the project, would not contain it.",
+            hint="Run fastlaunch init in the directory that holds the app's code, or pass --app as a file inside "
+            "it (e.g. --app src/mypkg/main.py:app).",
+        )
+    relative = app.path.relative_to(root).as_posix()
+    return "" if relative == "." else relative
+
+
 def _name(root: Path, pyproject: dict[str, object]) -> str:
     raw = _table(pyproject, "project").get("name") or _table(_table(pyproject, "tool"), "poetry").get("name")
     name = re.sub(r"[^a-z0-9-]+", "-", str(raw or root.resolve().name).lower()).strip("-")
@@ -145,16 +358,23 @@ def detect(settings: Settings, root: Path | None = None) -> Project:
     root = (root or settings.project_dir).resolve()
     pyproject: dict[str, object] = read_pyproject(root)
     python, python_source = detect_python(root, pyproject)
-    routes = routes_declared(python_files(root))
+    files = python_files(root)
+    routes = routes_declared(files)
+    app = discover(settings, root, check_imports=False)
+    members = workspace_members(root, pyproject) if (root / "uv.lock").is_file() else ()
     return Project(
         root=root,
         name=_name(root, pyproject),
         manager=detect_manager(root, pyproject),
         python=python,
         python_source=python_source,
-        app=discover(settings, root),
+        app=app,
         alembic=(root / "alembic.ini").is_file(),
         healthz="/healthz" in routes,
         readyz="/readyz" in routes,
         declares_fastlaunch="fastlaunch" in _dependency_names(root, pyproject),
+        import_root=import_root(root, app),
+        sqlite=detect_sqlite(root, settings, files),
+        members=members,
+        app_package=_member_of(root, members, app),
     )

@@ -15,13 +15,25 @@ import jinja2
 from fastlaunch import __version__
 from fastlaunch.core.exceptions import TemplateError
 from fastlaunch.core.settings import Settings
-from fastlaunch.kit.project import Project
+from fastlaunch.kit.dockerignore import read_patterns
+from fastlaunch.kit.project import DATA_DIR, Project
 from fastlaunch.launcher.workers import HEADROOM_FRACTION, MiB, PlanRequest, Sourced, compute_workers
 
+# FORWARDED_ALLOW_IPS behind a cluster's ingress: the private ranges pod networks use (RFC 1918, the RFC 6598
+# shared range some clouds use, IPv6 unique-local) and loopback for sidecar proxies. Never "*": Uvicorn then
+# takes the leftmost X-Forwarded-For entry, which the client writes; with a list it takes the rightmost address
+# not in the list, which the ingress appended.
+CLUSTER_PROXIES = "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10,fc00::/7,127.0.0.1,::1"
+# Cloud Run and App Engine: Google's front end reaches the instance over link-local addresses, and its load
+# balancers from Google's documented proxy ranges.
+PLATFORM_PROXIES = "169.254.0.0/16,35.191.0.0/16,130.211.0.0/22,127.0.0.1"
 UID = 10001  # the image's non-root user; numeric so Kubernetes can verify runAsNonRoot
 DEFAULT_WORKER_MEMORY = 128 * MiB  # when WORKER_MEMORY is unset: a FastAPI worker with a few libraries
 MASTER_MEMORY = 40 * MiB
-PRESTOP_SECONDS = 5
+# SHUTDOWN_DELAY in the pods when the project sets none: endpoints are removed asynchronously after SIGTERM,
+# and kube-proxy and ingress controllers take a few seconds to stop sending to the pod.
+K8S_SHUTDOWN_DELAY = 5
+STARTUP_PROBE_PERIOD = 2
 K8S_FILES = ("kustomization", "configmap", "secret", "deployment", "service", "ingress", "hpa", "pdb", "migrate-job")
 
 # target -> (template, output path); {name} is the project's name.
@@ -43,6 +55,14 @@ TARGETS: dict[str, tuple[tuple[str, str], ...]] = {
 }
 # Files a target cannot work without: compose builds the image from the Dockerfile.
 REQUIRES = {"compose": ("docker",)}
+# Files whose existing content is kept and completed rather than replaced.
+MERGED = frozenset({".dockerignore"})
+# What to run on each target's files once written.
+CHECKS = {
+    "docker": "fastlaunch lint Dockerfile",
+    "kubernetes": "kubectl kustomize k8s (renders them; kubectl apply -k k8s --dry-run=server checks them)",
+    "server": "systemd-analyze verify deploy/server/*.service",
+}
 
 
 @dataclass(frozen=True)
@@ -80,7 +100,7 @@ class Resources:
 @dataclass(frozen=True)
 class Change:
     path: Path
-    status: Literal["create", "unchanged", "update"]
+    status: Literal["create", "unchanged", "merge", "update"]
     content: str
     diff: list[str] = field(default_factory=list)
 
@@ -122,6 +142,7 @@ def pod_resources(settings: Settings) -> Resources:
 
 def context(project: Project, settings: Settings, options: Options) -> dict[str, Any]:
     resources = pod_resources(settings)
+    shutdown_delay = settings.shutdown_delay if settings.is_set("shutdown_delay") else K8S_SHUTDOWN_DELAY
     server = options.server or ServerOptions(
         install_dir=f"/srv/{project.name}", venv=f"/srv/{project.name}/.venv", user=project.name
     )
@@ -134,8 +155,12 @@ def context(project: Project, settings: Settings, options: Options) -> dict[str,
         "image": options.image or project.name,
         "timeout": settings.timeout,
         "graceful_timeout": settings.graceful_timeout,
-        "prestop_seconds": PRESTOP_SECONDS,
-        "termination_grace": settings.graceful_timeout + PRESTOP_SECONDS + 5,
+        "shutdown_delay": shutdown_delay,
+        "termination_grace": shutdown_delay + settings.graceful_timeout + 5,
+        "startup_timeout": settings.startup_timeout,
+        "startup_period": STARTUP_PROBE_PERIOD,
+        # The kubelet restarts a container whose startupProbe failed this many times in a row.
+        "startup_failures": max(1, math.ceil(settings.startup_timeout / STARTUP_PROBE_PERIOD)),
         "readiness_path": "/readyz" if project.readyz else ("/healthz" if project.healthz else None),
         "liveness_path": "/healthz" if project.healthz else None,
         "memory": resources.memory,
@@ -146,6 +171,9 @@ def context(project: Project, settings: Settings, options: Options) -> dict[str,
         "proxy_ip": "172.30.57.10",
         "server": server,
         "upstream_name": project.name.replace("-", "_"),
+        "data_dir": DATA_DIR,
+        "cluster_proxies": CLUSTER_PROXIES,
+        "platform_proxies": PLATFORM_PROXIES,
     }
 
 
@@ -195,6 +223,23 @@ def notes(project: Project, targets: list[str]) -> list[str]:
     return found
 
 
+def merge_ignore(current: str, generated: str) -> str:
+    """The project's .dockerignore with the generated patterns it lacks appended after its own: its lines
+    stay as they were, and ours come last so that no earlier `!` line of the project re-includes a secret."""
+    have = set(read_patterns(current))
+    missing = [line for line in generated.splitlines() if line.strip() and not line.startswith("#")]
+    missing = [line for line in missing if read_patterns(line)[0] not in have]
+    if not missing:
+        return current
+    header = f"# Added by fastlaunch {__version__} (`fastlaunch init docker`): secrets, history and local state."
+    return current.rstrip("\n") + "\n\n" + "\n".join([header, *missing]) + "\n"
+
+
+def next_steps(targets: list[str]) -> list[str]:
+    """How to check the files just written, per target (lint reads Dockerfiles only)."""
+    return [f"Check {target}: {CHECKS[target]}" for target in expand(targets) if target in CHECKS]
+
+
 def compare(root: Path, files: dict[str, str]) -> list[Change]:
     changes: list[Change] = []
     for relative, content in files.items():
@@ -203,6 +248,9 @@ def compare(root: Path, files: dict[str, str]) -> list[Change]:
             changes.append(Change(path, "create", content))
             continue
         current = path.read_text(encoding="utf-8", errors="replace")
+        status: Literal["merge", "update"] = "update"
+        if relative in MERGED:
+            content, status = merge_ignore(current, content), "merge"
         if current == content:
             changes.append(Change(path, "unchanged", content))
             continue
@@ -214,7 +262,7 @@ def compare(root: Path, files: dict[str, str]) -> list[Change]:
                 tofile=f"{relative} (fastlaunch)",
             )
         )
-        changes.append(Change(path, "update", content, diff))
+        changes.append(Change(path, status, content, diff))
     return changes
 
 

@@ -7,24 +7,35 @@ import errors are shown once (not once per worker), and its RSS sizes the rest w
 
 from __future__ import annotations
 
+import grp
+import importlib
 import logging
 import os
+import pwd
+import runpy
 import shlex
 import shutil
 import tempfile
+import traceback
 from pathlib import Path
 from typing import Any
 
+import gunicorn
 from gunicorn.app.base import Application
 from gunicorn.arbiter import Arbiter
+from gunicorn.config import Config
 from gunicorn.errors import AppImportError
 
-from fastlaunch.core.exceptions import ExitCode, ServerExit
+from fastlaunch.core.exceptions import ConfigError, ExitCode, ServerExit
 from fastlaunch.core.logs import dict_config
 from fastlaunch.core.memory import current_rss, shm_dir
 from fastlaunch.core.settings import Settings
 from fastlaunch.launcher.discover import AppTarget
-from fastlaunch.launcher.metrics import chain_child_exit, metrics_running
+from fastlaunch.launcher.metrics import ENV as METRICS_DIR
+from fastlaunch.launcher.metrics import metrics_running
+from fastlaunch.launcher.preload import note_reload, preload
+from fastlaunch.launcher.readiness import ShutdownDelay, StartupWatch
+from fastlaunch.launcher.recycling import chain_child_exit, memory_options, publish_memory_cap
 from fastlaunch.launcher.workers import WorkerPlan
 from fastlaunch.worker.importer import AppNotFound, import_app
 from fastlaunch.worker.options import WorkerOptions
@@ -46,6 +57,7 @@ def gunicorn_options(settings: Settings, workers: int) -> dict[str, Any]:
         "errorlog": settings.error_log,
         "max_requests": settings.max_requests,
         "max_requests_jitter": settings.max_requests_jitter,
+        "preload_app": settings.preload,
         "forwarded_allow_ips": settings.forwarded_allow_ips,
         "proc_name": "fastlaunch",
         "chdir": str(settings.project_dir),
@@ -60,7 +72,43 @@ def gunicorn_options(settings: Settings, workers: int) -> dict[str, Any]:
     # Gunicorn's heartbeat is a file touched by every worker: in memory, it never waits on a disk.
     if shm_dir():
         options["worker_tmp_dir"] = shm_dir()
+    identity = worker_identity(settings)
+    if identity:
+        options["user"], options["group"] = identity
     return options
+
+
+def worker_identity(settings: Settings) -> tuple[int, int] | None:
+    """(uid, gid) the workers switch to: WORKER_USER's (its own group unless one is named), when the master runs
+    as root; a master started as another user cannot switch, and its workers keep its user."""
+    if not settings.worker_user or os.geteuid() != 0:
+        return None
+    user, _, group = settings.worker_user.partition(":")
+    entry = pwd.getpwuid(int(user)) if user.isdigit() else pwd.getpwnam(user)
+    if not group:
+        return entry.pw_uid, entry.pw_gid
+    return entry.pw_uid, int(group) if group.isdigit() else grp.getgrnam(group).gr_gid
+
+
+def chain_worker_identity(cfg: Any) -> None:
+    """Completes Gunicorn's switch of a worker to WORKER_USER, in a `post_fork` step that runs before it. Gunicorn
+    changes the uid and the primary gid only: root's supplementary groups (group 0 among them) would stay, and
+    its `initgroups` setting keeps gid 0 instead. And HOME would still be root's, which the worker cannot read.
+    Any `post_fork` hook the user set still runs."""
+    previous = cfg.post_fork
+
+    def post_fork(server: Any, worker: Any) -> None:
+        os.setgroups([worker.cfg.gid])
+        os.environ["HOME"] = pwd.getpwuid(worker.cfg.uid).pw_dir
+        previous(server, worker)
+
+    cfg.set("post_fork", post_fork)
+
+
+def hand_to_workers(path: str, identity: tuple[int, int] | None) -> None:
+    """The workers write into the launcher's directories (boot report, metrics): theirs once they switch user."""
+    if identity:
+        os.chown(path, *identity)
 
 
 class FastlaunchApplication(Application):  # type: ignore[misc]
@@ -71,12 +119,21 @@ class FastlaunchApplication(Application):  # type: ignore[misc]
         self.gunicorn_conf = gunicorn_conf
         self.workers = plan.workers
         self.boot_dir = tempfile.mkdtemp(prefix="fastlaunch-", dir=shm_dir())
+        self.identity = worker_identity(settings)
+        hand_to_workers(self.boot_dir, self.identity)
+        if settings.worker_user and not self.identity:
+            log.info(
+                "WORKER_USER=%s left alone: fastlaunch runs as uid %d, not root", settings.worker_user, os.geteuid()
+            )
         self.worker_options = WorkerOptions(
             root_path=settings.root_path,
             access_log=settings.access_log is not None,
             boot_dir=self.boot_dir,
             metrics=settings.metrics,
             serve_metrics=settings.metrics and settings.metrics_port is None,
+            request_timeout=settings.request_timeout,
+            loop_block_warn=settings.loop_block_warn,
+            **memory_options(settings),
         )
         super().__init__()
 
@@ -84,23 +141,42 @@ class FastlaunchApplication(Application):  # type: ignore[misc]
         return None
 
     def load_config(self) -> None:
-        for key, value in gunicorn_options(self.settings, self.workers).items():
+        options = gunicorn_options(self.settings, self.workers)
+        for key, value in options.items():
             if key in self.cfg.settings:  # older Gunicorn releases lack some settings
                 self.cfg.set(key, value)
+        # Which input set the worker count last, for the plan line: None while it is fastlaunch's plan.
+        self.workers_set_by: str | None = None
+        self.workers_from_conf = False
         if self.gunicorn_conf:
-            self.load_config_from_file(str(self.gunicorn_conf))
+            conf = self.load_config_from_file(str(self.gunicorn_conf))
+            if isinstance(conf, dict) and "workers" in conf:
+                self.workers_set_by = conf_source(self.gunicorn_conf, conf["workers"])
+                self.workers_from_conf = True
         extra = shlex.split(self.settings.gunicorn_cmd_args)
         if extra:
             parsed = self.cfg.parser().parse_args(extra)
             for key, value in vars(parsed).items():
                 if value is not None and key in self.cfg.settings and key != "args":
                     self.cfg.set(key.lower(), value)
-        if self.settings.metrics:
-            chain_child_exit(self.cfg)
+            if parsed.workers is not None:
+                self.workers_set_by = args_source(self.settings)
+                self.workers_from_conf = False
+        # A log level from the config file or GUNICORN_CMD_ARGS wins, as in the image: the logging configuration
+        # (unless the user brought their own) follows it.
+        if self.cfg.loglevel != options["loglevel"] and self.cfg.logconfig_dict is options["logconfig_dict"]:
+            s = self.settings
+            self.cfg.set(
+                "logconfig_dict",
+                dict_config(self.cfg.loglevel, s.log_format, error_log=s.error_log, access_log=s.access_log),
+            )
+        chain_child_exit(self.cfg, self.boot_dir, metrics=self.settings.metrics)
+        if self.identity:
+            chain_worker_identity(self.cfg)
 
     def load(self) -> Any:
         try:
-            return import_app(self.target.module, self.target.attr, str(self.target.path))
+            return import_app(self.target.module, self.target.attr, str(self.target.path), factory=self.target.factory)
         except AppNotFound as exc:
             raise AppImportError(f"fastlaunch: {exc} (app from {self.target.source})") from None
         except SystemExit as exc:
@@ -111,11 +187,18 @@ class FastlaunchApplication(Application):  # type: ignore[misc]
                 raise
             log.error("The app stopped while loading: %s", exc.code)
             raise SystemExit(Arbiter.WORKER_BOOT_ERROR) from None
+        except Exception as exc:
+            # Gunicorn would log ~15 frames of its own and importlib's before the app's: show the traceback
+            # from the app's first frame on (a library's frames below it stay), then fail the boot as it would.
+            log.error("The app raised while loading (%s):\n%s", self.target.import_string, app_traceback(exc))
+            raise SystemExit(Arbiter.WORKER_BOOT_ERROR) from None
 
     def run(self) -> None:
         master = os.getpid()
         try:
             with metrics_running(self.settings):
+                if self.settings.metrics:
+                    hand_to_workers(os.environ[METRICS_DIR], self.identity)
                 StagedArbiter(self).run()
         except SystemExit as exc:
             if os.getpid() != master:
@@ -138,6 +221,7 @@ class StagedArbiter(Arbiter):  # type: ignore[misc]
     num_workers: int
 
     def setup(self, app: FastlaunchApplication) -> None:
+        self._preload(app)
         super().setup(app)
         # setup() runs again on every SIGHUP reload; staging is for the first start only.
         first_start = not hasattr(self, "staging")
@@ -145,38 +229,125 @@ class StagedArbiter(Arbiter):  # type: ignore[misc]
         if self.staging:
             self._target = self.num_workers
             self.num_workers = 1
+        elif first_start:
+            log_plan(self.log, app, self.num_workers, "")
+            publish_memory_cap(app.worker_options, app.plan, self.num_workers)
+        if first_start:
+            self.startup = StartupWatch(app.boot_dir, app.settings.startup_timeout, self.log)
+            self.shutdown_delay = ShutdownDelay(app.settings.shutdown_delay, self.log)
+        if not getattr(self.worker_class, "reports_boot", False):
+            self.startup.done = True  # a worker class of the user's own never reports: say nothing rather than lie
+
+    def _preload(self, app: FastlaunchApplication) -> None:
+        """PRELOAD=on: the master imports the app here, before Gunicorn forks (its own preload_app finds it)."""
+        if not app.settings.preload:
+            return
+        if app.callable is None:
+            preload(app.wsgi)
+        else:  # setup() again: a SIGHUP reload
+            note_reload()
 
     def wait_for_signals(self, timeout: float = 1.0) -> list[int]:
         # While staging, poll often: the other workers start as soon as the first one reports.
-        result: list[int] = super().wait_for_signals(timeout=0.05 if self.staging else timeout)
+        timeout = 0.05 if self.staging else min(timeout, self.startup.poll_interval)
+        result: list[int] = super().wait_for_signals(timeout=self.shutdown_delay.remaining(timeout))
         return result
 
+    def handle_term(self) -> None:
+        if not self.shutdown_delay.begin():
+            super().handle_term()
+
     def manage_workers(self) -> None:
+        if self.shutdown_delay.due():
+            raise StopIteration  # as Gunicorn's own SIGTERM handling: the main loop halts, workers drain
         if self.staging:
             self._check_first_boot()
         super().manage_workers()
+        self.startup.poll(self.WORKERS, self._target if self.staging else self.num_workers)
 
     def _check_first_boot(self) -> None:
         app: FastlaunchApplication = self.app
+        measure = "USS" if app.settings.preload else "RSS"  # preloaded: the app's pages are the master's
         for report in Path(app.boot_dir).glob("booted.*"):
             rss = int(report.read_text() or 0)
             report.unlink(missing_ok=True)
             plan = app.plan
             if plan.needs_measurement and rss:
-                plan = plan.with_measured_worker(rss, master_rss=current_rss())
+                plan = plan.with_measured_worker(rss, master_rss=current_rss(), measure=measure)
                 app.plan = plan
-                self._target = min(self._target, plan.workers)
-            for line in plan.warnings:
-                self.log.warning("Worker plan: %s", line)
-            self.log.info(
-                "Worker plan: %d workers (%s); first worker RSS %.0f MiB, master RSS %.0f MiB",
-                self._target,
-                "; ".join(plan.steps[:-1]),
-                rss / 2**20,
-                current_rss() / 2**20,
-            )
+                if app.workers_set_by is None:
+                    self._target = min(self._target, plan.workers)
+            log_plan(self.log, app, self._target, f"first worker {measure} {rss / 2**20:.0f} MiB, ")
             self.staging = False
             app.workers = self._target
             self.cfg.set("workers", self._target)  # so a SIGHUP reload keeps the planned count
             self.num_workers = self._target
+            publish_memory_cap(app.worker_options, plan, self._target)
             return
+
+
+def conf_source(conf: Path, workers: object) -> str:
+    return f"{conf.name} ({conf}: workers = {workers})"
+
+
+def args_source(settings: Settings) -> str:
+    return f"GUNICORN_CMD_ARGS ({settings.gunicorn_cmd_args})"
+
+
+def configured_workers(settings: Settings, conf: Path | None) -> tuple[int, str] | None:
+    """The worker count a Gunicorn config file or GUNICORN_CMD_ARGS sets over the plan (the last one wins)
+    and which one, read without starting Gunicorn: for `fastlaunch workers`."""
+    found: tuple[int, str] | None = None
+    if conf:
+        try:
+            workers = runpy.run_path(str(conf)).get("workers")
+        except Exception as exc:
+            raise ConfigError(
+                f"Cannot read the Gunicorn config file {conf}: {type(exc).__name__}: {exc}.",
+                hint="Fix the file (Gunicorn would fail to start with it too), or set GUNICORN_CONF to another one.",
+            ) from None
+        if workers is not None:
+            found = (int(workers), conf_source(conf, workers))
+    extra = shlex.split(settings.gunicorn_cmd_args)
+    if extra:
+        parsed = Config().parser().parse_args(extra)
+        if parsed.workers is not None:
+            found = (int(parsed.workers), args_source(settings))
+    return found
+
+
+def log_plan(logger: Any, app: FastlaunchApplication, workers: int, measured: str) -> None:
+    """The one "Worker plan" line: the count that runs, and the input that decided it."""
+    plan = app.plan
+    for line in plan.warnings:
+        logger.warning("Worker plan: %s", line)
+    arithmetic = "; ".join(plan.steps[:-1])
+    if app.workers_set_by is None:
+        decided = f"{workers} workers ({arithmetic})"
+    else:
+        decided = f"{workers} workers, set by {app.workers_set_by}; fastlaunch's plan was {plan.workers} ({arithmetic})"
+        if app.workers_from_conf and workers > plan.workers:
+            logger.warning(
+                "Worker plan: %s sets %d workers, more than the %d this process's CPUs and memory allow (%s); "
+                "remove `workers` from it to let fastlaunch size the pool, or set WEB_CONCURRENCY.",
+                app.gunicorn_conf,
+                workers,
+                plan.workers,
+                arithmetic,
+            )
+    logger.info("Worker plan: %s; %smaster RSS %.0f MiB", decided, measured, current_rss() / 2**20)
+
+
+def app_traceback(exc: BaseException) -> str:
+    """The traceback from the first frame outside importlib, Gunicorn and fastlaunch: the app's own code."""
+    ours = (
+        os.path.dirname(gunicorn.__file__),
+        os.path.dirname(os.path.dirname(__file__)),
+        os.path.dirname(importlib.__file__),
+        "<frozen ",
+    )
+    shown = traceback.TracebackException.from_exception(exc)
+    frames = list(shown.stack)
+    start = next((i for i, f in enumerate(frames) if not f.filename.startswith(ours)), 0)
+    shown.stack = traceback.StackSummary.from_list(frames[start:])
+    return "".join(shown.format()).rstrip("\n")

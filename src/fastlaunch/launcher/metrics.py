@@ -14,7 +14,6 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
 
 from fastlaunch.core.exceptions import BindError, ConfigError
 from fastlaunch.core.memory import shm_dir
@@ -59,10 +58,11 @@ def _wipe(directory: str) -> None:
 
 
 @functools.cache
-def _restarts() -> Callable[[], None]:
+def _restarts() -> Callable[[str], None]:
+    from fastlaunch.worker.memory_guard import REASONS
     from fastlaunch.worker.metrics import worker_restarts
 
-    return worker_restarts()
+    return worker_restarts(REASONS)
 
 
 @contextmanager
@@ -134,17 +134,11 @@ def _start_exporter(address: Bind) -> subprocess.Popen[str]:
     return proc
 
 
-def chain_child_exit(cfg: Any) -> None:
-    """Adds dead-worker bookkeeping to Gunicorn's ``child_exit`` hook, keeping any hook the user set."""
-    previous = cfg.child_exit
+def worker_exited(pid: int, reason: str | None) -> None:
+    """Dead-worker bookkeeping: its live gauges go, its counters stay in the totals; a replaced worker
+    (``reason`` given; None while shutting down) is counted."""
+    from prometheus_client import multiprocess
 
-    def child_exit(server: Any, worker: Any) -> None:
-        from prometheus_client import multiprocess
-
-        # Its live gauges go; its counters stay in the totals.
-        multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]
-        if server.LISTENERS:  # empty while shutting down: then workers exit, they are not replaced
-            _restarts()()
-        previous(server, worker)
-
-    cfg.set("child_exit", child_exit)
+    multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
+    if reason is not None:
+        _restarts()(reason)

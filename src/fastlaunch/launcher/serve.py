@@ -6,6 +6,7 @@ Reached from ``fastlaunch.cli.entry`` with no CLI library loaded. Errors are rai
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 from fastlaunch import __version__
@@ -56,6 +57,10 @@ def serve(overrides: dict[str, object], *, prestart: bool) -> None:
     if prestart:
         run_prestart(settings)
 
+    # Gunicorn parses WEB_CONCURRENCY as a number when it is imported; empty means unset to fastlaunch (and
+    # to the image), so an empty value must not reach it.
+    if os.environ.get("WEB_CONCURRENCY", "-").strip() == "":
+        del os.environ["WEB_CONCURRENCY"]
     from fastlaunch.launcher.gunicorn_app import FastlaunchApplication
 
     FastlaunchApplication(settings, target, plan, conf).run()

@@ -70,12 +70,13 @@ class WorkerPlan:
         """True when a memory limit is known but per-worker memory is not: the first worker measures it."""
         return self.request.memory_limit is not None and self.request.worker_memory is None
 
-    def with_measured_worker(self, rss: int, master_rss: int | None = None) -> WorkerPlan:
-        # RSS counts the pages a worker still shares with the master: a conservative estimate.
+    def with_measured_worker(self, rss: int, master_rss: int | None = None, *, measure: str = "RSS") -> WorkerPlan:
+        # RSS counts the pages a worker still shares with the master: a conservative estimate. With a preloaded
+        # app the master holds those pages once (in master_rss), and each worker adds its USS.
         return compute_workers(
             replace(
                 self.request,
-                worker_memory=Sourced(rss, "measured (RSS of the first worker)"),
+                worker_memory=Sourced(rss, f"measured ({measure} of the first worker)"),
                 master_memory=master_rss or self.request.master_memory,
             )
         )
@@ -183,7 +184,8 @@ def plan_for_this_process(settings: Settings, *, cgroup_root: Path = Path("/")) 
 def measure_worker_rss(target: AppTarget) -> int | None:
     """RSS of a fresh interpreter that has imported the app and the worker class: what one worker costs before
     traffic. The app is imported in a child (this module's ``__main__``), never in this process."""
-    args = [sys.executable, "-P", "-m", __name__, target.module, target.attr or "", str(target.path)]
+    attr = target.import_string.partition(":")[2]  # main:create_app(): the factory is called, as in a worker
+    args = [sys.executable, "-P", "-m", __name__, target.module, attr, str(target.path)]
     result = subprocess.run(args, capture_output=True, text=True, timeout=120, check=False)
     out = result.stdout.strip()
     return int(out) if result.returncode == 0 and out.isdigit() else None

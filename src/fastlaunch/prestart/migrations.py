@@ -3,7 +3,8 @@
 Every replica takes the same lock, then runs the upgrade: the first one migrates, the others find the
 schema at head and do nothing. The lock is a PostgreSQL session advisory lock (released by the server if
 the holder dies), or for SQLite and other local setups an ``flock`` on a file next to the database.
-Alembic runs as a subprocess of the app's interpreter, so its env.py imports the app as it would alone.
+Alembic runs as a subprocess of the app's interpreter, so its env.py imports the app as it would alone; when
+the database is already at head (read without Alembic, see ``revisions``) it does not run at all.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from pathlib import Path
 from fastlaunch.core.exceptions import MigrationError
 from fastlaunch.core.settings import Settings
 from fastlaunch.prestart.database import ATTEMPT_TIMEOUT, DatabaseURL, connect, describe
+from fastlaunch.prestart.neighbours import url_from_elsewhere
+from fastlaunch.prestart.revisions import at_head
 
 log = logging.getLogger("fastlaunch")
 
@@ -121,12 +124,26 @@ def run_migrations(settings: Settings) -> None:
             hint="pip install alembic in the app's environment, or set MIGRATE=off.",
         )
     url = DatabaseURL.parse(settings.database_url) if settings.database_url else None
+    head = at_head(ini, settings.project_dir, url)
+    if head:
+        log.info("Migrations are at head (%s, read from alembic_version); alembic not run", head)
+        return
     if url and url.is_postgres:
         log.info("Migrating %s: alembic upgrade head under a PostgreSQL advisory lock", url.redacted)
         asyncio.run(_under_advisory_lock(settings, ini, url))
     else:
         path = lock_file(settings, url)
         log.info("Migrating: alembic upgrade head under the file lock %s", path)
+        env = url_from_elsewhere(ini) if url is None else None
+        if env is not None:
+            log.warning(
+                "The migration lock is only a file lock (%s): it serialises processes on this file system, not "
+                "replicas in separate containers. DATABASE_URL is not set and %s builds its database URL itself; "
+                "set DATABASE_URL to that PostgreSQL URL (fastlaunch then takes a PostgreSQL advisory lock), or "
+                "set MIGRATE=off and migrate once in a Job.",
+                path,
+                env,
+            )
         with file_lock(path):
             _alembic(settings, ini)
     log.info("Migrations are at head")

@@ -7,6 +7,7 @@ multiprocess mode, and the launcher sets PROMETHEUS_MULTIPROC_DIR first.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -15,10 +16,15 @@ METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS",
 
 
 def route_template(app: Any, scope: dict[str, Any]) -> str:
-    """The matched route's path template (``/items/{item_id}``), from what Starlette's router left in the
-    scope: bounded cardinality whatever paths clients send."""
+    """The matched route's path template (``/items/{item_id}``), from what the framework's router left in the
+    scope: bounded cardinality whatever paths clients send. Starlette and FastAPI leave the route object
+    (behind a ``Mount``, the innermost one, whose template lacks the mount's prefix); Litestar and others a
+    ``path_template`` string."""
     route = scope.get("route")
     template = getattr(route, "path_format", None) or getattr(route, "path", None)
+    if isinstance(template, str):
+        return _mount_prefix(app, scope) + template
+    template = scope.get("path_template")
     if isinstance(template, str):
         return template
     endpoint = scope.get("endpoint")  # older Starlette sets only the endpoint
@@ -29,6 +35,49 @@ def route_template(app: Any, scope: dict[str, Any]) -> str:
             ):
                 return str(candidate.path_format)
     return UNMATCHED
+
+
+def _mount_prefix(app: Any, scope: dict[str, Any]) -> str:
+    """The template of the Mounts the request went through. A Mount moves the matched prefix from the path to
+    ``root_path``, keeping the original in ``app_root_path``."""
+    base = scope.get("app_root_path")
+    root_path = scope.get("root_path", "")
+    if not isinstance(base, str) or not isinstance(root_path, str) or len(root_path) <= len(base):
+        return ""
+    prefix = root_path[len(base) :]
+    templates = _MOUNTS.get(id(app))
+    if templates is None:
+        templates = _MOUNTS[id(app)] = _mount_templates(getattr(app, "routes", ()), "")
+    # Matched in order, as the router did; a prefix no Mount template matches (a mount inside a mounted
+    # app that is not a router) is left out rather than labelled with client-chosen text.
+    return next((template for regex, template in templates if regex.fullmatch(prefix)), "")
+
+
+_MOUNTS: dict[int, list[tuple[re.Pattern[str], str]]] = {}
+_PARAM = re.compile(r"\{([^}:]+)(?::([^}]+))?\}")
+
+
+def _mount_templates(routes: Any, outer: str, depth: int = 0) -> list[tuple[re.Pattern[str], str]]:
+    found: list[tuple[re.Pattern[str], str]] = []
+    for route in routes if depth < 8 else ():
+        inner = getattr(route, "routes", None)
+        path = getattr(route, "path", None)  # a Mount's own prefix (its path_format adds "/{path}")
+        if inner is None or not isinstance(path, str) or not hasattr(route, "path_regex"):
+            continue  # not a Mount (a Host has no path template)
+        raw = outer + path.rstrip("/")  # with convertors ({rest:path}), which the regex needs
+        found.extend(_mount_templates(inner, raw, depth + 1))
+        found.append((_template_regex(raw), _PARAM.sub(lambda m: "{" + m.group(1) + "}", raw)))
+    return found
+
+
+def _template_regex(template: str) -> re.Pattern[str]:
+    parts, last = [], 0
+    for param in _PARAM.finditer(template):
+        parts.append(re.escape(template[last : param.start()]))
+        parts.append(".+" if param.group(2) == "path" else "[^/]+")
+        last = param.end()
+    parts.append(re.escape(template[last:]))
+    return re.compile("".join(parts))
 
 
 class RequestMetrics:
@@ -84,9 +133,16 @@ def render() -> tuple[bytes, str]:
     return generate_latest(registry), CONTENT_TYPE_LATEST
 
 
-def worker_restarts() -> Callable[[], None]:
-    """Counts workers that exited while the server kept running (crash, kill, MAX_REQUESTS, reload)."""
+def worker_restarts(reasons: tuple[str, ...]) -> Callable[[str], None]:
+    """Counts workers that exited while the server kept running, by reason (memory, max_requests, stopped,
+    timeout, crash)."""
     from prometheus_client import Counter
 
-    counter = Counter("fastlaunch_worker_restarts", "Workers that exited and were replaced.", registry=None)
-    return counter.inc
+    counter = Counter("fastlaunch_worker_restarts", "Workers that exited and were replaced.", ["reason"], registry=None)
+    for reason in reasons:  # each reads 0, not absent, until it happens
+        counter.labels(reason)
+
+    def count(reason: str) -> None:
+        counter.labels(reason).inc()
+
+    return count

@@ -9,14 +9,18 @@ metrics.
 from __future__ import annotations
 
 import asyncio
+import inspect
+import sys
 from collections.abc import Awaitable, Callable, MutableMapping
 from time import perf_counter, time
 from typing import Any, cast
 
+from uvicorn.middleware.asgi2 import ASGI2Middleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from fastlaunch.request_id import HEADER, REQUEST_ID, choose
 from fastlaunch.worker.access_log import AccessLog, Entry
+from fastlaunch.worker.deadline import TIMED_OUT, TIMED_OUT_STATUS
 from fastlaunch.worker.metrics import RequestMetrics, render, route_template
 
 Message = MutableMapping[str, Any]
@@ -40,7 +44,9 @@ class ObservabilityMiddleware:
         serve_metrics: bool = False,
         forwarded_allow_ips: str | list[str] | None = None,
     ) -> None:
-        self.app = app
+        # Uvicorn adapts an ASGI2 app only when it is the app it is given; behind this (ASGI3) middleware it
+        # would call it as ASGI3 and fail every request, so the adaptation happens here first.
+        self.app = asgi3(app)
         self.access_log = access_log
         self.metrics = metrics
         self.serve_metrics = serve_metrics
@@ -87,6 +93,8 @@ class ObservabilityMiddleware:
             await app(scope, receive, response.send)
         finally:
             seconds = perf_counter() - start
+            if TIMED_OUT in scope:  # REQUEST_TIMEOUT cut it: a 504, even where another response had started
+                response.status = TIMED_OUT_STATUS
             if self.access_log is not None:
                 self.access_log.put(_entry(scope, response.status, seconds, request_id, agent))
             if metrics is not None:
@@ -146,6 +154,21 @@ def _entry(scope: Scope, status: int, seconds: float, request_id: str, agent: by
         request_id,
         agent,
     )
+
+
+# Uvicorn's test: asyncio's before 3.14 also recognises functions marked as coroutine functions.
+_iscoroutinefunction = inspect.iscoroutinefunction if sys.version_info >= (3, 14) else asyncio.iscoroutinefunction
+
+
+def asgi3(app: Any) -> ASGIApp:
+    """The app as ASGI3, telling the interfaces apart as Uvicorn does (uvicorn.config.Config.load)."""
+    if inspect.isclass(app):
+        use_asgi3 = hasattr(app, "__await__")
+    elif inspect.isfunction(app):
+        use_asgi3 = _iscoroutinefunction(app)
+    else:
+        use_asgi3 = _iscoroutinefunction(getattr(app, "__call__", None))  # noqa: B004
+    return cast(ASGIApp, app if use_asgi3 else ASGI2Middleware(app))
 
 
 async def _nothing(scope: Scope, receive: Receive, send: Send) -> None:

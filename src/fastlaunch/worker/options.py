@@ -16,3 +16,9 @@ class WorkerOptions:
     boot_dir: str | None = None
     metrics: bool = False
     serve_metrics: bool = False  # /metrics on the app's port (METRICS_PORT unset)
+    request_timeout: float = 0.0  # REQUEST_TIMEOUT; 0: off
+    loop_block_warn: float = 0.0  # LOOP_BLOCK_WARN; 0: no watchdog
+    # MAX_WORKER_MEMORY: a size, or (auto) the share the master writes once the plan is final.
+    max_worker_memory: int | None = None
+    max_worker_memory_auto: bool = False
+    preload: bool = False  # the app came from the master: its pages are shared, so the boot report counts USS

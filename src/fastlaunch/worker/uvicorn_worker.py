@@ -9,10 +9,12 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import gc
+import logging
 import os
 import signal
 import socket
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +22,14 @@ from gunicorn.arbiter import Arbiter
 from uvicorn.server import Server
 from uvicorn_worker import UvicornWorker as _UvicornWorker
 
-from fastlaunch.core.memory import current_rss
+from fastlaunch.core.memory import current_rss, unique_memory
 from fastlaunch.worker.access_log import AccessLog
+from fastlaunch.worker.deadline import RequestDeadline, TimeoutCounter
+from fastlaunch.worker.memory_guard import MemoryGuard, record_exit
 from fastlaunch.worker.metrics import RequestMetrics
 from fastlaunch.worker.middleware import ObservabilityMiddleware
 from fastlaunch.worker.options import WorkerOptions
+from fastlaunch.worker.watchdog import LoopWatchdog, report_abort, stall_histogram
 
 HTTP: type[asyncio.Protocol] | str
 try:
@@ -43,6 +48,13 @@ class DrainingServer(Server):
     or scale-down that resets clients: a connection accepted a moment before SIGTERM has usually not sent its
     request yet, and a keep-alive client may be sending its next one. Stop accepting first; then, for a
     bounded moment, serve what arrives with `Connection: close`, and close only connections really idle."""
+
+    on_started: Callable[[], None] | None = None  # told once the app's lifespan startup is done and it listens
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if self.started and self.on_started is not None:
+            self.on_started()
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         for server in self.servers:
@@ -136,6 +148,11 @@ class UvicornWorker(_UvicornWorker):  # type: ignore[misc]
             return
         super().init_process()
 
+    def init_signals(self) -> None:
+        super().init_signals()
+        # Gunicorn's TIMEOUT sends SIGABRT to a worker whose loop stopped: say where it was stuck, then die of it.
+        signal.signal(signal.SIGABRT, lambda signum, frame: report_abort(signum, frame, getattr(self, "wsgi", None)))
+
     async def callback_notify(self) -> None:
         if os.getppid() != self.ppid:
             self.log.warning("Master %s is gone; worker %s exits", self.ppid, self.pid)
@@ -144,29 +161,67 @@ class UvicornWorker(_UvicornWorker):  # type: ignore[misc]
 
     def load_wsgi(self) -> None:
         super().load_wsgi()
+        # fastlaunch's middleware writes the access log (or, with ACCESS_LOG empty, nothing does). An app that
+        # attached its own handler to uvicorn.access while loading (the loguru recipe) would make Uvicorn's
+        # protocol log each request a second time, even with the access log off.
+        logging.getLogger("uvicorn.access").disabled = True
         self.wsgi = self._observed(self.wsgi)
         _tune_gc(app_chose_threshold=gc.get_threshold() != self._gc_threshold)
         if self._options.boot_dir:
             report = Path(self._options.boot_dir) / f"booted.{self.pid}"
             tmp = Path(self._options.boot_dir) / f".booted.{self.pid}.tmp"
-            tmp.write_text(str(current_rss()))
+            # Preloaded, the app's pages are the master's, shared: what this worker adds is its USS.
+            tmp.write_text(str(unique_memory() if self._options.preload else current_rss()))
             tmp.rename(report)  # atomic: the master never reads half a number
 
     async def _serve(self) -> None:
         # uvicorn-worker's _serve, with the draining server.
         self.config.app = self.wsgi
         server = DrainingServer(config=self.config)
+        server.on_started = self._report_serving
         self._install_sigquit_handler()
+        watchdog = self._start_watchdog()
+        guard = self._guard_memory(server)
         # The plain sockets inside Gunicorn's listeners: uvloop detaches a plain socket when it stops
         # serving, but closes anything else a second time, which Gunicorn's wrapper logged as EBADF.
         await server.serve(sockets=[getattr(listener, "sock", listener) for listener in self.sockets])
+        if watchdog is not None:
+            watchdog.stop()
+        record_exit(self._options.boot_dir, self.pid, guard, server)
         if not server.started:
             sys.exit(Arbiter.WORKER_BOOT_ERROR)
+
+    def _report_serving(self) -> None:
+        """Tells the master this worker serves (its readiness line waits for every worker's)."""
+        if self._options.boot_dir:
+            Path(self._options.boot_dir, f"serving.{self.pid}").touch()
+
+    def _start_watchdog(self) -> LoopWatchdog | None:
+        if not self._options.loop_block_warn:
+            return None
+        observe = stall_histogram() if self._options.metrics else None
+        watchdog = LoopWatchdog(
+            asyncio.get_running_loop(), self._options.loop_block_warn, app=self.wsgi, observe=observe
+        )
+        watchdog.start()
+        return watchdog
+
+    def _guard_memory(self, server: Server) -> MemoryGuard | None:
+        """MAX_WORKER_MEMORY: a task that stops the server, as MAX_REQUESTS does, once the worker is too big."""
+        options = self._options
+        guard = MemoryGuard(options.max_worker_memory, options.boot_dir, auto=options.max_worker_memory_auto)
+        if not guard.active:
+            return None
+        self._memory_task = asyncio.get_running_loop().create_task(guard.watch(server))  # held: tasks are weak
+        return guard
 
     def _observed(self, app: Any) -> ObservabilityMiddleware:
         """The app behind fastlaunch's request id, access log and metrics middleware."""
         if self._options.access_log:
             self._access_log = AccessLog()
+        if self._options.request_timeout:
+            counter = TimeoutCounter() if self._options.metrics else None
+            app = RequestDeadline(app, self._options.request_timeout, counter=counter)
         return ObservabilityMiddleware(
             app,
             access_log=self._access_log,

@@ -1,0 +1,8 @@
+from fastapi import FastAPI
+
+app = FastAPI()
+
+
+@app.get("/")
+def root() -> dict[str, str]:
+    return {"app": "conf_custom"}

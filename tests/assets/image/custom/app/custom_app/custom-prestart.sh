@@ -1,0 +1,1 @@
+echo "custom-prestart.sh under /app/custom_app ran"

@@ -1,0 +1,1 @@
+echo "the default /app/prestart.sh ran"

@@ -1,0 +1,2 @@
+#!/bin/sh
+echo "prestart.sh of the package app ran with sh as $(id -u)"

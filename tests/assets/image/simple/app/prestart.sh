@@ -1,0 +1,3 @@
+echo "prestart.sh of the simple app: preparing"
+GREETING="exported by prestart.sh"
+export GREETING

@@ -1,0 +1,59 @@
+"""The judged ratios, computed from summarized figures: startup and master RSS against bare Gunicorn on every
+app both served, p99 against the lowest peer, the images' cold start with bytecode against without."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+from support import ROOT
+
+# The repository's bench package, not this tests/bench folder (a namespace package on pytest's path).
+sys.path.insert(0, str(ROOT))
+
+from bench.coldstart_results import ColdStart
+from bench.judge import verdicts
+from bench.plan import DOCS_ENDPOINTS
+from bench.stats import ConfigStats, EndpointStats, Spread
+
+
+def figures(key: str, *, rps: float, p99: float, startup: float, master: float) -> ConfigStats:
+    endpoint = EndpointStats(Spread.of([rps]), p50_ms=1.0, p99_ms=p99, cpu_us=100.0, socket_errors=0, non_2xx=0)
+    return ConfigStats(
+        key, 1, 0, Spread.of([startup]), master, 40.0, 2, dict.fromkeys(DOCS_ENDPOINTS, endpoint)
+    )  # fmt: skip
+
+
+def test_ratios_against_bare_gunicorn_peers_and_cold_start() -> None:
+    stats = {
+        "fastlaunch/docs/nolog": figures("fastlaunch/docs/nolog", rps=1100, p99=20, startup=0.55, master=30),
+        "gunicorn/docs/nolog": figures("gunicorn/docs/nolog", rps=1000, p99=40, startup=0.5, master=29),
+        "granian/docs/nolog": figures("granian/docs/nolog", rps=1000, p99=34, startup=0.5, master=20),
+        "fastlaunch/example-postgresql/nolog": figures("x", rps=1, p99=1, startup=0.66, master=58),
+        "gunicorn/example-postgresql/nolog": figures("x", rps=1, p99=1, startup=0.5, master=29),
+    }
+    cold = [
+        ColdStart("example", "bytecode", 211.0, [1.2, 1.4], [0.9, 1.1]),
+        ColdStart("example", "no bytecode", 199, [2.0], [2.0]),
+    ]
+    judged = {v.name: v for v in verdicts(stats, [("example-postgresql", "example on PostgreSQL")], cold)}
+
+    pg_start = judged["startup to first 200, fastlaunch / bare gunicorn, example on PostgreSQL"]
+    assert pg_start.value == pytest.approx(1.32) and pg_start.goal == "<= 1.2" and pg_start.met is False
+    pg_rss = judged["master RSS, fastlaunch / bare gunicorn, example on PostgreSQL"]
+    assert pg_rss.value == pytest.approx(2.0) and pg_rss.verdict == "MISSED"
+    docs_rss = judged["master RSS, fastlaunch / bare gunicorn, FastAPI docs app"]
+    assert docs_rss.value == pytest.approx(30 / 29) and docs_rss.met is True
+    p99 = judged["p99 latency, fastlaunch / best peer, `/`"]
+    assert p99.value == pytest.approx(20 / 34) and p99.goal == "<= 1.0" and "granian" in p99.detail.lower()
+    assert judged["fastlaunch / best peer, `/async`"].goal == ">= 1.0"
+    image = judged["image cold start, bytecode / no bytecode, example image"]
+    assert image.value == pytest.approx(1.3 / 2.0) and image.met is True
+    assert "211 MB" in image.detail and "199 MB" in image.detail and "1.00 s vs 2.00 s (0.50)" in image.detail
+    assert not any("/ docs app `/async`" in name for name in judged)  # the retired ratio
+
+
+def test_unmeasured_figures_say_so() -> None:
+    judged = verdicts({}, [("example-sqlite", "example on SQLite")])
+    assert {v.verdict for v in judged if v.goal} == {"no data"}
+    assert any(v.name.startswith("image cold start") and v.detail == "not measured" for v in judged)

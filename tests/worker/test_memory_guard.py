@@ -1,0 +1,165 @@
+"""MAX_WORKER_MEMORY on a real `fastlaunch run` inside a real memory cgroup: a leaking handler under bounded load
+makes workers pass their cap; each one finishes its requests and is replaced, no request fails, and the cgroup's
+limit is never reached (its out-of-memory killer never runs)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from support import ASSETS, FASTLAUNCH, free_port, remove_cgroup, running
+
+MiB = 2**20
+LIMIT = 300 * MiB
+LEAK_MB = 2
+
+
+class MemoryGroup:
+    """A child memory cgroup (v1, or v2 where the unified tree has the memory controller) of this process's."""
+
+    def __init__(self, path: Path, v2: bool) -> None:
+        self.path, self.v2 = path, v2
+
+    def enter(self, *args: str) -> list[str]:
+        return ["sh", "-c", f'echo $$ > {self.path}/cgroup.procs && exec "$@"', "sh", *args]
+
+    def oom_kills(self) -> int:
+        name = "memory.events" if self.v2 else "memory.oom_control"
+        fields = dict(line.split() for line in (self.path / name).read_text().splitlines())
+        return int(fields["oom_kill"])
+
+    def peak(self) -> int | None:
+        name = "memory.peak" if self.v2 else "memory.max_usage_in_bytes"
+        path = self.path / name
+        return int(path.read_text()) if path.exists() else None
+
+
+def _own_memory_cgroup() -> tuple[Path, bool]:
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if "memory" in controllers.split(","):
+            return Path("/sys/fs/cgroup/memory") / path.lstrip("/"), False
+    unified = Path("/sys/fs/cgroup") / Path("/proc/self/cgroup").read_text().split("::", 1)[-1].strip().lstrip("/")
+    if "memory" in (unified / "cgroup.subtree_control").read_text().split():
+        return unified, True
+    raise LookupError("no memory controller")
+
+
+@pytest.fixture
+def memory_group() -> Iterator[MemoryGroup]:
+    try:
+        parent, v2 = _own_memory_cgroup()
+        group = parent / f"fastlaunch-memtest-{uuid.uuid4().hex[:8]}"
+        group.mkdir()
+    except (OSError, LookupError) as exc:
+        pytest.skip(f"cannot create a memory cgroup here: {exc}")
+    if v2:
+        (group / "memory.max").write_text(str(LIMIT))
+        (group / "memory.swap.max").write_text("0")
+    else:
+        (group / "memory.limit_in_bytes").write_text(str(LIMIT))
+        with contextlib.suppress(OSError):  # without swap accounting there is nothing to limit
+            (group / "memory.memsw.limit_in_bytes").write_text(str(LIMIT))
+    try:
+        yield MemoryGroup(group, v2)
+    finally:
+        remove_cgroup(group)
+
+
+def restarts_by_reason(base: str) -> dict[str, float]:
+    text = httpx.get(f"{base}/metrics", headers={"Connection": "close"}).text
+    return {
+        s.labels["reason"]: s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == "fastlaunch_worker_restarts_total"
+    }
+
+
+def test_leaking_workers_are_replaced_before_the_limit(memory_group: MemoryGroup, tmp_path: Path) -> None:
+    shutil.copy(ASSETS / "memory/leaky/main.py", tmp_path / "main.py")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = tmp_path / "server.log"
+    env = {
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "WEB_CONCURRENCY": "2",
+        "MAX_WORKER_MEMORY": "auto",
+        "METRICS": "on",
+        "LEAK_MB": str(LEAK_MB),
+    }
+
+    # 2 clients x 150 requests, each keeping 2 MiB in the worker that answers it: 600 MiB in all, twice the
+    # limit. A pause between requests keeps the load bounded: a leak of a few MiB a second, not a burst.
+    def client(_: int) -> list[int | str]:
+        statuses: list[int | str] = []
+        # A new connection each: what is tested is the worker's stop, not the keep-alive race every server has
+        # (a client paused for a while sends on a connection the server has just closed as idle).
+        with httpx.Client(timeout=30, headers={"Connection": "close"}) as http:
+            for _ in range(150):
+                try:
+                    statuses.append(http.get(f"{base}/leak").status_code)
+                except httpx.HTTPError as exc:
+                    statuses.append(f"{time.time():.3f} {exc!r}")
+                time.sleep(0.03)
+        return statuses
+
+    with running(memory_group.enter(FASTLAUNCH, "run"), cwd=tmp_path, env=env, log=log, ready_url=f"{base}/") as proc:
+        with ThreadPoolExecutor(2) as pool:
+            statuses = [s for batch in pool.map(client, range(2)) for s in batch]
+        # A worker may still be on its way out: until the log and the counter agree (bounded).
+        deadline = time.monotonic() + 20
+        while True:
+            reasons = restarts_by_reason(base)
+            text = log.read_text(errors="replace")
+            replaced = re.findall(r"Worker \d+ exited \(reason: (\w+)\)", text)
+            if len(replaced) == sum(reasons.values()) or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        share = re.search(r"MAX_WORKER_MEMORY=auto: (\d+) MiB per worker", text)
+        assert proc.poll() is None, text
+
+    assert statuses.count(200) == 300, f"failed: {[s for s in statuses if s != 200]}\n{text}"
+    assert share is not None and 0 < int(share.group(1)) * MiB < LIMIT // 2, text
+    assert replaced and set(replaced) == {"memory"}, text
+    assert "is over MAX_WORKER_MEMORY" in text
+    assert reasons["memory"] == len(replaced) and reasons["crash"] == 0, reasons
+    assert memory_group.oom_kills() == 0, text
+    peak = memory_group.peak()
+    assert peak is None or peak < LIMIT
+
+
+def test_each_replacement_says_why(tmp_path: Path) -> None:
+    shutil.copy(ASSETS / "memory/leaky/main.py", tmp_path / "main.py")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = tmp_path / "server.log"
+    env = {"HOST": "127.0.0.1", "PORT": str(port), "WEB_CONCURRENCY": "1", "MAX_REQUESTS": "4", "METRICS": "on"}
+    with running([FASTLAUNCH, "run"], cwd=tmp_path, env=env, log=log, ready_url=f"{base}/") as proc:
+        for _ in range(3):  # with the readiness probe, the first worker's 4th request: its limit
+            assert httpx.get(f"{base}/", headers={"Connection": "close"}).status_code == 200
+        deadline = time.monotonic() + 30
+        while "reason: max_requests" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        reasons = restarts_by_reason(base)
+        victim = int(httpx.get(f"{base}/", headers={"Connection": "close"}).json()["pid"])
+        os.kill(victim, signal.SIGKILL)
+        while "reason: crash" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert proc.poll() is None
+    text = log.read_text()
+    assert re.search(r"Worker \d+ exited \(reason: max_requests\); a new worker replaces it", text), text
+    assert f"Worker {victim} exited (reason: crash)" in text
+    assert reasons["max_requests"] >= 1 and reasons["memory"] == 0
