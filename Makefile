@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 BENCH_STAMP := $(VENV)/.bench-stamp
 PORT ?= 8000
 
-.PHONY: run test test-quick lint system-deps bench bench-smoke bench-memory clean
+.PHONY: run test test-quick lint system-deps docs image bench bench-smoke bench-memory clean
 
 $(STAMP): pyproject.toml scripts/bootstrap $(wildcard example/pyproject.toml)
 	PYTHON=$(PYTHON) VENV=$(VENV) scripts/bootstrap
@@ -40,6 +40,11 @@ bench: $(BENCH_STAMP)
 bench-smoke: $(BENCH_STAMP)
 	$(BIN)/python -m bench --smoke $(BENCH_ARGS)
 
+# The documentation site (docs/, mkdocs.yml) on http://127.0.0.1:8001, rebuilt on every change. The tests build
+# it strictly (a broken link fails) and render it in Chromium.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --dev-addr 127.0.0.1:8001
+
 # Memory per worker (USS, PSS) idle and after 10k requests, and the time to replace a SIGKILLed worker:
 # PRELOAD on/off beside gunicorn --preload, uvicorn --workers and granian (bench/memory.py; a few minutes).
 bench-memory: $(BENCH_STAMP)
@@ -56,4 +61,4 @@ image: $(STAMP)
 	$(BIN)/python images/imagebuild.py $(IMAGE_ARGS)
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build/site

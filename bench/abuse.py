@@ -1,6 +1,6 @@
 """``python -m bench.abuse``: the abuse suite's attacks against one ``fastlaunch run`` (2 workers, 127.0.0.1) while a
-client keeps sending plain requests; prints the README's reliability table (attacks tried, plain requests failed,
-connections left open, seconds until a plain request succeeded again). Bounded: a few seconds per row."""
+client keeps sending plain requests; prints the table of docs/reliability.md (attacks tried, plain requests
+failed, connections left open, seconds until a plain request succeeded again). Bounded: a few seconds per row."""
 
 from __future__ import annotations
 

@@ -124,6 +124,31 @@ def wait_for_workers(pid: int, count: int, *, exclude: Collection[int] = (), tim
     raise AssertionError(f"expected {count} workers (not {exclude}), have {child_pids(pid)}")
 
 
+def chromium(url: str, profile: Path, *mode: str) -> str:
+    binary = require_tool("chromium", "the offline docs are checked in a real browser")
+    command = [
+        binary,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        f"--user-data-dir={profile}",
+        # The network is closed: no name resolves, and anything not on loopback goes to a dead proxy.
+        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+        "--proxy-server=http://127.0.0.1:9",
+        "--virtual-time-budget=15000",
+        "--window-size=1280,1400",
+        *mode,
+        url,
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
 def remove_cgroup(group: Path) -> None:
     """Kills by PID what a test left in its cgroup (if anything outlived the test), then removes the group."""
     deadline = time.monotonic() + 30

@@ -1,5 +1,5 @@
 """Signals to the master of a real ``fastlaunch run``: logging survives a SIGHUP reload, and SIGINT/SIGQUIT stop
-the server quickly (README's Signals table)."""
+the server quickly (the Signals page of the docs)."""
 
 from __future__ import annotations
 

@@ -126,7 +126,7 @@ def test_unknown_option_is_a_usage_error(project: Path) -> None:
     assert r.returncode == ExitCode.USAGE and "Traceback" not in r.stderr
 
 
-README = ROOT / "README.md"
+EXIT_CODES_PAGE = ROOT / "docs" / "reference" / "exit-codes.md"
 # What each code's row must say; a new ExitCode member fails the test until it has a row and a phrase here.
 MEANINGS = {
     ExitCode.OK: "stopped normally",
@@ -142,10 +142,10 @@ MEANINGS = {
 }
 
 
-def readme_exit_codes() -> dict[str, str]:
-    """The README's exit code table: first column -> second column."""
-    lines = README.read_text().splitlines()
-    start = lines.index("### Exit codes")
+def documented_exit_codes() -> dict[str, str]:
+    """The documentation's exit code table: first column -> second column."""
+    lines = EXIT_CODES_PAGE.read_text().splitlines()
+    start = lines.index("# Exit codes")
     rows: dict[str, str] = {}
     for line in lines[start + 1 :]:
         if rows and not line.startswith("|"):
@@ -157,9 +157,9 @@ def readme_exit_codes() -> dict[str, str]:
     return rows
 
 
-def test_readme_exit_code_table_matches_exit_code() -> None:
+def test_documented_exit_code_table_matches_exit_code() -> None:
     assert set(MEANINGS) == set(ExitCode)
-    rows = readme_exit_codes()
+    rows = documented_exit_codes()
     numbers = {int(code) for code in rows if code.isdigit()}
     assert numbers == {int(code) for code in ExitCode}, "the table and ExitCode list different codes"
     assert set(rows) - {str(n) for n in numbers} == {"other"}  # the prestart script's pass-through row

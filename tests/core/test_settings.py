@@ -1,14 +1,12 @@
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
-from support import ROOT, run_cli
+from support import run_cli
 
 from fastlaunch.core.exceptions import ConfigError
 from fastlaunch.core.settings import BY_NAME, SETTINGS, Settings, load_here, load_settings
-from fastlaunch.core.settings_doc import render_markdown
 from fastlaunch.core.validators import Bind
 
 
@@ -132,13 +130,6 @@ def test_table_and_settings_dataclass_agree() -> None:
     for s in SETTINGS:
         if s.name != "bind":
             assert getattr(defaults, s.name) == s.default, s.name
-
-
-def test_readme_settings_reference_is_generated_from_the_table() -> None:
-    readme = (ROOT / "README.md").read_text()
-    block = re.search(r"<!-- settings:start -->\n(.*?)<!-- settings:end -->", readme, re.S)
-    assert block, "README lacks the settings block"
-    assert block.group(1) == render_markdown(), "README is stale: run `fastlaunch settings --markdown`"
 
 
 def test_every_cli_setting_is_an_option_of_run(tmp_path: Path) -> None:

@@ -2,40 +2,14 @@
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from posts import serve
-from support import ASSETS, FASTLAUNCH, free_port, require_tool, running
+from support import ASSETS, FASTLAUNCH, chromium, free_port, running
 
 OPERATIONS = ["/posts", "/posts/{post_id}", "/posts/{post_id}/comments"]
-
-
-def chromium(url: str, profile: Path, *mode: str) -> str:
-    binary = require_tool("chromium", "the offline docs are checked in a real browser")
-    command = [
-        binary,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        f"--user-data-dir={profile}",
-        # The network is closed: no name resolves, and anything not on loopback goes to a dead proxy.
-        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-        "--proxy-server=http://127.0.0.1:9",
-        "--virtual-time-budget=15000",
-        "--window-size=1280,1400",
-        *mode,
-        url,
-    ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result.stdout
 
 
 @pytest.fixture(scope="module")

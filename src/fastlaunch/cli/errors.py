@@ -22,7 +22,7 @@ def print_error(exc: FastlaunchError) -> None:
         console.print(f"  - {escape(problem)}")
     if exc.hint:
         console.print(f"[yellow]Fix:[/] {escape(exc.hint)}")
-    console.print(f"[dim](exit code {exc.exit_code}; see `fastlaunch --help` and the README's exit code table)[/]")
+    console.print(f"[dim](exit code {exc.exit_code}; see 'Exit codes' in fastlaunch's documentation)[/]")
 
 
 @contextmanager

@@ -1,7 +1,7 @@
 """Every fastlaunch setting, declared once.
 
 The ``SETTINGS`` table feeds the CLI options, the environment parsing, the ``[tool.fastlaunch]``
-reading and the settings reference in the README (``fastlaunch settings --markdown``). The
+reading and the settings reference page of the docs (``fastlaunch settings --markdown``). The
 environment names are the official ``uvicorn-gunicorn-fastapi`` image's, so fastlaunch is a drop-in.
 """
 

@@ -1,4 +1,4 @@
-"""Renders the settings table as Markdown for the README (a test keeps the README in step)."""
+"""Renders the settings table as Markdown, for the docs' settings reference page (scripts/mkdocs_hooks.py)."""
 
 from __future__ import annotations
 
