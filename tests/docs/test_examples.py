@@ -7,7 +7,8 @@ Rules of a checked block (a ```` ```console ```` block right after the marker):
 - Every other non-empty line is output that must appear, in order, in what the commands printed. Numbers may
   differ (a machine's CPUs, ports, PIDs, times), ``...`` stands for any text, and a log line's
   ``[time] [pid]`` prefix may be written ``[...]``.
-- ``serve`` in the marker: the first ``fastlaunch run`` command is a server. It runs in the background until its
+- ``as=/srv/app`` in the marker: the project's path, as the page shows it (the copy's real path is replaced).
+- ``serve`` in the marker: the last ``fastlaunch run`` command is a server. It runs in the background until its
   lines have appeared; the commands after it run against it; then its process group is stopped. ``:8000`` in
   commands is the server's port, a free one.
 """
@@ -43,6 +44,7 @@ class Example:
     project: Path
     serve: bool
     steps: list[Step]
+    shown_as: str | None = None
 
     @property
     def id(self) -> str:
@@ -61,7 +63,7 @@ def examples() -> list[Example]:
                 elif line.strip() and steps:
                     steps[-1].expected.append(line)
             rel = str(page.relative_to(ROOT / "docs"))
-            found.append(Example(rel, ROOT / options["project"], "serve" in options, steps))
+            found.append(Example(rel, ROOT / options["project"], "serve" in options, steps, options.get("as")))
     return found
 
 
@@ -98,21 +100,26 @@ def shell(command: str, cwd: Path, env: dict[str, str], timeout: float = 60) -> 
     return done.stdout + done.stderr
 
 
+def shown(output: str, project: Path, shown_as: str | None) -> str:
+    return output.replace(str(project), shown_as) if shown_as else output
+
+
 @pytest.mark.parametrize("example", examples(), ids=lambda e: e.id)
 def test_console_example_is_real(example: Example, tmp_path: Path) -> None:
     project = tmp_path / "project"
     shutil.copytree(example.project, project)
     port = str(free_port())
-    env = {**os.environ, "PATH": f"{Path(FASTLAUNCH).parent}:{os.environ['PATH']}", "COLUMNS": "120", "NO_COLOR": "1"}
+    path = f"{Path(FASTLAUNCH).parent}:{os.environ['PATH']}"
+    env = {**os.environ, "PATH": path, "COLUMNS": "120", "NO_COLOR": "1", "HOST": "127.0.0.1"}
     steps = [s for s in example.steps if not s.command.startswith("pip install")]
     problems: list[str] = []
     server: subprocess.Popen[bytes] | None = None
     log = tmp_path / "server.log"
     try:
         if example.serve:
-            at = next(i for i, s in enumerate(steps) if "fastlaunch run" in s.command)
+            at = max(i for i, s in enumerate(steps) if "fastlaunch run" in s.command)
             for step in steps[:at]:
-                output = shell(step.command, project, env)
+                output = shown(shell(step.command, project, env), project, example.shown_as)
                 problems += [f"$ {step.command}\n  missing: {m}" for m in missing(step.expected, output)]
             first, steps = steps[at], steps[at + 1 :]
             command = first.command.replace(":8000", f":{port}")
@@ -126,12 +133,16 @@ def test_console_example_is_real(example: Example, tmp_path: Path) -> None:
                     start_new_session=True,
                 )
             deadline = time.monotonic() + 30
-            while missing(first.expected, log.read_text(errors="replace")) and time.monotonic() < deadline:
-                assert server.poll() is None, log.read_text(errors="replace")
+
+            def served() -> str:
+                return shown(log.read_text(errors="replace"), project, example.shown_as)
+
+            while missing(first.expected, served()) and time.monotonic() < deadline:
+                assert server.poll() is None, served()
                 time.sleep(0.2)
-            problems += [f"$ {first.command}\n  missing: {m}" for m in missing(first.expected, log.read_text())]
+            problems += [f"$ {first.command}\n  missing: {m}" for m in missing(first.expected, served())]
         for step in steps:
-            output = shell(step.command.replace(":8000", f":{port}"), project, env)
+            output = shown(shell(step.command.replace(":8000", f":{port}"), project, env), project, example.shown_as)
             problems += [
                 f"$ {step.command}\n  missing: {m}\n  output:\n{output[-2000:]}" for m in missing(step.expected, output)
             ]
