@@ -161,3 +161,14 @@ def remove_cgroup(group: Path) -> None:
                 os.kill(int(pid), signal.SIGKILL)
         time.sleep(0.1)
     group.rmdir()
+
+
+def wait_for_log(log: Path, text: str, *, timeout: float = 30.0) -> str:
+    """The log once it holds ``text`` (the master logs some lines after the first worker already answers)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        content = log.read_text(errors="replace")
+        if text in content:
+            return content
+        time.sleep(0.1)
+    raise AssertionError(f"{text!r} not logged within {timeout}s:\n{log.read_text(errors='replace')[-3000:]}")

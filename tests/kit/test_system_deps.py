@@ -28,6 +28,7 @@ TOOLS: dict[str, tuple[str, frozenset[str]]] = {
     "nginx": ("nginx", frozenset({"nginx-core", "nginx-light", "nginx-full", "nginx-extras"})),
     "openssl": ("openssl", frozenset()),
     "runuser": ("util-linux", frozenset()),
+    "unshare": ("util-linux", frozenset()),
     "systemd-analyze": ("systemd", frozenset()),
     "wrk": ("wrk", frozenset()),
     "podman": ("podman", frozenset()),

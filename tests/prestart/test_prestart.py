@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 from posts import EXAMPLE
-from support import FASTLAUNCH, free_port, running
+from support import FASTLAUNCH, free_port, running, wait_for_log
 
 from fastlaunch.core.exceptions import ExitCode
 
@@ -161,8 +161,8 @@ def test_a_shebang_less_script_is_sourced_and_what_it_exports_reaches_the_app(tm
     log = tmp_path / "log"
     with running([FASTLAUNCH, "run"], cwd=tmp_path, env=env, log=log, ready_url=f"http://127.0.0.1:{port}/"):
         body = httpx.get(f"http://127.0.0.1:{port}/", timeout=5).json()
+        text = wait_for_log(log, "Worker plan: ")
     assert body == {"GREETING": "hello from prestart.sh", "DROPPED": None, "WEB_CONCURRENCY": "1"}
-    text = log.read_text()
     assert "prestart: sourced" in text and "prestart: never here" not in text
     assert "exported DROPPED, GREETING, WEB_CONCURRENCY: passed on to the server and the app" in text
     # fastlaunch's own settings were read before the script ran: it says so instead of half-applying them.
