@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import time
 from contextlib import AbstractContextManager
 from pathlib import Path
 
@@ -29,14 +28,3 @@ def serve(
         log=app_dir / "server.log",
         ready_url=f"http://127.0.0.1:{port}/",
     )
-
-
-def wait_for_log(log: Path, text: str, *, timeout: float = 30.0) -> str:
-    """The log once it contains text (bounded), else an AssertionError showing it."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        content = log.read_text(errors="replace")
-        if text in content:
-            return content
-        time.sleep(0.1)
-    raise AssertionError(f"{text!r} not logged within {timeout}s:\n{log.read_text(errors='replace')}")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from hung import hung_app, serve, wait_for_log
-from support import free_port
+from hung import hung_app, serve
+from support import free_port, wait_for_log
 
 
 def test_ready_is_logged_after_every_worker_finished_its_slow_startup(tmp_path: Path) -> None:

@@ -6,8 +6,8 @@ import http.client
 from pathlib import Path
 
 import httpx
-from hung import hung_app, serve, wait_for_log
-from support import free_port
+from hung import hung_app, serve
+from support import free_port, wait_for_log
 from websockets.sync.client import connect
 
 

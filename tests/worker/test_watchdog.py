@@ -7,8 +7,8 @@ import re
 from pathlib import Path
 
 import httpx
-from hung import hung_app, serve, wait_for_log
-from support import free_port
+from hung import hung_app, serve
+from support import free_port, wait_for_log
 
 
 def test_a_blocked_loop_is_reported_with_the_blocking_line_and_the_request(tmp_path: Path) -> None:
