@@ -89,6 +89,12 @@ def _peer_ratios(stats: dict[str, ConfigStats]) -> list[Verdict]:
                 "same stack: expected about 1.0 (lower is better)",
             )  # fmt: skip
         )
+    # The event-loop watchdog runs in every fastlaunch worker by default: its cost is this ratio's distance
+    # from 1 (the slices' spread is a few per cent).
+    for path in DOCS_ENDPOINTS:
+        on, off = rps(stats, fl, path), rps(stats, docs_key("fastlaunch-nowatchdog"), path)
+        if off is not None:
+            out.append(Verdict(f"watchdog on / off, fastlaunch, `{path}`", _ratio(on, off), ">= 0.97", ""))
     for server in ["fastlaunch", *PEERS]:
         if not SERVERS[server].access_log_off:
             continue

@@ -38,6 +38,11 @@ def _fastlaunch(launch: Launch) -> list[str]:
     ]  # fmt: skip
 
 
+def _fastlaunch_without_watchdog(launch: Launch) -> list[str]:
+    # The event-loop watchdog (LOOP_BLOCK_WARN, on by default) turned off: what the watchdog costs.
+    return [*_fastlaunch(launch), "--loop-block-warn", "0"]
+
+
 def _gunicorn(launch: Launch) -> list[str]:
     args = [
         str(BIN / "gunicorn"), launch.app, "--worker-class", "uvicorn_worker.UvicornWorker",
@@ -73,13 +78,14 @@ SERVERS: dict[str, ServerKind] = {
     kind.name: kind
     for kind in (
         ServerKind("fastlaunch", "fastlaunch run", _fastlaunch),
+        ServerKind("fastlaunch-nowatchdog", "fastlaunch run (watchdog off)", _fastlaunch_without_watchdog),
         ServerKind("gunicorn", "gunicorn + uvicorn-worker", _gunicorn),
         ServerKind("uvicorn", "uvicorn --workers", _uvicorn),
         ServerKind("fastapi", "fastapi run --workers", _fastapi, access_log_off=False, fastapi_only=True),
         ServerKind("granian", "granian --interface asgi", _granian),
     )
 }
-PEERS = [name for name in SERVERS if name != "fastlaunch"]
+PEERS = [name for name in SERVERS if not name.startswith("fastlaunch")]
 
 
 def display_command(args: list[str]) -> str:
