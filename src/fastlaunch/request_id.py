@@ -35,21 +35,22 @@ class _Ids:
         os.register_at_fork(after_in_child=self.reset)
 
     def reset(self) -> None:
-        self.prefix = os.urandom(8).hex()
-        self.counter = itertools.count()
+        # The prefix is the counter's high 64 bits: one formatting per id.
+        self.counter = itertools.count(int.from_bytes(os.urandom(8)) << 64)
 
     def next(self) -> str:
-        return f"{self.prefix}{next(self.counter):016x}"
+        return "%032x" % next(self.counter)  # noqa: UP031 - the fastest of the ways to format it
 
 
 _ids = _Ids()
+fresh_id = _ids.next  # a fresh id (32 hex digits)
 
 
 def choose(incoming: bytes | None) -> str:
     """The incoming id when it is a sane token, else a fresh one (32 hex digits)."""
     if incoming is not None and _SANE.fullmatch(incoming):
         return incoming.decode("ascii")
-    return _ids.next()
+    return fresh_id()
 
 
 class RequestIdFilter(logging.Filter):

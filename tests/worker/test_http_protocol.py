@@ -128,3 +128,28 @@ def test_a_failure_between_head_and_body_still_sends_the_head(server: tuple[int,
     data = raw_exchange(port, b"GET /fail-after-head/ HTTP/1.1\r\nHost: x\r\n\r\n")
     head, _, body = data.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200 OK\r\n") and b"content-length: 10" in head and body == b""
+
+
+def request_ids(head: bytes) -> list[bytes]:
+    lines = head.split(b"\r\n")[1:]
+    return [line.split(b":", 1)[1].strip() for line in lines if line.lower().startswith(b"x-request-id:")]
+
+
+@pytest.mark.parametrize(
+    "request_line",
+    [b"GET / HTTP/1.1", b"GET /big HTTP/1.1", b"GET /empty HTTP/1.1", b"HEAD /head HTTP/1.1", b"GET /nope HTTP/1.1"],
+)
+def test_every_response_carries_one_request_id(server: tuple[int, int, Path], request_line: bytes) -> None:
+    # The protocol adds the id itself (the middleware no longer wraps send): held heads, heads sent at once
+    # (HEAD, 204) and the app's own 404 alike.
+    port, _, _ = server
+    data = raw_exchange(port, request_line + b"\r\nHost: x\r\nConnection: close\r\n\r\n")
+    ids = request_ids(data.partition(b"\r\n\r\n")[0])
+    assert len(ids) == 1 and len(ids[0]) == 32 and int(ids[0], 16) >= 0
+
+
+def test_an_id_the_app_sets_is_kept_and_not_doubled(server: tuple[int, int, Path]) -> None:
+    port, _, _ = server
+    data = raw_exchange(port, b"GET /own-id HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert request_ids(head) == [b"chosen-by-the-app"] and body == b"mine"

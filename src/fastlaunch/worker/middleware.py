@@ -13,11 +13,11 @@ import inspect
 import sys
 from collections.abc import Awaitable, Callable, MutableMapping
 from time import perf_counter, time
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from uvicorn.middleware.asgi2 import ASGI2Middleware
 
-from fastlaunch.request_id import HEADER, REQUEST_ID, choose
+from fastlaunch.request_id import HEADER, REQUEST_ID, choose, fresh_id
 from fastlaunch.worker.access_log import AccessLog, Entry
 from fastlaunch.worker.deadline import TIMED_OUT, TIMED_OUT_STATUS
 from fastlaunch.worker.forwarded import SCHEMES, TrustedProxies
@@ -28,6 +28,14 @@ Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_SERVER_CYCLE: type[Any] | None
+try:
+    from fastlaunch.worker.http_protocol import OneWriteCycle
+
+    _SERVER_CYCLE = OneWriteCycle
+except ImportError:  # no httptools: the worker serves with Uvicorn's h11 protocol
+    _SERVER_CYCLE = None
 
 METRICS_PATH = "/metrics"
 FORWARDED_FOR = b"x-forwarded-for"
@@ -53,25 +61,39 @@ class ObservabilityMiddleware:
         # X-Forwarded-For/-Proto from trusted proxies, applied in the same pass over the headers that finds the
         # request id (Uvicorn's proxy_headers layer, which the worker turns off, cost every request an ASGI call).
         self.proxies = TrustedProxies(forwarded_allow_ips) if forwarded_allow_ips is not None else None
+        # Nothing to time or count per request: the request id alone, on the shortest path.
+        self.id_only = access_log is None and metrics is None and not serve_metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        kind = scope["type"]
-        if kind == "http":
-            await self._http(scope, receive, send)
+        if scope["type"] != "http":
+            if scope["type"] == "websocket":
+                REQUEST_ID.set(self._read_headers(scope)[0])
+            await self.app(scope, receive, send)
             return
-        if kind == "websocket":
-            await self._websocket(scope, receive, send)
-        await self.app(scope, receive, send)
-
-    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        REQUEST_ID.set(self._read_headers(scope)[0])
-
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request_id, agent = self._read_headers(scope)
+        # Every HTTP request takes this path, so it is inline: each call saved is about 1 % of a small endpoint.
+        request_id, raw_id, agent = self._read_headers(scope)
         # Not reset afterwards: the server runs each request in its own task (its own context), and the
         # server's own "Exception in ASGI application" line, logged after we return, should carry the id.
         REQUEST_ID.set(request_id)
-        response = _Response(send, (HEADER, request_id.encode("ascii")))
+        response: _Status
+        cycle = getattr(send, "__self__", None)
+        if cycle is not None and type(cycle) is _SERVER_CYCLE:
+            # The worker's own HTTP protocol adds the id to the response and records its status itself
+            # (worker/http_protocol.py): the app gets the server's send, not a wrapper around it.
+            cycle.id_header = (HEADER, raw_id)
+            response = cycle
+        else:
+            response = _Response(send, (HEADER, raw_id))
+            send = response.send
+        if self.id_only:
+            await self.app(scope, receive, send)
+        else:
+            await self._observed(scope, receive, send, response, request_id, agent)
+
+    async def _observed(
+        self, scope: Scope, receive: Receive, send: Send, response: _Status, request_id: str, agent: bytes | None
+    ) -> None:
+        """The request, timed for the access log and counted in the metrics."""
         metrics = self.metrics
         app = self.app
         if self.serve_metrics and scope["path"] == METRICS_PATH:
@@ -83,7 +105,7 @@ class ObservabilityMiddleware:
             metrics.started(method)
         start = perf_counter()
         try:
-            await app(scope, receive, response.send)
+            await app(scope, receive, send)
         finally:
             seconds = perf_counter() - start
             if TIMED_OUT in scope:  # REQUEST_TIMEOUT cut it: a 504, even where another response had started
@@ -93,16 +115,18 @@ class ObservabilityMiddleware:
             if metrics is not None:
                 metrics.finished(method, route_template(self.app, scope), response.status, seconds)
 
-    def _read_headers(self, scope: Scope) -> tuple[str, bytes | None]:
-        """One pass over the headers: the request's id and user agent; a trusted proxy's forwarded headers are
-        applied to the scope."""
-        ids: list[bytes] = []
+    def _read_headers(self, scope: Scope) -> tuple[str, bytes, bytes | None]:
+        """One pass over the headers: the request's id (as text and as bytes) and user agent; a trusted proxy's
+        forwarded headers are applied to the scope."""
+        incoming: bytes | None = None
+        several = False
         agent = proto = None
         forwarded_for: list[bytes] = []
         headers = scope["headers"]
         for name, value in headers:
             if name == HEADER:
-                ids.append(value)
+                several = incoming is not None
+                incoming = value
             elif name == b"user-agent":
                 agent = value
             elif name == FORWARDED_FOR:
@@ -111,15 +135,19 @@ class ObservabilityMiddleware:
                 proto = value
         if (forwarded_for or proto is not None) and self.proxies is not None:
             self._apply_forwarded(scope, forwarded_for, proto)
-        # One id per request, whatever the client sent: a single sane X-Request-ID is kept; none, several or a
-        # bad one become a fresh id, and the app's headers then carry exactly that id (it saw the first of
-        # two while the log had the last).
-        request_id = choose(ids[0] if len(ids) == 1 else None)
-        if not ids:  # the common case: a copy plus one header, not a filtering pass
-            scope["headers"] = [*headers, (HEADER, request_id.encode("ascii"))]
-        elif len(ids) > 1 or ids[0] != request_id.encode("ascii"):
-            scope["headers"] = [*(h for h in headers if h[0] != HEADER), (HEADER, request_id.encode("ascii"))]
-        return request_id, agent
+        if incoming is None:  # the common case: a fresh id, and a copy of the headers plus one
+            request_id = fresh_id()
+            raw = request_id.encode("ascii")
+            scope["headers"] = [*headers, (HEADER, raw)]
+            return request_id, raw, agent
+        # One id per request, whatever the client sent: a single sane X-Request-ID is kept; several or a bad
+        # one become a fresh id, and the app's headers then carry exactly that id (it saw the first of two
+        # while the log had the last).
+        request_id = choose(None if several else incoming)
+        raw = request_id.encode("ascii")
+        if several or incoming != raw:
+            scope["headers"] = [*(h for h in headers if h[0] != HEADER), (HEADER, raw)]
+        return request_id, raw, agent
 
     def _apply_forwarded(self, scope: Scope, forwarded_for: list[bytes], proto: bytes | None) -> None:
         proxies = self.proxies
@@ -136,8 +164,13 @@ class ObservabilityMiddleware:
                 scope["client"] = (client, 0)
 
 
+class _Status(Protocol):
+    status: int  # the response's, once started
+
+
 class _Response:
-    """The app's ``send``, adding the request id header and noting the status."""
+    """The app's ``send``, adding the request id header and noting the status (for servers other than the
+    worker's own protocol)."""
 
     __slots__ = ("_send", "_id_header", "status")
 
@@ -146,16 +179,18 @@ class _Response:
         self._id_header = id_header
         self.status = 500  # unless the app starts a response: the server answers 500 when the app raises
 
-    async def send(self, message: Message) -> None:
+    def send(self, message: Message) -> Awaitable[None]:
+        # Not a coroutine function: it hands back the server's own awaitable, which saves every message a
+        # coroutine of ours (a few per cent of a small async endpoint's cost).
         if message["type"] == "http.response.start":
             self.status = message["status"]
             headers = message.get("headers", ())
             for name, _ in headers:
-                if name.lower() == HEADER:  # the app set its own: keep it
+                if len(name) == len(HEADER) and name.lower() == HEADER:  # the app set its own: keep it
                     break
             else:  # a new list and message: the app may reuse its own
                 message = {**message, "headers": [*headers, self._id_header]}
-        await self._send(message)
+        return self._send(message)
 
 
 def _entry(scope: Scope, status: int, seconds: float, request_id: str, agent: bytes | None) -> Entry:

@@ -53,3 +53,8 @@ async def fail_after_head(scope, receive, send):
 
 
 app.mount("/fail-after-head", fail_after_head)
+
+
+@app.get("/own-id")
+async def own_id():
+    return Response(b"mine", media_type="text/plain", headers={"X-Request-ID": "chosen-by-the-app"})
