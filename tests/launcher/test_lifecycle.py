@@ -218,6 +218,8 @@ def test_workers_take_the_loaded_app_out_of_the_collectors_way(app_dir: Path) ->
         state = httpx.get(f"http://127.0.0.1:{port}/gc").json()
     # Everything the app's import created is frozen; what remains tracked is what serving has created since.
     assert state["frozen"] > state["tracked"], state
+    # The collector was off while the app was imported (a faster start) and is on again for serving.
+    assert (state["enabled_at_import"], state["enabled"]) == (False, True)
     assert state["threshold"][0] == YOUNG_THRESHOLD > gc.get_threshold()[0]
 
     port = free_port()

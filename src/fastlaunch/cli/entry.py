@@ -9,6 +9,7 @@ the syntax, which validates it and then hands over to the same serving code (``f
 
 from __future__ import annotations
 
+import gc
 import sys
 from typing import NoReturn
 
@@ -48,12 +49,16 @@ def serve_and_exit(overrides: dict[str, object], prestart: bool) -> NoReturn:
 
 
 def main() -> None:
+    # Starting up is mostly importing (Gunicorn, Uvicorn, fastlaunch): many objects, almost no garbage, and a
+    # collection every 700 of them. The collector stays off until the server runs (launcher/serve.py).
+    gc.disable()
     parsed = handed_over()
     argv = sys.argv[1:]
     if parsed is None and argv[:1] == ["run"]:
         parsed = read_run_args(argv[1:])
     if parsed is not None:
         serve_and_exit(*parsed)
+    gc.enable()
     from fastlaunch.cli.commands import main as cli_main
 
     cli_main()

@@ -19,6 +19,14 @@ _USERINFO = re.compile(r"^(?P<scheme>[^:/?#]+://)(?P<user>[^@/?#]*?):(?P<passwor
 _QUERY_SECRET = re.compile(rf"(?P<key>(?:^|[?&;])(?:{'|'.join(_SECRET_KEYS)})=)(?P<value>[^&;#]*)", re.IGNORECASE)
 
 
+def backend(url: str) -> str:
+    """The kind of database a URL names, without its driver: ``postgresql+asyncpg://...`` -> ``postgresql``."""
+    try:
+        return urlsplit(url).scheme.split("+")[0]
+    except ValueError:
+        return ""
+
+
 def masked_url(url: str) -> str:
     """``url`` with its password (userinfo or query parameter) replaced by ``***``; nothing else changed."""
     shown = _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", url, count=1)

@@ -5,6 +5,7 @@ Reached from ``fastlaunch.cli.entry`` with no CLI library loaded. Errors are rai
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 from pathlib import Path
@@ -65,7 +66,9 @@ def serve(overrides: dict[str, object], *, prestart: bool) -> None:
         del os.environ["WEB_CONCURRENCY"]
     from fastlaunch.launcher.gunicorn_app import FastlaunchApplication
 
-    FastlaunchApplication(settings, target, plan, conf).run()
+    application = FastlaunchApplication(settings, target, plan, conf)
+    gc.enable()  # off while starting up (cli/entry.py)
+    application.run()
 
 
 def _bind_source(settings: Settings, address: object) -> str:

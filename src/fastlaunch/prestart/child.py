@@ -9,6 +9,7 @@ exit codes are the same as when the steps ran in-process.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -55,6 +56,7 @@ def _flush() -> None:
 def _child(step: Step, settings: Settings, report: int) -> int:
     for signum in FORWARDED:  # die of the signal the parent forwards, as the steps did in-process
         signal.signal(signum, signal.SIG_DFL)
+    gc.enable()  # off in the starting master (cli/entry.py); migrations may run long
     try:
         step(settings)
     except FastlaunchError as exc:

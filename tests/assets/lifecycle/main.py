@@ -1,4 +1,5 @@
 import asyncio
+import gc
 import os
 import sys
 
@@ -42,8 +43,9 @@ async def modules():
     return {name: name in sys.modules for name in ("rich", "typer", "click", "fastlaunch.cli.commands")}
 
 
+COLLECTING_AT_IMPORT = gc.isenabled()
+
 if os.environ.get("APP_GC_THRESHOLD"):  # an app that tunes its own collector
-    import gc
 
     gc.set_threshold(int(os.environ["APP_GC_THRESHOLD"]))
 
@@ -52,4 +54,10 @@ if os.environ.get("APP_GC_THRESHOLD"):  # an app that tunes its own collector
 async def gc_state():
     import gc
 
-    return {"frozen": gc.get_freeze_count(), "tracked": len(gc.get_objects()), "threshold": gc.get_threshold()}
+    return {
+        "frozen": gc.get_freeze_count(),
+        "tracked": len(gc.get_objects()),
+        "threshold": gc.get_threshold(),
+        "enabled": gc.isenabled(),
+        "enabled_at_import": COLLECTING_AT_IMPORT,
+    }
