@@ -70,7 +70,7 @@ class ObservabilityMiddleware:
                 REQUEST_ID.set(self._read_headers(scope)[0])
             await self.app(scope, receive, send)
             return
-        # Every HTTP request takes this path, so it is inline: each call saved is about 1 % of a small endpoint.
+        # Every HTTP request takes this path, so it is inline: a coroutine call costs about 2,000 instructions.
         request_id, raw_id, agent = self._read_headers(scope)
         # Not reset afterwards: the server runs each request in its own task (its own context), and the
         # server's own "Exception in ASGI application" line, logged after we return, should carry the id.
@@ -181,7 +181,7 @@ class _Response:
 
     def send(self, message: Message) -> Awaitable[None]:
         # Not a coroutine function: it hands back the server's own awaitable, which saves every message a
-        # coroutine of ours (a few per cent of a small async endpoint's cost).
+        # coroutine of ours (about 2,000 instructions each).
         if message["type"] == "http.response.start":
             self.status = message["status"]
             headers = message.get("headers", ())
