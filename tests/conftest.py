@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from collections.abc import Iterator
@@ -12,45 +13,24 @@ sys.path.insert(0, str(Path(__file__).parent))
 from pg import PostgresCluster  # noqa: E402 - needs the sys.path entry above
 from support import IN_CI  # noqa: E402
 
-# Variables of the official image and of fastlaunch that would leak from a developer's shell into tests.
-_LEAKY = [
-    "APP_MODULE",
-    "MODULE_NAME",
-    "VARIABLE_NAME",
-    "GUNICORN_CONF",
-    "WORKER_CLASS",
-    "WORKERS_PER_CORE",
-    "MAX_WORKERS",
-    "WEB_CONCURRENCY",
-    "HOST",
-    "PORT",
-    "BIND",
-    "LOG_LEVEL",
-    "TIMEOUT",
-    "GRACEFUL_TIMEOUT",
-    "KEEP_ALIVE",
-    "HEADER_TIMEOUT",
-    "ACCESS_LOG",
-    "ERROR_LOG",
-    "GUNICORN_CMD_ARGS",
-    "PRE_START_PATH",
-    "FORWARDED_ALLOW_IPS",
-    "MAX_REQUESTS",
-    "MAX_REQUESTS_JITTER",
-    "WORKER_MEMORY",
-    "ROOT_PATH",
-    "DATABASE_URL",
-    "DB_WAIT_TIMEOUT",
-    "MIGRATE",
-    # the example service's own settings
-    "ENVIRONMENT",
-    "DEBUG",
-    "DATABASE_POOL_SIZE",
-    "LOG_FORMAT",
-    "METRICS",
-    "METRICS_PORT",
-    "PROMETHEUS_MULTIPROC_DIR",
-]
+from fastlaunch.core.settings import SETTINGS
+
+
+# Variables that would leak from a developer's shell into tests: every setting's, from the table itself, the
+# example service's (its pydantic-settings fields), and those read outside both (Gunicorn's, Prometheus').
+def _example_settings() -> set[str]:
+    if importlib.util.find_spec("posts_service") is None:  # an environment without the example runs none of its tests
+        return set()
+    from posts_service.config import Settings
+
+    return {field.upper() for field in Settings.model_fields}
+
+
+_LEAKY = sorted(
+    {setting.env for setting in SETTINGS if setting.env}
+    | _example_settings()
+    | {"GUNICORN_CMD_ARGS", "PROMETHEUS_MULTIPROC_DIR"}
+)
 
 
 @pytest.fixture(autouse=True)

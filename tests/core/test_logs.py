@@ -7,7 +7,6 @@ import os
 import re
 import signal
 import socket
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -16,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from support import ASSETS, FASTLAUNCH, free_port, running
+from support import ASSETS, FASTLAUNCH, free_port, running, wait_for_log
 
 from fastlaunch.request_id import choose
 
@@ -127,20 +126,21 @@ def test_a_request_finishing_during_shutdown_is_still_logged(tmp_path: Path) -> 
     results: list[int] = []
 
     def held_request(base: str) -> None:
-        results.append(httpx.get(f"{base}/hold", headers={"Connection": "close"}, timeout=30).status_code)
+        url = f"{base}/hold?s=1&announce=true"
+        results.append(httpx.get(url, headers={"Connection": "close"}, timeout=30).status_code)
 
     port = free_port()
     base, log = f"http://127.0.0.1:{port}", tmp_path / "server.log"
     command = [FASTLAUNCH, "run", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"]
     with running(command, cwd=APP, env=ENV, log=log, ready_url=f"{base}/") as proc, ThreadPoolExecutor(1) as pool:
         done = pool.submit(held_request, base)
-        time.sleep(0.1)  # /hold takes 0.2 s: the request is in the app now
+        wait_for_log(log, "hold started")  # the request is in the app, for a second more
         proc.send_signal(signal.SIGTERM)
         done.result(30)
         assert proc.wait(30) == 0
     assert results == [200]
     text = log.read_text()
-    assert '"GET /hold HTTP/1.1" 200' in text, text
+    assert '"GET /hold?s=1&announce=true HTTP/1.1" 200' in text, text
     # A worker that finished its graceful shutdown exits normally; it is not killed by the signal.
     assert "was sent SIGTERM" not in text, text
     assert "Worker exiting" in text, text

@@ -30,7 +30,9 @@ def boom():
 
 
 @app.get("/hold")
-async def hold():
+async def hold(s: float = 0.2, announce: bool = False):
+    if announce:  # tells the test this request has reached the app
+        log.warning("hold started")
     # Blocks this worker's event loop on purpose, so concurrent requests are answered by other workers.
-    time.sleep(0.2)
+    time.sleep(s)
     return {"pid": os.getpid()}
