@@ -8,6 +8,7 @@ import importlib
 from pathlib import Path
 
 import pytest
+from packaging.version import Version
 from support import FASTLAUNCH, ROOT, free_port, running, wait_for_workers
 
 PACKAGE = ROOT / "src" / "fastlaunch"
@@ -151,7 +152,8 @@ def test_a_broken_rule_is_reported(tmp_path: Path, source: str, part: str, expec
 )
 def test_public_names_import(path: str) -> None:
     module, _, name = path.partition(":")
-    assert getattr(importlib.import_module(module), name) is not None
+    value = getattr(importlib.import_module(module), name)  # AttributeError when a public name moved away
+    assert callable(value) or (name == "__version__" and Version(value) >= Version("0.1")), (path, value)
 
 
 def test_worker_class_setting_names_the_public_path() -> None:

@@ -1,6 +1,6 @@
 """The one error family fastlaunch raises, and the exit code each kind maps to.
 
-The library raises; only ``error_output`` renders (one message, no traceback) and exits.
+The library raises; only ``fastlaunch.cli.errors.rendered_errors`` renders (one message, no traceback) and exits.
 """
 
 from __future__ import annotations

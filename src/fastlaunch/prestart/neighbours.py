@@ -1,5 +1,6 @@
-"""What the project's own prestart files do that fastlaunch's steps also do: read, never run, so that the
-launcher can warn in one line when the two would step on each other."""
+"""The project's own prestart files (the PRE_START_PATH script, ``alembic.ini`` and its ``env.py``): read, never
+run, to find where they overlap fastlaunch's steps (a script line that runs ``alembic upgrade``; an env.py that
+builds its own database URL), so the launcher can warn in one line when the two would step on each other."""
 
 from __future__ import annotations
 
