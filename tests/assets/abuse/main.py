@@ -43,7 +43,9 @@ async def warn():
 
 
 @app.get("/slow")
-async def slow(s: float = 2.0):
+async def slow(s: float = 2.0, announce: bool = False):
+    if announce:  # tells the test this request has reached the app
+        log.warning("slow started")
     await asyncio.sleep(s)
     return {"slept": s}
 
