@@ -3,7 +3,7 @@ where the CDN that FastAPI's defaults load them from cannot be reached.
 
 The files are swagger-ui-dist's and ReDoc's, copied from npm into ``docs_assets/`` by
 ``scripts/update-docs-assets`` (pinned versions and sha512 integrity; ``docs_assets/VERSIONS`` lists them
-with their licences). They used to come from ``drf-spectacular-sidecar``, which drags Django (~60 MB) into
+with their licences): a package that ships them, ``drf-spectacular-sidecar``, would drag Django (~60 MB) into
 every image. Only Starlette is used, as in Starlette 0.22 (FastAPI 0.88).
 """
 

@@ -106,7 +106,7 @@ def test_heads_within_the_limits_are_served(server: Server) -> None:
 def test_head_on_an_endless_stream_answers_at_once(server: Server) -> None:
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
         sock.sendall(b"HEAD /events HTTP/1.1\r\nHost: x\r\n\r\n")
-        sock.settimeout(4)  # the held head used to wait for a body that HEAD never gets: forever here
+        sock.settimeout(4)  # a head held for the body would wait forever: HEAD never gets one
         head = sock.recv(65536)
     assert head.startswith(b"HTTP/1.1 200 ")
     assert b"text/event-stream" in head
