@@ -69,6 +69,8 @@ def test_every_bad_pattern_is_found_with_its_line() -> None:
     [
         ('FROM python:latest\nUSER 1000\nCMD ["x"]\n', IGNORE_OK, [(1, "FL005")]),
         ("FROM python:3.12-slim\nUSER 1000\nENTRYPOINT uvicorn main:app\n", IGNORE_OK, [(3, "FL003"), (3, "FL014")]),
+        # the shell form that execs the server: the shell replaces itself, the server is PID 1
+        ("FROM python:3.12-slim\nUSER 1000\nCMD exec fastlaunch run\n", IGNORE_OK, []),
         ("FROM python:3.12-slim\nCOPY . .\nUSER 1000\n", ".git\n", [(2, "FL006")]),
         ("FROM python:3.12-slim\nCOPY . .\nUSER 1000\n", ".env*\n!.env\n", [(2, "FL006")]),
         # .env at the root only: app/.env still reaches the image

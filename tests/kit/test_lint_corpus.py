@@ -36,6 +36,7 @@ EXPECTED: dict[str, set[tuple[int, str]]] = {
     "hypercorn": {(8, "FL014")},  # hypercorn's default bind is 127.0.0.1:8000
     "granian": {(9, "FL012"), (9, "FL015")},  # GRANIAN_HOST/GRANIAN_PORT from ENV
     "mount-from": {(3, "FL017")},
+    "paas-port": {(9, "FL020")},  # exec form: gunicorn gets the text `0.0.0.0:$PORT`
     "bash-entrypoint": set(),  # bash execs the last command of an && chain; ${PORT:-8000}; USER from the base
 }
 

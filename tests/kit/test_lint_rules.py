@@ -43,6 +43,7 @@ def replacements(text: str, code: str) -> list[str | None]:
         ('CMD ["gunicorn", "-b", "unix:/run/app.sock", "main:app"]', set()),
         ('ENV GUNICORN_CMD_ARGS="--bind 0.0.0.0:80"\nCMD ["gunicorn", "main:app"]', set()),
         ('CMD ["gunicorn", "-c", "conf.py", "main:app"]', set()),  # the config file decides: unknown
+        ('COPY gunicorn.conf.py .\nCMD ["gunicorn", "main:app"]', set()),  # read from the working directory
         ('CMD ["hypercorn", "main:app"]', {"FL014"}),
         ('CMD ["hypercorn", "--bind", "0.0.0.0:8000", "main:app"]', set()),
         ('CMD ["granian", "--interface", "asgi", "main:app"]', {"FL014"}),
@@ -63,7 +64,10 @@ def replacements(text: str, code: str) -> list[str | None]:
         ('EXPOSE 80\nCMD ["fastapi", "run"]', {"FL015"}),
         ('EXPOSE 80\nENV PORT=80\nCMD ["fastapi", "run"]', set()),  # fastapi run reads PORT
         ('EXPOSE 8000\nENV PORT=9000\nCMD ["fastlaunch", "run"]', {"FL015"}),
-        ('EXPOSE 8000\nCMD ["uvicorn", "main:app", "--host", "0.0.0.0", "--port", "$PORT"]', set()),
+        # exec form: `$PORT` reaches the server as that text (FL020); the port itself is unknown
+        ('EXPOSE 8000\nCMD ["uvicorn", "main:app", "--host", "0.0.0.0", "--port", "$PORT"]', {"FL020"}),
+        ('CMD ["gunicorn", "-b", "0.0.0.0:${PORT}", "main:app"]', {"FL020"}),
+        ('CMD ["sh", "-c", "exec gunicorn -b 0.0.0.0:${PORT:-8000} main:app"]', set()),
         ('ARG P=8000\nEXPOSE $P\nCMD ["fastlaunch", "run", "--port", "9000"]', {"FL015"}),  # the ARG's default
         ('ARG P\nEXPOSE $P\nCMD ["fastlaunch", "run", "--port", "9000"]', set()),  # no default: unknown
     ],
@@ -209,3 +213,32 @@ def test_a_dockerfile_docker_refuses_has_its_own_exit_code(tmp_path: Path) -> No
     (tmp_path / "Dockerfile").write_text("RUN echo hello\n")
     result = run_cli(["lint"], cwd=tmp_path)
     assert result.returncode == 10 and "no FROM" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("lines", "expected"),
+    [
+        # an entrypoint script that ends in exec "$@": the server is CMD's, reported there, once
+        ('ENTRYPOINT ["/docker-entrypoint.sh"]\nCMD ["uvicorn", "main:app"]', [(4, "FL014")]),
+        ('ENTRYPOINT ["uvicorn"]\nCMD ["main:app", "--host", "0.0.0.0"]', []),
+        ('ENTRYPOINT ["uvicorn", "main:app"]\nCMD ["--host", "127.0.0.1"]', [(3, "FL014")]),
+        ('ENTRYPOINT ["sh", "-c"]\nCMD ["exec uvicorn main:app --host 0.0.0.0"]', []),
+    ],
+)
+def test_entrypoint_and_cmd_are_one_command_line(lines: str, expected: list[tuple[int, str]]) -> None:
+    assert [(f.line, f.code) for f in findings(HEAD + lines + "\n")] == expected
+
+
+def test_files_in_the_context_that_set_the_address_make_it_unknown(tmp_path: Path) -> None:
+    from fastlaunch.kit.lint import lint_file
+
+    (tmp_path / ".dockerignore").write_text("**/.env\n")
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text(HEAD + 'COPY . .\nCMD ["gunicorn", "main:app"]\n')
+    assert [f.code for f in lint_file(dockerfile)] == ["FL014"]
+    (tmp_path / "gunicorn.conf.py").write_text("bind = '0.0.0.0:8000'\n")
+    assert lint_file(dockerfile) == []
+    dockerfile.write_text(HEAD + 'ENV HOST=127.0.0.1\nCMD ["fastlaunch", "run"]\n')
+    assert [f.code for f in lint_file(dockerfile)] == ["FL014"]
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n\n[tool.fastlaunch]\nbind = "0.0.0.0:8000"\n')
+    assert lint_file(dockerfile) == []

@@ -1,5 +1,6 @@
 """Rules on what the final image does when it starts: its user (FL004), its command (FL003, FL011, FL012,
-FL013, FL018), the address its server listens on (FL014, FL015), and which target a plain build gives (FL019)."""
+FL013, FL018, FL020), the address its server listens on (FL014, FL015), and which target a plain build gives
+(FL019)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 
 from fastlaunch.kit.lint.build import forwarded
 from fastlaunch.kit.lint.findings import Finding
-from fastlaunch.kit.lint.grammar import Instruction, split, truthy
+from fastlaunch.kit.lint.grammar import VARIABLE, Instruction, split, truthy
 from fastlaunch.kit.lint.servers import SHELLS, Command, Server, commands, find_servers, loopback, option
 from fastlaunch.kit.lint.stages import Build
 
@@ -17,6 +18,7 @@ WORKERS_FLAG = re.compile(r"^(?:--workers(?:=(?P<a>\S+))?|-w(?P<b>\S+)?)$")
 DEV_TARGET = re.compile(r"^(dev|devel|develop|development|debug|local|tests?|testing)$|[-_](dev|development|debug)$")
 ROOT = ("root", "0")
 RUN_FIX = 'CMD ["fastlaunch", "run"]'
+EXEC = re.compile(r"(^|[;&|]\s*|\s)exec\s")
 
 
 def check_runtime(build: Build, context: Path | None) -> list[Finding]:
@@ -27,12 +29,20 @@ def check_runtime(build: Build, context: Path | None) -> list[Finding]:
         cmd = Instruction(build.chain()[0].head.line, "CMD", (), base.command, True)
     env = build.env()
     every = commands(entrypoint, cmd)
-    servers = find_servers(every, env, base.command if base else (), context)
+    copied = frozenset(
+        Path(source).name
+        for stage in build.stages
+        if stage.index in build.feeding()
+        for ins in stage.body
+        if ins.keyword in ("COPY", "ADD")
+        for source in ins.value[:-1]
+    )
+    servers = find_servers(every, env, base.command if base else (), context, copied)
     findings = _check_user(build, env, servers)
     for ins in (entrypoint, cmd):
         if ins is not None:
-            findings += _check_shell(ins) + _check_server_args(ins)
-    findings += _check_address(build, servers)
+            findings += _check_shell(ins, cmd if ins is entrypoint else None) + _check_server_args(ins)
+    findings += _check_address(build, servers) + _check_literal_variables(servers)
     findings += _check_syncing_runner(every, env)
     findings += _check_target(build)
     return findings
@@ -67,9 +77,12 @@ def _check_user(build: Build, env: dict[str, str], servers: list[Server]) -> lis
     return [Finding(ins.line, "FL004", f"the final stage runs as root ({what})", fix)]
 
 
-def _check_shell(ins: Instruction) -> list[Finding]:
+def _check_shell(ins: Instruction, cmd: Instruction | None) -> list[Finding]:
+    """``cmd``: the CMD after this ENTRYPOINT, which is the script of an ``ENTRYPOINT ["sh", "-c"]``."""
     argv = ins.argv()
     if not ins.json:
+        if EXEC.search(" ".join(ins.value)):  # `CMD exec gunicorn ...`: the shell replaces itself
+            return []
         return [
             Finding(
                 ins.line,
@@ -81,11 +94,11 @@ def _check_shell(ins: Instruction) -> list[Finding]:
             )
         ]
     if len(argv) >= 2 and Path(argv[0]).name in SHELLS and argv[1] == "-c":
-        script = " ".join(argv[2:])
+        script = " ".join(argv[2:]) or (" ".join(cmd.argv()) if cmd is not None and cmd.json else "")
         # bash 5.1+ execs the last command of an && chain itself (dash, Debian's /bin/sh, does not).
         bash_execs = Path(argv[0]).name == "bash" and not re.search(r"[;|\n]|&(?!&)", script.replace("&&", ""))
-        if not bash_execs and (not script or not re.search(r"(^|[;&|]\s*|\s)exec\s", script)):
-            what = "its script comes from CMD" if not script else repr(_shorten(script))
+        if not bash_execs and (not script or not EXEC.search(script)):
+            what = repr(_shorten(script)) if script else "its script comes from CMD"
             return [
                 Finding(
                     ins.line,
@@ -166,6 +179,27 @@ def _check_address(build: Build, servers: list[Server]) -> list[Finding]:
                     f"make them the same: EXPOSE {server.port}, or start the server on port {min(exposed)}",
                 )
             )
+    return findings
+
+
+def _check_literal_variables(servers: list[Server]) -> list[Finding]:
+    """``CMD ["gunicorn", "-b", "0.0.0.0:$PORT"]``: no shell, so the server receives the text `$PORT`."""
+    findings = []
+    for server in servers:
+        literal = [w for w in server.args if VARIABLE.search(w)]
+        if server.command.shell or not literal:
+            continue
+        findings.append(
+            Finding(
+                server.command.ins.line,
+                "FL020",
+                f"{server.command.ins.keyword} passes {literal[0]!r} to {_label(server)} as written: the exec form "
+                "runs no shell, so no variable is expanded and the server gets the literal text",
+                "let the server read the variable itself (fastlaunch run, fastapi run and gunicorn read PORT; "
+                "fastlaunch run also HOST and BIND), write the value, or run it through a shell: "
+                '["sh", "-c", "exec <server> ... $PORT"]',
+            )
+        )
     return findings
 
 

@@ -38,6 +38,16 @@ class Command:
     words: list[str]
     shell: bool
     exact: bool  # the words are the instruction's whole exec-form array (a fix can rewrite it)
+    tail: tuple[Instruction, int] | None = None  # ENTRYPOINT + CMD: the CMD, and where its words start
+
+    def at(self, start: int) -> tuple[Command, int]:
+        """The command as its instruction wrote it, for a server whose word is at ``start``: a server named
+        in the CMD part of ENTRYPOINT + CMD is reported at the CMD."""
+        if self.tail is None or start < self.tail[1]:
+            return self, start
+        cmd, offset = self.tail
+        words = self.words[offset:]
+        return Command(cmd, words, False, words == list(cmd.value)), start - offset
 
 
 @dataclass(frozen=True)
@@ -53,10 +63,16 @@ class Server:
 
 def commands(entrypoint: Instruction | None, cmd: Instruction | None) -> list[Command]:
     """What the image runs, split into commands: ``sh -c`` scripts and shell-form lines are cut at ; && || |."""
-    if entrypoint is not None:
-        first = _commands(entrypoint, entrypoint.argv() + (cmd.argv() if cmd is not None and entrypoint.json else []))
-        return first + (_commands(cmd, cmd.argv()) if cmd is not None and entrypoint.json else [])
-    return _commands(cmd, cmd.argv()) if cmd is not None else []
+    if entrypoint is None:
+        return _commands(cmd, cmd.argv()) if cmd is not None else []
+    head = entrypoint.argv()
+    if not entrypoint.json or cmd is None or (len(head) >= 3 and Path(head[0]).name in SHELLS and head[1] == "-c"):
+        return _commands(entrypoint, head)
+    if (
+        len(head) == 2 and Path(head[0]).name in SHELLS and head[1] == "-c"
+    ):  # ENTRYPOINT ["sh", "-c"]: CMD is the script
+        return [Command(cmd, split(part), True, False) for part in SEPARATORS.split(" ".join(cmd.argv()))]
+    return [Command(entrypoint, head + cmd.argv(), False, False, (cmd, len(head)))]
 
 
 def _commands(ins: Instruction, argv: list[str]) -> list[Command]:
@@ -82,14 +98,20 @@ def option(args: list[str], *names: str) -> list[str]:
 
 
 def find_servers(
-    all_commands: list[Command], env: Mapping[str, str], implicit: tuple[str, ...], context: Path | None
+    all_commands: list[Command],
+    env: Mapping[str, str],
+    implicit: tuple[str, ...],
+    context: Path | None,
+    copied: frozenset[str] = frozenset(),
 ) -> list[Server]:
+    """``copied``: the names of the files the image's COPY lines name (a gunicorn.conf.py among them is read by
+    gunicorn from its working directory)."""
     found = []
     for command in all_commands:
         for i in range(len(command.words)):
             name = _server_name(command.words, i, implicit)
             if name:
-                found.append(_address(name, command, i, env, context))
+                found.append(_address(name, *command.at(i), env, context, copied))
                 break
     return found
 
@@ -116,7 +138,9 @@ def _value(word: str, command: Command, env: Mapping[str, str]) -> str | None:
     return expand(word, env) if command.shell else None
 
 
-def _address(name: str, command: Command, start: int, env: Mapping[str, str], context: Path | None) -> Server:
+def _address(
+    name: str, command: Command, start: int, env: Mapping[str, str], context: Path | None, copied: frozenset[str]
+) -> Server:
     word = Path(command.words[start]).name
     args = [] if word in ("start.sh", "start") else command.words[start + (2 if word in SUBCOMMAND else 1) :]
 
@@ -137,7 +161,9 @@ def _address(name: str, command: Command, start: int, env: Mapping[str, str], co
                 return server(None, None, "")
             pairs = [a for a in addresses if a is not None]
             return server([h for h, _ in pairs], pairs[0][1], "-b")
-        if option(args + extra, "-c", "--config") or (name == "gunicorn" and _configured(context, "gunicorn")):
+        if option(args + extra, "-c", "--config") or (
+            name == "gunicorn" and ("gunicorn.conf.py" in copied or _configured(context, "gunicorn"))
+        ):
             return server(None, None, "")
         if name == "gunicorn" and "PORT" in env:  # gunicorn's default bind is 0.0.0.0:$PORT when PORT is set
             return server(["0.0.0.0"], env["PORT"], "PORT set by ENV")
