@@ -57,6 +57,10 @@ def replacements(text: str, code: str) -> list[str | None]:
         ('CMD ["fastlaunch", "run", "--host", "127.0.0.1"]', {"FL014"}),
         ("CMD uvicorn main:app --host 127.0.0.1", {"FL003", "FL014"}),
         ('CMD ["sh", "-c", "exec uvicorn main:app --host $HOST"]', set()),  # HOST unknown at lint time
+        (
+            'CMD ["sh", "-c", "echo starting uvicorn; pip install uvicorn && exec uvicorn main:app --host 0.0.0.0"]',
+            set(),
+        ),
         ('ENV HOST=127.0.0.1\nCMD ["sh", "-c", "exec uvicorn main:app --host $HOST"]', {"FL014"}),
         # the port against EXPOSE
         ('EXPOSE 8001\nCMD ["uvicorn", "main:app", "--host", "0.0.0.0", "--port", "8000"]', {"FL015"}),

@@ -14,6 +14,7 @@ SHELLS = frozenset({"sh", "bash", "dash", "ash", "zsh"})
 SERVERS = frozenset({"uvicorn", "gunicorn", "hypercorn", "granian"})
 SUBCOMMAND = {"fastapi": "run", "fastlaunch": "run"}  # `fastapi dev` / `fastlaunch dev` are FL011's
 LOOPBACK = re.compile(r"^(127\.\d+\.\d+\.\d+|localhost|::1|\[::1\])$")
+NOT_RUNNERS = frozenset({"echo", "printf", "pip", "pip3", "which", "type", "command", "test", "["})
 SEPARATORS = re.compile(r"&&|\|\||[;|&\n]")
 # Where each server's host and port come from, after its command-line flags: (environment, default).
 HOST_SOURCES: dict[str, tuple[str | None, str]] = {
@@ -118,6 +119,8 @@ def find_servers(
 
 def _server_name(words: list[str], i: int, implicit: tuple[str, ...]) -> str | None:
     word = Path(words[i]).name
+    if Path(words[0]).name in NOT_RUNNERS or "install" in words[:i]:  # `echo starting uvicorn`, `pip install uvicorn`
+        return None
     if i > 0 and words[i - 1] == "-m" and word in SERVERS:
         return word
     if i > 0 and words[i - 1] in ("-m", "-c"):
