@@ -119,6 +119,10 @@ def test_fl004_says_what_else_must_change() -> None:
     assert "USER 10001:10001" in finding.fix and "1024" in finding.fix
     (finding,) = findings("FROM fastlaunch/uvicorn-gunicorn-fastapi:python3.12\nENV WORKER_USER=root\n")
     assert "remove that WORKER_USER" in finding.fix
+    (finding,) = findings(
+        'FROM fastlaunch/uvicorn-gunicorn-fastapi:python3.12\nCMD ["gunicorn", "-b", ":80", "m:app"]\n'
+    )
+    assert finding.fix.startswith('CMD ["fastlaunch", "run"]') and "WORKER_USER" not in finding.message
 
 
 @pytest.mark.parametrize(

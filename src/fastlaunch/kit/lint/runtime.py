@@ -69,9 +69,12 @@ def _check_user(build: Build, env: dict[str, str], servers: list[Server]) -> lis
         "must then listen on a port of 1024 or above (e.g. 8000, with EXPOSE 8000): a non-root process may not "
         "bind port 80 (Kubernetes does not allow it)"
     )
-    if base is not None and base.runs == "workers":
-        what += f", and WORKER_USER={env.get('WORKER_USER', '')!s} keeps the workers as root"
+    if base is not None and base.runs == "workers" and any(s.name == "fastlaunch" for s in servers):
+        what += f", and WORKER_USER={worker_user} keeps the workers as root"
         fix = "remove that WORKER_USER: the drop-in runs its workers as the user app (and its master as root)"
+    elif base is not None and base.runs == "workers":
+        what += "; the drop-in runs its workers as app only when fastlaunch starts them"
+        fix = f"{RUN_FIX} (the image's own command), with the server's options as settings (PORT, WEB_CONCURRENCY...)"
     elif base is not None and base.description == "the tiangolo image":
         fix = "move to fastlaunch's drop-in image (FL010's FROM line): its workers run as the user app"
     return [Finding(ins.line, "FL004", f"the final stage runs as root ({what})", fix)]
