@@ -139,6 +139,7 @@ MEANINGS = {
     ExitCode.MIGRATION: "the migration failed",
     ExitCode.PRESTART: "`PRE_START_PATH` is set but the script is missing",
     ExitCode.TEMPLATE: "`fastlaunch init` refused",
+    ExitCode.LINT: "`fastlaunch lint` cannot check what it was given",
 }
 
 

@@ -286,18 +286,16 @@ def lint(
 ) -> None:
     """Check a Dockerfile for the mistakes that hurt Python web servers in production; exit 1 when something is
     found. Codes start with FL (hadolint's DL/SC rules are the generic complement)."""
-    from fastlaunch.core.exceptions import TemplateError
+    from fastlaunch.core.exceptions import LintError
     from fastlaunch.kit.lint import lint_file
 
     with rendered_errors():
         if output not in ("text", "json"):
-            raise TemplateError(f"Unknown --format {output!r}.", hint="Use --format text or --format json.")
+            raise LintError(f"Unknown --format {output!r}.", hint="Use --format text or --format json.")
         if not dockerfile.is_file():
-            raise TemplateError(
-                f"No Dockerfile at {dockerfile}.", hint="Pass its path: fastlaunch lint path/Dockerfile"
-            )
+            raise LintError(f"No Dockerfile at {dockerfile}.", hint="Pass its path: fastlaunch lint path/Dockerfile")
         if context is not None and not context.is_dir():
-            raise TemplateError(f"No build context directory at {context}.", hint="Pass the directory you build.")
+            raise LintError(f"No build context directory at {context}.", hint="Pass the directory you build.")
         findings = lint_file(dockerfile, context)
     if output == "json":
         typer.echo(json.dumps({"file": str(dockerfile), "findings": [f.as_dict() for f in findings]}, indent=2))

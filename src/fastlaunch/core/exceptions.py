@@ -19,6 +19,7 @@ class ExitCode(IntEnum):
     MIGRATION = 7  # alembic upgrade failed
     PRESTART = 8  # PRE_START_PATH set but missing, or not runnable
     TEMPLATE = 9  # fastlaunch init refused to write (file exists) or could not render
+    LINT = 10  # fastlaunch lint could not read its input (no Dockerfile, a file Docker refuses, no parser)
 
 
 class FastlaunchError(Exception):
@@ -79,6 +80,12 @@ class PrestartError(FastlaunchError):
 
 class TemplateError(FastlaunchError):
     exit_code = int(ExitCode.TEMPLATE)
+
+
+class LintError(FastlaunchError):
+    """What lint was given cannot be checked (its findings exit 1; this is not a finding)."""
+
+    exit_code = int(ExitCode.LINT)
 
 
 class ServerExit(FastlaunchError):
