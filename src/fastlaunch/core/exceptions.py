@@ -19,6 +19,7 @@ class ExitCode(IntEnum):
     MIGRATION = 7  # alembic upgrade failed
     PRESTART = 8  # PRE_START_PATH set but missing, or not runnable
     TEMPLATE = 9  # fastlaunch init refused to write (file exists) or could not render
+    WORKER_ACCESS = 10  # WORKER_USER's user cannot read the app, or a worker failed to boot denied a file
 
 
 class FastlaunchError(Exception):
@@ -81,9 +82,13 @@ class TemplateError(FastlaunchError):
     exit_code = int(ExitCode.TEMPLATE)
 
 
+class WorkerAccessError(FastlaunchError):
+    exit_code = int(ExitCode.WORKER_ACCESS)
+
+
 class ServerExit(FastlaunchError):
     """Gunicorn halted with a non-zero status; the reason was already logged by the server."""
 
-    def __init__(self, message: str, *, exit_code: int) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, *, exit_code: int, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
         self.exit_code = exit_code
