@@ -417,3 +417,17 @@ def test_the_same_app_under_worker_user_app_says_what_was_denied_and_the_fixes(
     assert f"WORKER_USER=app (uid {APP_UID}), which was denied '{denied}'" in logs, logs[-3000:]
     assert "chown app:app /app/data" in logs and "WORKER_USER=root" in logs, logs[-3000:]
     assert "Traceback" in logs  # the app's own traceback stays, above the message
+
+
+def test_an_app_the_worker_user_cannot_read_is_refused_naming_it(
+    writers: dict[str, str], containers: Containers
+) -> None:
+    """Files copied without read permission for others (a umask 077 checkout): the master can read them, the
+    workers as `app` cannot. Said before anything listens, instead of "Could not import module 'main'"."""
+    command = ("sh", "-c", "chmod 700 /app && exec fastlaunch run")
+    app = containers.start(writers["writes_sqlite3"], *command, env=UNPRIVILEGED)
+    status = app.podman("wait", app.cid, timeout=120).stdout.strip()
+    logs = app.logs()
+    assert status == str(int(ExitCode.WORKER_ACCESS)), logs[-3000:]
+    assert f"WORKER_USER=app (uid {APP_UID}), which was denied '/app' reading the app's module main" in logs, logs
+    assert "chmod -R a+rX /app" in logs and "Could not import module" not in logs and "Booting worker" not in logs

@@ -15,12 +15,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import free_port, run_cli
+from support import FASTLAUNCH, free_port, run_cli, running
 
 from fastlaunch.core import denied
 from fastlaunch.core.exceptions import ExitCode
 
 RAW_APP = "async def app(scope, receive, send):\n    pass\n"
+SERVING_APP = """async def app(scope, receive, send):
+    if scope["type"] == "http":
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+"""
 
 
 @pytest.fixture
@@ -80,6 +85,19 @@ def test_the_same_failure_as_root_is_the_app_s_own(project: Path) -> None:
     result = run_cli(["run"], cwd=project, env={"HOST": "127.0.0.1", "PORT": str(free_port())})
     assert result.returncode == ExitCode.APP_BOOT, result.stderr
     assert "WORKER_USER" not in result.stderr
+
+
+def test_worker_user_root_keeps_the_workers_root_and_says_so_once(project: Path) -> None:
+    """The drop-in image's default: the original image's behaviour, with the unprivileged setting one line away."""
+    (project / "main.py").write_text("open('database.db', 'w').close()\n\n\n" + SERVING_APP)
+    port = free_port()
+    env = {"WORKER_USER": "root", "HOST": "127.0.0.1", "PORT": str(port), "WEB_CONCURRENCY": "1"}
+    log = project / "server.log"
+    with running([FASTLAUNCH, "run"], cwd=project, env=env, log=log, ready_url=f"http://127.0.0.1:{port}/"):
+        pass
+    text = log.read_text()
+    assert text.count("Workers run as root (WORKER_USER=root), as in the tiangolo images: set WORKER_USER=app") == 1
+    assert (project / "database.db").stat().st_uid == 0
 
 
 @pytest.mark.parametrize(

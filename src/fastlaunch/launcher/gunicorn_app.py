@@ -157,6 +157,8 @@ class FastlaunchApplication(Application):  # type: ignore[misc]
             super().__init__()  # loads the configuration (GUNICORN_CONF), which may fail
         except BaseException:
             shutil.rmtree(self.boot_dir, ignore_errors=True)  # run() never starts, so its clean-up never runs
+            for fd in self.denied_pipe or ():
+                os.close(fd)
             raise
 
     def init(self, parser: Any, opts: Any, args: Any) -> None:  # pragma: no cover - unused: load_config is ours
