@@ -139,6 +139,7 @@ MEANINGS = {
     ExitCode.MIGRATION: "the migration failed",
     ExitCode.PRESTART: "`PRE_START_PATH` is set but the script is missing",
     ExitCode.TEMPLATE: "`fastlaunch init` refused",
+    ExitCode.WORKER_ACCESS: "the workers' user (`WORKER_USER`) was denied a file",
 }
 
 
