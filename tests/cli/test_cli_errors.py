@@ -140,6 +140,7 @@ MEANINGS = {
     ExitCode.PRESTART: "`PRE_START_PATH` is set but the script is missing",
     ExitCode.TEMPLATE: "`fastlaunch init` refused",
     ExitCode.LINT: "`fastlaunch lint` cannot check what it was given",
+    ExitCode.WORKER_ACCESS: "the workers' user (`WORKER_USER`) was denied a file",
 }
 
 

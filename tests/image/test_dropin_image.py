@@ -4,8 +4,9 @@ tiangolo/uvicorn-gunicorn(-fastapi) images run theirs: their Dockerfile with onl
 The scenarios are the original images' own test suites', rebuilt with our fixtures (tests/assets/image/):
 the image alone, a single-file and a package app, custom module and variable, a custom prestart path, a
 Gunicorn config file at each place the original looked, its environment-variable matrices, /start.sh and
-/start-reload.sh, and a stop and start of the same container. The python:3.11-slim base is a stand-in built
-from Debian (tests/podmanctl.py): nothing can be pulled here.
+/start-reload.sh, and a stop and start of the same container. Then apps that write next to their code (SQLite
+files in /app, uploads, a log file), as they run by default and under WORKER_USER=app. The python:3.11-slim
+base is a stand-in built from Debian (tests/podmanctl.py): nothing can be pulled here.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import pytest
 from podmanctl import CA, Podman, cleanup_netfilter, prepared
 from support import ASSETS, free_port, require_tool
 
+from fastlaunch.core.exceptions import ExitCode
+
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "images"))
 import imagebuild  # noqa: E402 - images/ is not a package
@@ -33,6 +36,7 @@ PLAIN = imagebuild.tag("uvicorn-gunicorn", "3.11", "slim")
 # tiangolo/uvicorn-gunicorn-fastapi:python3.11-slim as published (the issue's figure), for the size claim.
 ORIGINAL_SLIM_BYTES = 376e6
 APP_UID = 10001
+UNPRIVILEGED = {"WORKER_USER": "app"}  # the image's default is root, as the original's workers were
 SIZES = REPO / "build" / "image-sizes.json"
 
 
@@ -157,7 +161,7 @@ def assert_root_master_unprivileged_workers(app: Running, workers: int | None = 
 
 
 def test_the_image_alone_serves_on_port_80_with_unprivileged_workers(containers: Containers) -> None:
-    app = containers.start(FASTAPI)
+    app = containers.start(FASTAPI, env=UNPRIVILEGED)
     assert app.get().json() == {
         "message": "Hello world! From FastAPI served by fastlaunch (Gunicorn + Uvicorn). Using Python 3.11"
     }
@@ -178,7 +182,7 @@ def test_the_image_without_fastapi_serves_its_plain_asgi_app(containers: Contain
 def test_simple_app_gets_what_a_shebang_less_prestart_sh_exports(
     podman: Podman, containers: Containers, tmp_path: Path
 ) -> None:
-    app = containers.start(build_user_image(podman, "simple", tmp_path))
+    app = containers.start(build_user_image(podman, "simple", tmp_path), env=UNPRIVILEGED)
     for _ in range(2):  # and again after a stop and start of the same container
         body = app.get().json()
         # No root group left over, and a HOME of its own.
@@ -286,7 +290,7 @@ def test_the_old_worker_class_path_gets_fastlaunchs_worker(containers: Container
 
 
 def test_start_sh_execs_fastlaunch_as_pid_1(containers: Containers) -> None:
-    app = containers.start(FASTAPI, "/start.sh")
+    app = containers.start(FASTAPI, "/start.sh", env=UNPRIVILEGED)
     assert app.get().status_code == 200
     assert_root_master_unprivileged_workers(app)
     app.restart()
@@ -333,7 +337,7 @@ def test_the_same_recipe_on_python_3_13(podman: Podman, containers: Containers, 
     image = imagebuild.tag("uvicorn-gunicorn-fastapi", "3.13", "slim")
     record_size(podman, image)
     assert containers.start(image).get().json()["message"].endswith("Using Python 3.13")
-    app = containers.start(build_user_image(podman, "simple", tmp_path, base=image))
+    app = containers.start(build_user_image(podman, "simple", tmp_path, base=image), env=UNPRIVILEGED)
     assert app.get().json()["greeting"] == "exported by prestart.sh"
     assert_root_master_unprivileged_workers(app)
 
@@ -343,3 +347,87 @@ def test_images_are_smaller_than_the_original(podman: Podman) -> None:
     print("\n" + "\n".join(f"{name}: {size / 1e6:.1f} MB" for name, size in sizes.items()))
     assert sizes[FASTAPI] < ORIGINAL_SLIM_BYTES
     assert sizes[PLAIN] < sizes[FASTAPI]
+
+
+# Apps that write next to their code, each with the tiangolo image's Dockerfile and only FROM changed
+# (tests/assets/image/writes_*): what the request writes, the file it lands in, where it is read back, and
+# the path a worker running as `app` is denied.
+@dataclass(frozen=True)
+class Writer:
+    write: tuple[str, str]  # method, path
+    file: str  # under /app
+    read: str
+    shows: str
+    denied: str
+
+
+WRITERS = {
+    "writes_sqlite3": Writer(("POST", "/heroes/?name=Deadpond"), "database.db", "/heroes/", "Deadpond", "/app"),
+    "writes_sqlalchemy": Writer(("POST", "/users/?email=a@example.com"), "sql_app.db", "/users/", "a@example", "/app"),
+    "writes_sqlmodel": Writer(("POST", "/heroes/?name=Rusty-Man"), "database.db", "/heroes/", "Rusty-Man", "/app"),
+    "writes_uploads": Writer(
+        ("PUT", "/upload/note.txt"),
+        "static/uploads/note.txt",
+        "/static/uploads/note.txt",
+        "uploaded",
+        "/app/static/uploads",
+    ),
+    "writes_logfile": Writer(("GET", "/"), "logs/app.log", "/", "logs/app.log", "/app/logs"),
+}
+
+
+@pytest.fixture(scope="module")
+def writers(podman: Podman, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Each writing app's image, built once for the tests below (the SQL ones share their pip layer)."""
+    contexts = tmp_path_factory.mktemp("writers")
+    images = {}
+    for scenario in WRITERS:
+        dockerfile = (ASSETS / "image" / scenario / "Dockerfile").read_text().splitlines()
+        assert dockerfile[0] == f"FROM {FASTAPI}" and not any("chown" in line or "USER" in line for line in dockerfile)
+        images[scenario] = build_user_image(podman, scenario, contexts)
+    return images
+
+
+@pytest.mark.parametrize("scenario", sorted(WRITERS))
+def test_an_app_writing_in_app_serves_with_only_from_changed(
+    scenario: str, writers: dict[str, str], containers: Containers
+) -> None:
+    writer = WRITERS[scenario]
+    app = containers.start(writers[scenario])
+    assert app.get("/docs").status_code == 200
+    method, path = writer.write
+    written = httpx.request(method, f"http://127.0.0.1:{app.port}{path}", content=b"uploaded bytes", timeout=10)
+    assert written.status_code == 200, (written.text, app.logs()[-3000:])
+    assert writer.shows in app.get(writer.read).text
+    assert app.podman("exec", app.cid, "test", "-s", f"/app/{writer.file}", check=False).returncode == 0
+    # Workers as root, as in the original image, and one line at start saying how to change that.
+    assert {uid for uid, _ in app.processes().values()} == {0}
+    assert "Workers run as root (WORKER_USER=root), as in the tiangolo images: set WORKER_USER=app" in app.logs()
+
+
+@pytest.mark.parametrize("scenario", sorted(WRITERS))
+def test_the_same_app_under_worker_user_app_says_what_was_denied_and_the_fixes(
+    scenario: str, writers: dict[str, str], containers: Containers
+) -> None:
+    app = containers.start(writers[scenario], env=UNPRIVILEGED)
+    status = app.podman("wait", app.cid, timeout=120).stdout.strip()
+    logs = app.logs()
+    assert status == str(int(ExitCode.WORKER_ACCESS)), logs[-3000:]
+    denied = WRITERS[scenario].denied
+    assert f"WORKER_USER=app (uid {APP_UID}), which was denied '{denied}'" in logs, logs[-3000:]
+    assert "chown app:app /app/data" in logs and "WORKER_USER=root" in logs, logs[-3000:]
+    assert "Traceback" in logs  # the app's own traceback stays, above the message
+
+
+def test_an_app_the_worker_user_cannot_read_is_refused_naming_it(
+    writers: dict[str, str], containers: Containers
+) -> None:
+    """Files copied without read permission for others (a umask 077 checkout): the master can read them, the
+    workers as `app` cannot. Said before anything listens, instead of "Could not import module 'main'"."""
+    command = ("sh", "-c", "chmod 700 /app && exec fastlaunch run")
+    app = containers.start(writers["writes_sqlite3"], *command, env=UNPRIVILEGED)
+    status = app.podman("wait", app.cid, timeout=120).stdout.strip()
+    logs = app.logs()
+    assert status == str(int(ExitCode.WORKER_ACCESS)), logs[-3000:]
+    assert f"WORKER_USER=app (uid {APP_UID}), which was denied '/app' reading the app's module main" in logs, logs
+    assert "chmod -R a+rX /app" in logs and "Could not import module" not in logs and "Booting worker" not in logs

@@ -20,6 +20,7 @@ class ExitCode(IntEnum):
     PRESTART = 8  # PRE_START_PATH set but missing, or not runnable
     TEMPLATE = 9  # fastlaunch init refused to write (file exists) or could not render
     LINT = 10  # fastlaunch lint could not read its input (no Dockerfile, a file Docker refuses, no parser)
+    WORKER_ACCESS = 11  # WORKER_USER's user cannot read the app, or a worker failed to boot denied a file
 
 
 class FastlaunchError(Exception):
@@ -88,9 +89,13 @@ class LintError(FastlaunchError):
     exit_code = int(ExitCode.LINT)
 
 
+class WorkerAccessError(FastlaunchError):
+    exit_code = int(ExitCode.WORKER_ACCESS)
+
+
 class ServerExit(FastlaunchError):
     """Gunicorn halted with a non-zero status; the reason was already logged by the server."""
 
-    def __init__(self, message: str, *, exit_code: int) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, *, exit_code: int, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
         self.exit_code = exit_code

@@ -196,12 +196,12 @@ SETTINGS: tuple[Setting, ...] = (
         None,
         "When fastlaunch starts as root: the user (`USER` or `USER:GROUP`, names or ids) the workers run as. The "
         "master keeps root to bind ports below 1024 and run the prestart steps; the workers, which import and run "
-        "the app, do not. Ignored when started as another user.",
+        "the app, do not (`root` keeps them root). Ignored when started as another user.",
         "Workers",
         cli="--worker-user",
         fix="name a user that exists (useradd --system app), or unset it to keep the workers' user",
         doc_default="the master's user",
-        image="new; fastlaunch's images set `app` (uid 10001)",
+        image="new; fastlaunch's images set `root` (the original's workers' user) and have a user `app` (uid 10001)",
     ),
     S(
         "max_requests",

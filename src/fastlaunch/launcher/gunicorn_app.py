@@ -24,6 +24,7 @@ from gunicorn.app.base import Application
 from gunicorn.arbiter import Arbiter
 from gunicorn.errors import AppImportError
 
+from fastlaunch.core import denied
 from fastlaunch.core.exceptions import ConfigError, ExitCode, ServerExit
 from fastlaunch.core.logs import dict_config
 from fastlaunch.core.memory import current_rss, shm_dir
@@ -35,6 +36,7 @@ from fastlaunch.launcher.metrics import metrics_running
 from fastlaunch.launcher.preload import note_reload, preload
 from fastlaunch.launcher.readiness import ShutdownDelay, StartupWatch
 from fastlaunch.launcher.recycling import chain_child_exit, memory_options, publish_memory_cap
+from fastlaunch.launcher.worker_access import check_workers_can_read, owner_names
 from fastlaunch.launcher.workers import WorkerPlan
 from fastlaunch.worker.importer import AppNotFound, import_app
 from fastlaunch.worker.options import WorkerOptions
@@ -84,6 +86,8 @@ def worker_identity(settings: Settings) -> tuple[int, int] | None:
         return None
     user, _, group = settings.worker_user.partition(":")
     entry = pwd.getpwuid(int(user)) if user.isdigit() else pwd.getpwnam(user)
+    if entry.pw_uid == 0:
+        return None  # WORKER_USER=root: the workers keep the master's user, as the tiangolo images ran them
     if not group:
         return entry.pw_uid, entry.pw_gid
     return entry.pw_uid, int(group) if group.isdigit() else grp.getgrnam(group).gr_gid
@@ -117,13 +121,26 @@ class FastlaunchApplication(Application):  # type: ignore[misc]
         self.plan = plan
         self.gunicorn_conf = gunicorn_conf
         self.workers = plan.workers
-        self.boot_dir = tempfile.mkdtemp(prefix="fastlaunch-", dir=shm_dir())
         self.identity = worker_identity(settings)
+        if self.identity and settings.worker_user:
+            check_workers_can_read(settings.worker_user, self.identity, target)
+        self.boot_dir = tempfile.mkdtemp(prefix="fastlaunch-", dir=shm_dir())
         hand_to_workers(self.boot_dir, self.identity)
         if settings.worker_user and not self.identity:
-            log.info(
-                "WORKER_USER=%s left alone: fastlaunch runs as uid %d, not root", settings.worker_user, os.geteuid()
-            )
+            if os.geteuid() == 0:
+                log.info(
+                    "Workers run as root (WORKER_USER=%s), as in the tiangolo images: set WORKER_USER=app to run "
+                    "the app unprivileged once it writes only where that user may",
+                    settings.worker_user,
+                )
+            else:
+                log.info(
+                    "WORKER_USER=%s left alone: fastlaunch runs as uid %d, not root",
+                    settings.worker_user,
+                    os.geteuid(),
+                )
+        # Unprivileged workers tell the master when their boot failed on a file they were denied (core.denied).
+        self.denied_pipe = denied.open_pipe() if self.identity else None
         self.worker_options = WorkerOptions(
             root_path=settings.root_path,
             access_log=settings.access_log is not None,
@@ -134,11 +151,14 @@ class FastlaunchApplication(Application):  # type: ignore[misc]
             loop_block_warn=settings.loop_block_warn,
             **memory_options(settings),
             header_timeout=settings.header_timeout,
+            denied_fd=self.denied_pipe[1] if self.denied_pipe else None,
         )
         try:
             super().__init__()  # loads the configuration (GUNICORN_CONF), which may fail
         except BaseException:
             shutil.rmtree(self.boot_dir, ignore_errors=True)  # run() never starts, so its clean-up never runs
+            for fd in self.denied_pipe or ():
+                os.close(fd)
             raise
 
     def init(self, parser: Any, opts: Any, args: Any) -> None:  # pragma: no cover - unused: load_config is ours
@@ -192,8 +212,16 @@ class FastlaunchApplication(Application):  # type: ignore[misc]
         except Exception as exc:
             # Gunicorn would log ~15 frames of its own and importlib's before the app's: show the traceback
             # from the app's first frame on (a library's frames below it stay), then fail the boot as it would.
-            log.error("The app raised while loading (%s):\n%s", self.target.import_string, app_traceback(exc))
+            shown = app_traceback(exc)
+            log.error("The app raised while loading (%s):\n%s", self.target.import_string, shown)
+            self.tell_denied(shown)
             raise SystemExit(Arbiter.WORKER_BOOT_ERROR) from None
+
+    def tell_denied(self, traceback_text: str) -> None:
+        """In a worker that failed to boot: a file its user was denied is reported to the master."""
+        path = denied.denied_path(traceback_text, os.getcwd())
+        if path is not None and self.denied_pipe:
+            denied.tell(self.denied_pipe[1], path)
 
     def run(self) -> None:
         master = os.getpid()
@@ -206,6 +234,8 @@ class FastlaunchApplication(Application):  # type: ignore[misc]
             if os.getpid() != master:
                 raise  # a worker leaving (Gunicorn forks inside run()): its exit is not the server's
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+            if code == ExitCode.APP_BOOT and self.denied_pipe and self.identity:
+                self.raise_denied(code)
             if code:
                 reason = {
                     int(ExitCode.APP_BOOT): "a worker failed to boot: the app raised or stopped while starting (above)",
@@ -215,6 +245,24 @@ class FastlaunchApplication(Application):  # type: ignore[misc]
         finally:
             if os.getpid() == master:
                 shutil.rmtree(self.boot_dir, ignore_errors=True)
+                for fd in self.denied_pipe or ():
+                    os.close(fd)
+
+    def raise_denied(self, code: int) -> None:
+        """The server halted because a worker failed to boot: if it reported a file its user was denied, the last
+        message says so, with the user, the path and the fixes."""
+        assert self.denied_pipe and self.identity
+        path = denied.heard(self.denied_pipe[0])
+        if path is None:
+            return
+        user, group = owner_names(self.identity)
+        doing = "while a worker loaded or started the app (traceback above)"
+        raise ServerExit(
+            f"Gunicorn exited with status {code}: a worker failed to boot. "
+            + denied.denied_message(self.settings.worker_user or user, self.identity[0], path, doing=doing),
+            exit_code=int(ExitCode.WORKER_ACCESS),
+            hint=denied.write_fix(f"{user}:{group}", str(self.settings.project_dir)),
+        ) from None
 
 
 class StagedArbiter(Arbiter):  # type: ignore[misc]

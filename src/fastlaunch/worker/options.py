@@ -23,3 +23,5 @@ class WorkerOptions:
     max_worker_memory_auto: bool = False
     preload: bool = False  # the app came from the master: its pages are shared, so the boot report counts USS
     header_timeout: float = 10.0  # HEADER_TIMEOUT: seconds a client has to send a request's head
+    # Under an unprivileged WORKER_USER: the pipe on which a worker that failed to boot on a denied file says which.
+    denied_fd: int | None = None

@@ -22,6 +22,7 @@ from gunicorn.arbiter import Arbiter
 from uvicorn.server import Server
 from uvicorn_worker import UvicornWorker as _UvicornWorker
 
+from fastlaunch.core import denied
 from fastlaunch.core.memory import current_rss, unique_memory
 from fastlaunch.worker.access_log import AccessLog
 from fastlaunch.worker.deadline import RequestDeadline, TimeoutCounter
@@ -214,17 +215,48 @@ class UvicornWorker(_UvicornWorker):  # type: ignore[misc]
         self.config.app = self.wsgi
         server = DrainingServer(config=self.config)
         server.on_started = self._report_serving
+        startup_errors = self._watch_startup_errors(server)
         self._install_quick_stop(server)
         watchdog = self._start_watchdog()
         guard = self._guard_memory(server)
         # The plain sockets inside Gunicorn's listeners: uvloop detaches a plain socket when it stops
         # serving, but closes anything else a second time, which Gunicorn's wrapper logged as EBADF.
-        await server.serve(sockets=[getattr(listener, "sock", listener) for listener in self.sockets])
+        try:
+            await server.serve(sockets=[getattr(listener, "sock", listener) for listener in self.sockets])
+        except SystemExit:
+            if not server.started:  # newer Uvicorn exits by itself when the lifespan startup fails
+                self._tell_denied(startup_errors)
+            raise
         if watchdog is not None:
             watchdog.stop()
         record_exit(self._options.boot_dir, self.pid, guard, server)
         if not server.started:
+            self._tell_denied(startup_errors)
             sys.exit(Arbiter.WORKER_BOOT_ERROR)
+
+    def _tell_denied(self, startup_errors: denied.ErrorTail | None) -> None:
+        if startup_errors is not None:
+            found = denied.denied_path(startup_errors.text, os.getcwd())
+            if found is not None:
+                denied.tell(self._options.denied_fd, found)
+
+    def _watch_startup_errors(self, server: DrainingServer) -> denied.ErrorTail | None:
+        """Under an unprivileged WORKER_USER: what Uvicorn logs while the app's lifespan starts (a failed startup
+        is logged as text, its traceback included), kept until the app serves."""
+        if self._options.denied_fd is None:
+            return None
+        tail = denied.ErrorTail()
+        logger = logging.getLogger("uvicorn.error")
+        logger.addHandler(tail)
+        report = server.on_started
+
+        def started() -> None:
+            logger.removeHandler(tail)
+            if report is not None:
+                report()
+
+        server.on_started = started
+        return tail
 
     def _report_serving(self) -> None:
         """Tells the master this worker serves (its readiness line waits for every worker's)."""
