@@ -176,10 +176,12 @@ def workers(
 @app.command()
 def prestart() -> None:
     """Run only the prestart steps (for an init container or a migration Job), then exit."""
+    from fastlaunch.core.secret_files import export_secret_files
     from fastlaunch.prestart.steps import run_prestart
 
     with rendered_errors():
         settings = load_here()
+        export_secret_files(settings)
         logs.configure(settings.log_level, settings.log_format, error_log=settings.error_log)
         run_prestart(settings)
 
