@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from podmanctl import Podman, prepared
 from projects import REPO, copy_project, init
 from support import ASSETS, require_tool
@@ -131,6 +132,14 @@ def test_generated_stack_deploys_serves_and_rolls_without_a_failed_request(tmp_p
             logs = app_logs(node)
             assert sum("Running upgrade" in log for log in logs) == 1, logs
             assert all("Migrations are at head" in log for log in logs), logs
+            # fastlaunch in a task reads the limits the stack sets for its worker plan.
+            limits = yaml.safe_load((project / "swarm/stack.yaml").read_text())["services"]["app"]["deploy"]
+            memory = int(limits["resources"]["limits"]["memory"].removesuffix("M")) * 1024 * 1024
+            task = node.docker("ps", "-q", "--filter", f"label=com.docker.swarm.service.name={STACK}_app").stdout
+            plan = json.loads(
+                node.docker("exec", task.split()[0], "fastlaunch", "workers", "--json", "--no-measure").stdout
+            )
+            assert (plan["memory_limit"], plan["cpus"], plan["workers"]) == (memory, 1, 1), plan
             # The secret never reaches the logs nor the service definition.
             assert not any(password in log for log in logs)
             assert password not in json.dumps(node.service(STACK, "app"))
