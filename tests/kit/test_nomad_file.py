@@ -264,3 +264,13 @@ def test_canary_rollout_prestart_migration_and_file_secret(tmp_path: Path) -> No
         assert 'nomadVar "nomad/jobs/posts-service"' in template["data"]
         assert task["resources"][0]["memory"] >= 128
     assert "never-in-the-image" not in text and "PASSWORD@" in text  # a placeholder in a comment only
+
+
+def test_a_project_without_a_database_gets_no_migration_task_and_no_secret(tmp_path: Path) -> None:
+    project = copy_project("single", tmp_path)
+    _, parsed = job_file(project)
+    group = unlabel(unlabel(parsed["job"])[project.name]["group"])["web"]
+    tasks = unlabel(group["task"])
+    assert set(tasks) == {"web"} and "template" not in tasks["web"]
+    assert tasks["web"]["config"][0]["args"] == ["run"]  # the prestart steps (prestart.sh) run in the task
+    assert "DATABASE_URL_FILE" not in tasks["web"]["env"][0]

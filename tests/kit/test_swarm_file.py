@@ -95,3 +95,13 @@ def test_init_swarm_writes_the_dockerfile_it_runs(tmp_path: Path) -> None:
     out = init(project, "swarm")
     assert (project / "Dockerfile").is_file() and (project / "swarm/stack.yaml").is_file()
     assert "docker stack config" in out
+
+
+def test_a_project_without_a_database_gets_no_database_and_no_secrets(tmp_path: Path) -> None:
+    project = copy_project("single", tmp_path)  # main.py + requirements.txt: FastAPI alone
+    spec = stack(project)
+    assert set(spec["services"]) == {"app", "proxy"}
+    assert "secrets" not in spec and "backend" not in spec["networks"] and set(spec["volumes"]) == {"caddy-data"}
+    app = spec["services"]["app"]
+    assert "DATABASE_URL_FILE" not in app["environment"] and "secrets" not in app
+    assert app["networks"] == ["edge"]

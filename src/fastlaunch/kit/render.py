@@ -179,7 +179,7 @@ def context(project: Project, settings: Settings, options: Options) -> dict[str,
         "data_dir": DATA_DIR,
         "cluster_proxies": CLUSTER_PROXIES,
         "platform_proxies": PLATFORM_PROXIES,
-        **cluster_context(project.name, resources.memory),
+        **cluster_context(project, resources.memory),
     }
 
 
