@@ -84,6 +84,38 @@ def app_logs(node: Swarm) -> list[str]:
     return [node.docker("logs", cid).stdout + node.docker("logs", cid).stderr for cid in ids]
 
 
+def app_env(node: Swarm) -> list[str]:
+    env: list[str] = node.service(STACK, "app")["Spec"]["TaskTemplate"]["ContainerSpec"]["Env"]  # type: ignore[index]
+    return env
+
+
+def update_under_load(node: Swarm, project: Path, cafile: Path, workdir: Path, **env: str) -> dict[str, object]:
+    """Deploy the stack again with ``env`` while a bounded loop sends requests through the proxy; returns what the
+    loop saw and how the update ended (completed, or rolled back)."""
+    workdir.mkdir()
+    stop = workdir / "stop"
+    loop = subprocess.Popen(
+        requests(node, cafile, "/posts", MAX_REQUESTS, MAX_SECONDS, stop), stdout=subprocess.PIPE, text=True
+    )
+    try:
+        time.sleep(1)  # requests flowing before the update starts
+        deploy(node, project, **env)
+
+        def ended() -> str | None:
+            status = node.service(STACK, "app").get("UpdateStatus")
+            state = status.get("State") if isinstance(status, dict) else None
+            assert state != "paused", status
+            return state if state in ("completed", "rollback_completed") else None
+
+        state = wait(ended, f"the update ({env})", 300, 1)
+    finally:
+        stop.touch()
+        out, _ = loop.communicate(timeout=60)
+    seen: dict[str, object] = json.loads(out)
+    print(f"\nupdate {env}: {seen}")
+    return {**seen, "state": state}
+
+
 def test_generated_stack_deploys_serves_and_rolls_without_a_failed_request(tmp_path: Path) -> None:
     for tool in ("podman", "runc", "debootstrap", "dockerd", "containerd", "nsenter", "ip", "iptables"):
         require_tool(tool, "runs the generated stack on a single-node Docker Swarm")
@@ -145,33 +177,23 @@ def test_generated_stack_deploys_serves_and_rolls_without_a_failed_request(tmp_p
             assert password not in json.dumps(node.service(STACK, "app"))
 
             # A rolling update (a changed environment variable) under a bounded loop of requests.
-            stop = tmp_path / "stop"
-            loop = subprocess.Popen(
-                requests(node, cafile, "/posts", MAX_REQUESTS, MAX_SECONDS, stop), stdout=subprocess.PIPE, text=True
-            )
-            try:
-                started = time.monotonic()
-                time.sleep(1)  # requests flowing before the update starts
-                deploy(node, project, LOG_LEVEL="warning")
-
-                def updated() -> bool:
-                    status = node.service(STACK, "app").get("UpdateStatus") or {}
-                    state = status.get("State") if isinstance(status, dict) else None
-                    assert state not in ("rollback_started", "rollback_completed", "paused"), status
-                    return state == "completed"
-
-                wait(updated, "the rolling update", 300, 1)
-                timings["rolling update"] = time.monotonic() - started
-            finally:
-                stop.touch()
-                out, _ = loop.communicate(timeout=60)
-            seen = json.loads(out)
-            print(f"\nrolling update: {seen}; timings {timings}")
-            assert seen["statuses"] == {"200": seen["sent"]} and seen["sent"] > 20, seen
-            env = node.service(STACK, "app")["Spec"]["TaskTemplate"]["ContainerSpec"]["Env"]  # type: ignore[index]
-            assert "LOG_LEVEL=warning" in env
+            started = time.monotonic()
+            seen = update_under_load(node, project, cafile, tmp_path / "update", LOG_LEVEL="warning")
+            timings["rolling update"] = time.monotonic() - started
+            assert seen["state"] == "completed" and seen["statuses"] == {"200": seen["sent"]}, seen
+            assert int(str(seen["sent"])) > 20, seen
+            assert "LOG_LEVEL=warning" in app_env(node)
             running = [t for t in node.tasks(STACK, "app") if t["DesiredState"] == "Running"]
             assert len(running) == 2
+
+            # A release whose tasks cannot start (fastlaunch refuses the setting) is rolled back by Swarm
+            # (failure_action: rollback), and the running tasks serve throughout (start-first).
+            started = time.monotonic()
+            seen = update_under_load(node, project, cafile, tmp_path / "rollback", LOG_LEVEL="loud")
+            timings["failed release rolled back"] = time.monotonic() - started
+            assert seen["state"] == "rollback_completed" and seen["statuses"] == {"200": seen["sent"]}, seen
+            assert "LOG_LEVEL=warning" in app_env(node)
+            print(f"\ntimings {timings}")
         finally:
             node.remove_stack(STACK)
     assert node.leftovers() == []
