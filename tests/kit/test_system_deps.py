@@ -41,6 +41,11 @@ TOOLS: dict[str, tuple[str, frozenset[str]]] = {
     "catatonit": ("catatonit", frozenset()),
     "netavark": ("netavark", frozenset()),
     "aardvark-dns": ("aardvark-dns", frozenset()),
+    # fastlaunch init swarm's stack, deployed on a single-node swarm in a network namespace of its own
+    "dockerd": ("docker.io", frozenset()),
+    "containerd": ("docker.io", frozenset({"containerd"})),
+    "nsenter": ("util-linux", frozenset()),
+    "ip": ("iproute2", frozenset()),
 }
 PODMAN_HELPERS = ("catatonit", "netavark", "aardvark-dns")
 HELPER_DIRS = ("/usr/libexec/podman", "/usr/lib/podman")

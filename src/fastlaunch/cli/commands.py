@@ -176,10 +176,12 @@ def workers(
 @app.command()
 def prestart() -> None:
     """Run only the prestart steps (for an init container or a migration Job), then exit."""
+    from fastlaunch.core.secret_files import export_secret_files
     from fastlaunch.prestart.steps import run_prestart
 
     with rendered_errors():
         settings = load_here()
+        export_secret_files(settings)
         logs.configure(settings.log_level, settings.log_format, error_log=settings.error_log)
         run_prestart(settings)
 
@@ -225,7 +227,7 @@ def init(
     overrides: dict[str, object],
     targets: Annotated[
         Optional[list[str]],  # noqa: UP045 - typer needs the runtime Optional here
-        typer.Argument(help="What to write: docker, compose, kubernetes, server, paas (default: all)."),
+        typer.Argument(help="What to write: docker, compose, kubernetes, swarm, nomad, server, paas (default: all)."),
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what was detected and what would change.")] = False,
     force: Annotated[
@@ -233,10 +235,11 @@ def init(
     ] = False,
     domain: Annotated[str, typer.Option(help="Public host name for the proxy, Ingress and nginx.")] = "example.com",
     image: Annotated[
-        str, typer.Option(help="Image name for Kubernetes and Cloud Run (default: the project name).")
+        str, typer.Option(help="Image name for Kubernetes, Swarm, Nomad and Cloud Run (default: the project name).")
     ] = "",
 ) -> None:
-    """Write deployment files fitted to this project: Dockerfile, compose, Kubernetes, classic server, PaaS.
+    """Write deployment files fitted to this project: Dockerfile, compose, Kubernetes, Docker Swarm, Nomad,
+    classic server, PaaS.
     Never overwrites a changed file without --force; shows the diff instead."""
     from fastlaunch.kit.project import detect
     from fastlaunch.kit.render import Options, compare, next_steps, notes, refuse_overwrites, render, write

@@ -14,6 +14,7 @@ from typing import Any, Literal, NamedTuple
 
 from fastlaunch.core import validators as v
 from fastlaunch.core.exceptions import ConfigError
+from fastlaunch.core.secret_files import file_variable, read_secret_file
 from fastlaunch.core.urls import masked_url
 
 SourceKind = Literal["cli", "env", "dotenv", "pyproject", "default"]
@@ -102,7 +103,8 @@ SETTINGS: tuple[Setting, ...] = (
         None,
         "Database the prestart steps wait for and migrate, e.g. `postgresql+asyncpg://user:pw@db/app`; "
         "the app reads the same variable (also from the project's `.env`, below the environment, as the app "
-        "does). Unset: no wait. Never shown or logged with its password.",
+        "does). Unset: no wait. Never shown or logged with its password. `DATABASE_URL_FILE` may name a file "
+        "holding it instead (Docker secrets).",
         "Database",
         secret=True,
         image="new",
@@ -583,6 +585,11 @@ def load_settings(
             raw = environ[setting.env]
             if raw != "" or not setting.empty_is_unset:
                 candidates.append((raw, Source("env", setting.env)))
+        if setting.secret and setting.env and environ.get(file_variable(setting.env)):
+            problem = _secret_from_file(setting.env, environ, candidates)
+            if problem:
+                problems.append(problem)
+                continue
         if setting.dotenv and setting.env and dotenv.get(setting.env):
             candidates.append((dotenv[setting.env], Source("dotenv", f"{dotenv_path or '.env'} {setting.env}")))
         if setting.name in pyproject:
@@ -606,6 +613,20 @@ def load_settings(
         noun = "problem" if len(problems) == 1 else "problems"
         raise ConfigError(f"Invalid configuration ({len(problems)} {noun}):", problems=problems)
     return Settings(**values, project_dir=project_dir or Path.cwd(), sources=sources)
+
+
+def _secret_from_file(env: str, environ: Mapping[str, str], candidates: list[tuple[object, Source]]) -> str | None:
+    """Adds the value of ``env`` read from the file ``env``_FILE names (core/secret_files.py); a problem when
+    both are set (which one wins would be a guess) or the file cannot be read."""
+    variable, path = file_variable(env), environ[file_variable(env)]
+    if environ.get(env):
+        return f"{env} and {variable} are both set: unset one of them ({variable} names a file holding the value)"
+    try:
+        # After the command line, in the environment's place: above .env and [tool.fastlaunch].
+        candidates.append((read_secret_file(path), Source("env", f"{variable} {path}")))
+    except ValueError as exc:
+        return f"{variable}={path} (environment): {exc}; mount the secret at that path or fix {variable}"
+    return None
 
 
 def load_here(cli: Mapping[str, object] | None = None) -> Settings:

@@ -15,6 +15,7 @@ import jinja2
 from fastlaunch import __version__
 from fastlaunch.core.exceptions import TemplateError
 from fastlaunch.core.settings import Settings
+from fastlaunch.kit.cluster import cluster_context
 from fastlaunch.kit.dockerignore import read_patterns
 from fastlaunch.kit.project import DATA_DIR, Project
 from fastlaunch.launcher.workers import HEADROOM_FRACTION, MiB, PlanRequest, Sourced, compute_workers
@@ -52,9 +53,11 @@ TARGETS: dict[str, tuple[tuple[str, str], ...]] = {
         ("paas/app.yaml.j2", "app.yaml"),
         ("paas/service.yaml.j2", "deploy/cloudrun/service.yaml"),
     ),
+    "swarm": (("swarm/stack.yaml.j2", "swarm/stack.yaml"), ("swarm/Caddyfile.j2", "swarm/Caddyfile")),
+    "nomad": (("nomad/job.nomad.hcl.j2", "deploy/nomad/{name}.nomad.hcl"),),
 }
-# Files a target cannot work without: compose builds the image from the Dockerfile.
-REQUIRES = {"compose": ("docker",)}
+# Files a target cannot work without: compose builds the image from the Dockerfile, Swarm and Nomad run it.
+REQUIRES = {"compose": ("docker",), "swarm": ("docker",), "nomad": ("docker",)}
 # Files whose existing content is kept and completed rather than replaced.
 MERGED = frozenset({".dockerignore"})
 # What to run on each target's files once written.
@@ -62,6 +65,8 @@ CHECKS = {
     "docker": "fastlaunch lint Dockerfile",
     "kubernetes": "kubectl kustomize k8s (renders them; kubectl apply -k k8s --dry-run=server checks them)",
     "server": "systemd-analyze verify deploy/server/*.service",
+    "swarm": "docker stack config -c swarm/stack.yaml (Docker 23+; the docs show the one-time secrets)",
+    "nomad": "nomad job validate deploy/nomad/*.nomad.hcl",
 }
 
 
@@ -174,6 +179,7 @@ def context(project: Project, settings: Settings, options: Options) -> dict[str,
         "data_dir": DATA_DIR,
         "cluster_proxies": CLUSTER_PROXIES,
         "platform_proxies": PLATFORM_PROXIES,
+        **cluster_context(project, resources.memory),
     }
 
 

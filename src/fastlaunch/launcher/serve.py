@@ -13,6 +13,7 @@ from pathlib import Path
 from fastlaunch import __version__
 from fastlaunch.core import logs
 from fastlaunch.core.exceptions import ConfigError
+from fastlaunch.core.secret_files import export_secret_files
 from fastlaunch.core.settings import Settings, load_here
 
 
@@ -44,6 +45,7 @@ def serve(overrides: dict[str, object], *, prestart: bool) -> None:
     from fastlaunch.prestart.steps import run_prestart
 
     settings = load_here(overrides)
+    export_secret_files(settings)  # DATABASE_URL_FILE: prestart and the app read DATABASE_URL
     logs.configure(settings.log_level, settings.log_format, error_log=settings.error_log)
     log = logging.getLogger("fastlaunch")
     target = discover(settings)
