@@ -1,0 +1,164 @@
+"""Compose files (``docker compose`` and Swarm stacks, which share the format): the app's services, their
+environment, ``deploy:`` replicas and limits, stop grace period, health check, the proxy in front and a
+PostgreSQL started with ``-c max_connections=N``."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+from fastlaunch.kit.check.deployment import At, Deployment, Platform, Probe, cpus, duration, memory, url_in
+from fastlaunch.kit.check.located import Loc, Map
+
+PROXY_IMAGES = ("caddy", "nginx", "traefik", "haproxy", "envoy")
+DATABASE_IMAGES = ("postgres", "postgis", "timescale")
+# What a compose service runs when it is the app: fastlaunch, or the servers it replaces.
+APP_COMMANDS = re.compile(r"\b(fastlaunch|gunicorn|uvicorn)\b")
+_VARIABLE = re.compile(r"\$\{(?P<name>\w+)(?:(?P<op>:?[-?+])(?P<arg>[^}]*))?\}|\$(?P<bare>\w+)")
+
+
+def interpolate(text: str, variables: Mapping[str, str]) -> str:
+    """Compose's ``${VAR:-default}`` substitution, from the environment and the project's .env."""
+
+    def one(match: re.Match[str]) -> str:
+        name = match.group("name") or match.group("bare")
+        value = variables.get(name)
+        op, arg = match.group("op") or "", match.group("arg") or ""
+        if op.endswith("-") and not value:
+            return arg
+        if op.endswith("+"):
+            return arg if value else ""
+        return value or ""
+
+    return _VARIABLE.sub(one, text.replace("$$", "\0")).replace("\0", "$")
+
+
+def _environment(service: Map, variables: Mapping[str, str]) -> dict[str, At[str]]:
+    raw = service.get("environment")
+    env: dict[str, At[str]] = {}
+    if isinstance(raw, Map):
+        for key, value in raw.items():
+            env[str(key)] = At(interpolate("" if value is None else str(value), variables), raw.loc(key))
+    elif isinstance(raw, list):  # ["KEY=value", ...]: the list has no per-item lines, the key's line stands
+        for item in raw:
+            key, _, value = str(item).partition("=")
+            env[key] = At(interpolate(value, variables), service.loc("environment"))
+    return env
+
+
+def _command(service: Map) -> str:
+    parts = [service.get("entrypoint"), service.get("command")]
+    return " ".join(" ".join(map(str, p)) if isinstance(p, list) else str(p or "") for p in parts)
+
+
+def _is_app(service: Map, image_runs_app: bool) -> bool:
+    command = _command(service)
+    if APP_COMMANDS.search(command):
+        return True
+    image = str(service.get("image", ""))
+    if image.split("/")[-1].startswith(PROXY_IMAGES + DATABASE_IMAGES):
+        return False
+    return "build" in service and image_runs_app and not command.strip()
+
+
+def _max_connections(service: Map) -> At[int] | None:
+    match = re.search(r"max_connections=(\d+)", _command(service))
+    return At(int(match.group(1)), service.loc("command")) if match else None
+
+
+def _healthcheck(service: Map) -> list[Probe]:
+    check = service.map("healthcheck")
+    test = check.get("test")
+    found = url_in(test) if test is not None and not check.get("disable") else None
+    if not found:
+        return []
+    interval = duration(check.get("interval", "30s")) or 30.0
+    retries = int(check.get("retries", 3))
+    start = duration(check.get("start_period", "0s")) or 0.0
+    return [
+        Probe(
+            "healthcheck",
+            found[0],
+            found[1],
+            check.loc("test"),
+            budget=start + interval * retries,
+            budget_text=f"start_period {start:g}s + interval {interval:g}s x retries {retries}",
+        )
+    ]
+
+
+def read_compose(document: Map, path: Path, variables: Mapping[str, str], *, image_runs_app: bool) -> list[Deployment]:
+    """One Deployment per app service (web, or migrate when it runs ``fastlaunch prestart``)."""
+    services = document.map("services")
+    variables = {**os.environ, **variables}
+    # A stack file is compose-format; `docker stack deploy` is told which file, so its name is the only sign.
+    platform: Platform = "swarm" if re.search(r"stack|swarm", path.as_posix()) else "compose"
+    databases: dict[str, At[int]] = {}
+    proxies: list[At[str]] = []
+    proxy_unknown = ""
+    for name, service in services.items():
+        if not isinstance(service, Map):
+            continue
+        image = str(service.get("image", "")).split("/")[-1]
+        if image.startswith(DATABASE_IMAGES) and (found := _max_connections(service)):
+            databases[str(name)] = found
+        if image.startswith(PROXY_IMAGES):
+            networks = service.get("networks")
+            addresses = [
+                At(str(n.get(key)), n.loc(key))
+                for n in (networks.values() if isinstance(networks, Map) else [])
+                if isinstance(n, Map)
+                for key in ("ipv4_address", "ipv6_address")
+                if n.get(key)
+            ]
+            proxies += addresses
+            if not addresses:
+                proxy_unknown = f"service {name} ({image}) has no fixed address ({service.loc()})"
+    deployments: list[Deployment] = []
+    for name, service in services.items():
+        if not isinstance(service, Map) or not _is_app(service, image_runs_app):
+            continue
+        deploy = service.map("deploy")
+        limits = deploy.map("resources").map("limits")
+        role = "migrate" if re.search(r"\bprestart\b|\balembic\b", _command(service)) else "web"
+        d = Deployment(f"{path.name} service {name}", platform, service.loc(), role=role)
+        d.env = _environment(service, variables)
+        if "replicas" in deploy:
+            d.replicas = At(int(deploy["replicas"]), deploy.loc("replicas"))
+        elif "scale" in service:
+            d.replicas = At(int(service["scale"]), service.loc("scale"))
+        update = deploy.map("update_config")
+        if platform == "swarm" and update.get("order") == "start-first":
+            d.surge = At(int(update.get("parallelism", 1)), update.loc("order"), "start-first updates")
+        if (cpu := limits.get("cpus", service.get("cpus"))) is not None and (value := cpus(cpu)) is not None:
+            d.cpu_limit = At(value, limits.loc("cpus") if "cpus" in limits else service.loc("cpus"))
+        mem = limits.get("memory", service.get("mem_limit"))
+        if mem is not None and (size := memory(mem, binary_letters=True)) is not None:
+            d.memory_limit = At(size, limits.loc("memory") if "memory" in limits else service.loc("mem_limit"))
+        grace = duration(service["stop_grace_period"]) if "stop_grace_period" in service else None
+        d.grace = (
+            At(grace, service.loc("stop_grace_period")) if grace is not None else At(10.0, None, "compose's default 10s")
+        )
+        d.probes = _healthcheck(service)
+        for port in service.list("ports") + service.list("expose"):
+            target = port.get("target") if isinstance(port, dict) else str(port).split("/")[0].rsplit(":", 1)[-1]
+            if str(target).isdigit():
+                d.ports.append(At(int(target), service.loc("ports" if "ports" in service else "expose")))
+        d.proxies, d.proxy_unknown = proxies, proxy_unknown
+        url = d.env.get("DATABASE_URL")
+        host = re.search(r"@([\w.-]+)", url.value) if url else None
+        if host and host.group(1) in databases:
+            d.max_connections = databases[host.group(1)]
+        deployments.append(d)
+    return deployments
+
+
+def read_caddyfile(path: Path, shown: str) -> list[tuple[str, At[int]]]:
+    """``reverse_proxy app:8000`` lines: the service name and the port the proxy sends to."""
+    found: list[tuple[str, At[int]]] = []
+    for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+        for host, port in re.findall(r"reverse_proxy\s+(?:https?://)?([\w.-]+):(\d+)", line):
+            found.append((host, At(int(port), Loc(shown, number))))
+    return found

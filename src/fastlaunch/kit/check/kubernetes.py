@@ -1,0 +1,113 @@
+"""Kubernetes manifests: each Deployment or StatefulSet running the app (and each Job running its
+migrations), with the ConfigMaps its containers read, the HorizontalPodAutoscaler that scales it, its rolling
+update's surge, limits, probes, ports and grace period."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from fastlaunch.kit.check.deployment import At, Deployment, Probe, cpus, memory, surge_of
+from fastlaunch.kit.check.located import Map
+
+WORKLOADS = ("Deployment", "StatefulSet")
+OTHER_IMAGES = re.compile(r"^(?:.*/)?(postgres|redis|nginx|envoy|caddy|traefik|haproxy|memcached|busybox)\b")
+
+
+def _container(spec: Map) -> Map | None:
+    """The app's container in a pod: the one that runs fastlaunch, else the first that is no known sidecar."""
+    containers = [c for c in spec.list("containers") if isinstance(c, Map)]
+    for container in containers:
+        if "fastlaunch" in " ".join(map(str, container.list("command") + container.list("args"))):
+            return container
+    return next((c for c in containers if not OTHER_IMAGES.match(str(c.get("image", "")))), None)
+
+
+def _env(container: Map, configmaps: dict[str, Map]) -> dict[str, At[str]]:
+    env: dict[str, At[str]] = {}
+    for source in container.list("envFrom"):
+        if isinstance(source, Map) and (ref := source.map("configMapRef").get("name")) in configmaps:
+            data = configmaps[ref].map("data")
+            prefix = str(source.get("prefix", ""))
+            env |= {prefix + str(k): At(str(v), data.loc(k)) for k, v in data.items()}
+    for item in container.list("env"):
+        if isinstance(item, Map) and "value" in item:
+            env[str(item.get("name"))] = At(str(item["value"]), item.loc("value"))
+    return env
+
+
+def _probe(kind: str, probe: Map, ports: dict[str, int]) -> Probe:
+    http = probe.map("httpGet")
+    raw_port: Any = http.get("port", probe.map("tcpSocket").get("port"))
+    port = ports.get(raw_port, raw_port) if isinstance(raw_port, str) else raw_port
+    period, failures = int(probe.get("periodSeconds", 10)), int(probe.get("failureThreshold", 3))
+    delay = int(probe.get("initialDelaySeconds", 0))
+    return Probe(
+        kind,
+        str(http["path"]) if "path" in http else None,
+        int(port) if str(port).isdigit() else port,
+        probe.loc(),
+        budget=delay + period * failures,
+        budget_text=f"initialDelaySeconds {delay} + periodSeconds {period} x failureThreshold {failures}",
+    )
+
+
+def _fill(d: Deployment, container: Map, pod: Map, configmaps: dict[str, Map]) -> None:
+    d.env = _env(container, configmaps)
+    limits = container.map("resources").map("limits")
+    if (cpu := cpus(limits.get("cpu"))) is not None:
+        d.cpu_limit = At(cpu, limits.loc("cpu"))
+    if (size := memory(limits.get("memory"))) is not None:
+        d.memory_limit = At(size, limits.loc("memory"))
+    if "terminationGracePeriodSeconds" in pod:
+        d.grace = At(float(pod["terminationGracePeriodSeconds"]), pod.loc("terminationGracePeriodSeconds"))
+    else:
+        d.grace = At(30.0, None, "Kubernetes' default 30s")
+    named: dict[str, int] = {}
+    for port in container.list("ports"):
+        if isinstance(port, Map) and str(port.get("containerPort", "")).isdigit():
+            d.ports.append(At(int(port["containerPort"]), port.loc("containerPort")))
+            if port.get("name"):
+                named[str(port["name"])] = int(port["containerPort"])
+    for kind in ("startup", "readiness", "liveness"):
+        if isinstance(probe := container.get(f"{kind}Probe"), Map):
+            d.probes.append(_probe(kind, probe, named))
+
+
+def read_kubernetes(documents: list[Map]) -> list[Deployment]:
+    """Deployments for the workloads in ``documents`` (every manifest of the project, read together)."""
+    by_kind: dict[str, list[Map]] = {}
+    for doc in documents:
+        by_kind.setdefault(str(doc.get("kind")), []).append(doc)
+    configmaps = {str(c.map("metadata").get("name")): c for c in by_kind.get("ConfigMap", [])}
+    autoscalers = {str(h.map("spec").map("scaleTargetRef").get("name")): h for h in by_kind.get("HorizontalPodAutoscaler", [])}
+    ingress = bool(by_kind.get("Ingress"))
+    found: list[Deployment] = []
+    for kind in (*WORKLOADS, "Job"):
+        for doc in by_kind.get(kind, []):
+            name = str(doc.map("metadata").get("name"))
+            spec = doc.map("spec")
+            pod = spec.map("template").map("spec")
+            container = _container(pod)
+            if container is None:
+                continue
+            command = " ".join(map(str, container.list("command") + container.list("args")))
+            if kind == "Job" and not re.search(r"\bprestart\b|\balembic\b|\bmigrat", command):
+                continue
+            d = Deployment(f"{doc.file} {kind} {name}", "kubernetes", doc.loc(), role="migrate" if kind == "Job" else "web")
+            _fill(d, container, pod, configmaps)
+            if kind in WORKLOADS:
+                replicas = int(spec.get("replicas", 1))
+                d.replicas = At(replicas, spec.loc("replicas")) if "replicas" in spec else At(1, None, "default 1")
+                if (hpa := autoscalers.get(name)) is not None:
+                    top = int(hpa.map("spec").get("maxReplicas", replicas))
+                    d.replicas = At(max(top, replicas), hpa.map("spec").loc("maxReplicas"), "maxReplicas")
+                strategy = spec.map("strategy" if kind == "Deployment" else "updateStrategy")
+                if kind == "Deployment" and strategy.get("type", "RollingUpdate") == "RollingUpdate":
+                    rolling = strategy.map("rollingUpdate")
+                    surge = surge_of(rolling.get("maxSurge", "25%"), d.replicas.value)
+                    d.surge = At(surge, rolling.loc("maxSurge")) if "maxSurge" in rolling else At(surge, None, "maxSurge default 25%")
+                if ingress:
+                    d.proxy_unknown = "an Ingress routes to it; the controller's pods reach it from the pod network"
+            found.append(d)
+    return found
