@@ -15,8 +15,11 @@ import jinja2
 from fastlaunch import __version__
 from fastlaunch.core.exceptions import TemplateError
 from fastlaunch.core.settings import Settings
+from fastlaunch.kit.check.connections import MIGRATION_CONNECTIONS, demand
+from fastlaunch.kit.check.pools import read_pools
+from fastlaunch.kit.check.server import default_limit
 from fastlaunch.kit.dockerignore import read_patterns
-from fastlaunch.kit.project import DATA_DIR, Project
+from fastlaunch.kit.project import DATA_DIR, Project, python_files
 from fastlaunch.launcher.workers import HEADROOM_FRACTION, MiB, PlanRequest, Sourced, compute_workers
 
 # FORWARDED_ALLOW_IPS behind a cluster's ingress: the private ranges pod networks use (RFC 1918, the RFC 6598
@@ -34,6 +37,8 @@ MASTER_MEMORY = 40 * MiB
 # and kube-proxy and ingress controllers take a few seconds to stop sending to the pod.
 K8S_SHUTDOWN_DELAY = 5
 STARTUP_PROBE_PERIOD = 2
+MIN_REPLICAS, MAX_REPLICAS = 2, 10
+SURGE = 1  # the Deployment's maxSurge
 K8S_FILES = ("kustomization", "configmap", "secret", "deployment", "service", "ingress", "hpa", "pdb", "migrate-job")
 
 # target -> (template, output path); {name} is the project's name.
@@ -140,8 +145,26 @@ def pod_resources(settings: Settings) -> Resources:
     return Resources(memory=f"{limit // MiB}Mi", cpu_request="250m", cpu_limit="1", note=note)
 
 
+def replica_budget(project: Project) -> tuple[int, str]:
+    """The autoscaler's maximum: what fits PostgreSQL's default connection budget with the pools the app opens
+    (one worker per pod, one extra pod while a rollout surges, the migration Job), at most MAX_REPLICAS."""
+    pools = read_pools(project.root, python_files(project.root), {})
+    need = demand(pools)
+    if not pools or not need.per_worker:
+        return MAX_REPLICAS, "no database pool found in the code"
+    migration = MIGRATION_CONNECTIONS if project.alembic else 0
+    pods = (default_limit("").usable - migration) // need.per_worker
+    replicas = max(1, min(MAX_REPLICAS, pods - SURGE))
+    note = (
+        f"database connections: floor(({default_limit('').usable} PostgreSQL accepts by default - {migration} for the "
+        f"migration) / {need.per_worker} per pod) - {SURGE} surge = {pods - SURGE}"
+    )
+    return replicas, note
+
+
 def context(project: Project, settings: Settings, options: Options) -> dict[str, Any]:
     resources = pod_resources(settings)
+    max_replicas, replicas_note = replica_budget(project)
     shutdown_delay = settings.shutdown_delay if settings.is_set("shutdown_delay") else K8S_SHUTDOWN_DELAY
     server = options.server or ServerOptions(
         install_dir=f"/srv/{project.name}", venv=f"/srv/{project.name}/.venv", user=project.name
@@ -167,6 +190,9 @@ def context(project: Project, settings: Settings, options: Options) -> dict[str,
         "cpu_request": resources.cpu_request,
         "cpu_limit": resources.cpu_limit,
         "resources_note": resources.note,
+        "replicas": min(MIN_REPLICAS, max_replicas),
+        "max_replicas": max_replicas,
+        "replicas_note": replicas_note,
         "subnet": "172.30.57.0/24",
         "proxy_ip": "172.30.57.10",
         "server": server,

@@ -122,7 +122,7 @@ def read_compose(document: Map, path: Path, variables: Mapping[str, str], *, ima
             continue
         deploy = service.map("deploy")
         limits = deploy.map("resources").map("limits")
-        role = "migrate" if re.search(r"\bprestart\b|\balembic\b", _command(service)) else "web"
+        role = "migrate" if re.search(r"(?<![-\w])prestart\b|\balembic\b", _command(service)) else "web"
         d = Deployment(f"{path.name} service {name}", platform, service.loc(), role=role)
         d.env = _environment(service, variables)
         if "replicas" in deploy:

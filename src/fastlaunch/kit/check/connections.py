@@ -45,8 +45,8 @@ def demand(pools: list[Pool]) -> Demand:
 
 
 def _uses_database(context: Context) -> bool:
-    url = context.env.get("DATABASE_URL")
-    return url is None or backend(url.value) not in ("sqlite", "")
+    url = context.env.get("DATABASE_URL")  # not set, or set from elsewhere: a server database is assumed
+    return url is None or backend(url.value) != "sqlite"
 
 
 def check_connections(

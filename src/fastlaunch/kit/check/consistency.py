@@ -56,7 +56,7 @@ def _grace(context: Context) -> list[Finding]:
             "requests still in flight at shutdown are killed: the grace period ends before fastlaunch's drain",
             d.name,
             [step],
-            [x for x in (str(d.grace.loc) if d.grace.loc else d.name, context.where("graceful_timeout")) if x != "default"],
+            [x for x in (str(d.grace.loc or d.loc), context.where("graceful_timeout")) if x != "default"],
             f"Set {key} to {need + 5} or more, or lower GRACEFUL_TIMEOUT to {max(1, int(d.grace.value) - s.shutdown_delay - 5)}.",
         )
     ]

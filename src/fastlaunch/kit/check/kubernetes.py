@@ -4,6 +4,7 @@ update's surge, limits, probes, ports and grace period."""
 
 from __future__ import annotations
 
+import base64
 import re
 from typing import Any
 
@@ -23,16 +24,35 @@ def _container(spec: Map) -> Map | None:
     return next((c for c in containers if not OTHER_IMAGES.match(str(c.get("image", "")))), None)
 
 
-def _env(container: Map, configmaps: dict[str, Map]) -> dict[str, At[str]]:
+def _data(source: Map) -> dict[str, At[str]]:
+    """A ConfigMap's or Secret's values (a Secret's ``data`` is base64)."""
+    values = {str(k): At(str(v), source.map("stringData").loc(k)) for k, v in source.map("stringData").items()}
+    data = source.map("data")
+    for key, value in data.items():
+        text = str(value)
+        if source.get("kind") == "Secret":
+            try:
+                text = base64.b64decode(text).decode()
+            except ValueError:
+                continue
+        values[str(key)] = At(text, data.loc(key))
+    return values
+
+
+def _env(container: Map, sources: dict[tuple[str, str], Map]) -> dict[str, At[str]]:
     env: dict[str, At[str]] = {}
     for source in container.list("envFrom"):
-        if isinstance(source, Map) and (ref := source.map("configMapRef").get("name")) in configmaps:
-            data = configmaps[ref].map("data")
-            prefix = str(source.get("prefix", ""))
-            env |= {prefix + str(k): At(str(v), data.loc(k)) for k, v in data.items()}
+        if not isinstance(source, Map):
+            continue
+        for kind, ref in (("ConfigMap", "configMapRef"), ("Secret", "secretRef")):
+            if (found := sources.get((kind, str(source.map(ref).get("name"))))) is not None:
+                prefix = str(source.get("prefix", ""))
+                env |= {prefix + k: v for k, v in _data(found).items()}
     for item in container.list("env"):
         if isinstance(item, Map) and "value" in item:
             env[str(item.get("name"))] = At(str(item["value"]), item.loc("value"))
+        elif isinstance(item, Map) and "valueFrom" in item:  # a value kept elsewhere: known to be set, not what
+            env[str(item.get("name"))] = At("", item.loc("valueFrom"), "set from valueFrom")
     return env
 
 
@@ -52,8 +72,8 @@ def _probe(kind: str, probe: Map, ports: dict[str, int]) -> Probe:
     )
 
 
-def _fill(d: Deployment, container: Map, pod: Map, configmaps: dict[str, Map]) -> None:
-    d.env = _env(container, configmaps)
+def _fill(d: Deployment, container: Map, pod: Map, sources: dict[tuple[str, str], Map]) -> None:
+    d.env = _env(container, sources)
     limits = container.map("resources").map("limits")
     if (cpu := cpus(limits.get("cpu"))) is not None:
         d.cpu_limit = At(cpu, limits.loc("cpu"))
@@ -79,7 +99,9 @@ def read_kubernetes(documents: list[Map]) -> list[Deployment]:
     by_kind: dict[str, list[Map]] = {}
     for doc in documents:
         by_kind.setdefault(str(doc.get("kind")), []).append(doc)
-    configmaps = {str(c.map("metadata").get("name")): c for c in by_kind.get("ConfigMap", [])}
+    sources = {
+        (kind, str(c.map("metadata").get("name"))): c for kind in ("ConfigMap", "Secret") for c in by_kind.get(kind, [])
+    }
     autoscalers = {str(h.map("spec").map("scaleTargetRef").get("name")): h for h in by_kind.get("HorizontalPodAutoscaler", [])}
     ingress = bool(by_kind.get("Ingress"))
     found: list[Deployment] = []
@@ -95,7 +117,7 @@ def read_kubernetes(documents: list[Map]) -> list[Deployment]:
             if kind == "Job" and not re.search(r"\bprestart\b|\balembic\b|\bmigrat", command):
                 continue
             d = Deployment(f"{doc.file} {kind} {name}", "kubernetes", doc.loc(), role="migrate" if kind == "Job" else "web")
-            _fill(d, container, pod, configmaps)
+            _fill(d, container, pod, sources)
             if kind in WORKLOADS:
                 replicas = int(spec.get("replicas", 1))
                 d.replicas = At(replicas, spec.loc("replicas")) if "replicas" in spec else At(1, None, "default 1")

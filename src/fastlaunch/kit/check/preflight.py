@@ -86,9 +86,10 @@ def check_project(root: Path, settings: Settings, host: Host) -> Report:
         report.findings += check_consistency(context, routes, host)
         if d.platform == "image":
             continue
-        lines, found = check_memory(context, host)
-        report.findings += found
-        report.sections.append(Section(f"{d.name} ({d.loc})", lines))
+        if d.role == "web":
+            lines, found = check_memory(context, host)
+            report.findings += found
+            report.sections.append(Section(f"{d.name} ({d.loc})", lines))
         groups.setdefault(_group(d), []).append(context)
     for name, group in groups.items():
         if not any(pools_for(c) for c in group if c.deployment.role == "web"):
