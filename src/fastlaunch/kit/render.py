@@ -146,25 +146,25 @@ def pod_resources(settings: Settings) -> Resources:
 
 
 def replica_budget(project: Project) -> tuple[int, str]:
-    """The autoscaler's maximum: what fits PostgreSQL's default connection budget with the pools the app opens
-    (one worker per pod, one extra pod while a rollout surges, the migration Job), at most MAX_REPLICAS."""
+    """How many one-worker pods fit PostgreSQL's default connection budget with the pools the app opens, the
+    migration Job included (at most MAX_REPLICAS + SURGE), and the arithmetic."""
     pools = read_pools(project.root, python_files(project.root), {})
     need = demand(pools)
     if not pools or not need.per_worker:
-        return MAX_REPLICAS, "no database pool found in the code"
+        return MAX_REPLICAS + SURGE, "no database pool found in the code"
     migration = MIGRATION_CONNECTIONS if project.alembic else 0
     pods = (default_limit("").usable - migration) // need.per_worker
-    replicas = max(1, min(MAX_REPLICAS, pods - SURGE))
     note = (
         f"database connections: floor(({default_limit('').usable} PostgreSQL accepts by default - {migration} for the "
-        f"migration) / {need.per_worker} per pod) - {SURGE} surge = {pods - SURGE}"
+        f"migration) / {need.per_worker} per pod) = {pods} pods"
     )
-    return replicas, note
+    return max(1, min(MAX_REPLICAS + SURGE, pods)), note
 
 
 def context(project: Project, settings: Settings, options: Options) -> dict[str, Any]:
     resources = pod_resources(settings)
-    max_replicas, replicas_note = replica_budget(project)
+    pods, replicas_note = replica_budget(project)
+    max_replicas = max(1, min(MAX_REPLICAS, pods - SURGE))
     shutdown_delay = settings.shutdown_delay if settings.is_set("shutdown_delay") else K8S_SHUTDOWN_DELAY
     server = options.server or ServerOptions(
         install_dir=f"/srv/{project.name}", venv=f"/srv/{project.name}/.venv", user=project.name
@@ -193,6 +193,7 @@ def context(project: Project, settings: Settings, options: Options) -> dict[str,
         "replicas": min(MIN_REPLICAS, max_replicas),
         "max_replicas": max_replicas,
         "replicas_note": replicas_note,
+        "max_scale": min(MAX_REPLICAS, pods),
         "subnet": "172.30.57.0/24",
         "proxy_ip": "172.30.57.10",
         "server": server,

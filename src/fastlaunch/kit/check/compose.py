@@ -122,8 +122,9 @@ def read_compose(document: Map, path: Path, variables: Mapping[str, str], *, ima
             continue
         deploy = service.map("deploy")
         limits = deploy.map("resources").map("limits")
-        role = "migrate" if re.search(r"(?<![-\w])prestart\b|\balembic\b", _command(service)) else "web"
-        d = Deployment(f"{path.name} service {name}", platform, service.loc(), role=role)
+        d = Deployment(f"{path.name} service {name}", platform, service.loc())
+        if re.search(r"(?<![-\w])prestart\b|\balembic\b", _command(service)):  # not run --no-prestart
+            d.role = "migrate"
         d.env = _environment(service, variables)
         if "replicas" in deploy:
             d.replicas = At(int(deploy["replicas"]), deploy.loc("replicas"))
@@ -139,11 +140,13 @@ def read_compose(document: Map, path: Path, variables: Mapping[str, str], *, ima
             d.memory_limit = At(size, limits.loc("memory") if "memory" in limits else service.loc("mem_limit"))
         grace = duration(service["stop_grace_period"]) if "stop_grace_period" in service else None
         d.grace = (
-            At(grace, service.loc("stop_grace_period")) if grace is not None else At(10.0, None, "compose's default 10s")
+            At(grace, service.loc("stop_grace_period"))
+            if grace is not None
+            else At(10.0, None, "compose's default 10s")
         )
         d.probes = _healthcheck(service)
         for port in service.list("ports") + service.list("expose"):
-            target = port.get("target") if isinstance(port, dict) else str(port).split("/")[0].rsplit(":", 1)[-1]
+            target = str(port.get("target")) if isinstance(port, dict) else str(port).split("/")[0].rsplit(":", 1)[-1]
             if str(target).isdigit():
                 d.ports.append(At(int(target), service.loc("ports" if "ports" in service else "expose")))
         d.proxies, d.proxy_unknown = proxies, proxy_unknown

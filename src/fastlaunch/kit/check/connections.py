@@ -11,7 +11,7 @@ from fastlaunch.core.urls import backend
 from fastlaunch.kit.check.context import Context
 from fastlaunch.kit.check.deployment import At
 from fastlaunch.kit.check.pools import Pool
-from fastlaunch.kit.check.report import Finding
+from fastlaunch.kit.check.report import Finding, Severity
 from fastlaunch.kit.check.server import ServerLimit, configured_limit
 
 # fastlaunch prestart holds a session advisory lock on one connection while Alembic migrates on another.
@@ -99,7 +99,9 @@ def check_connections(
         jobs = [c.deployment.name for c in group if c.deployment.role == "migrate"]
         lines.append(f"+ {migration} for the migration ({jobs[0] if jobs else 'prestart'}: advisory lock + Alembic)")
         total += migration
-    configured: At[int] | None = next((c.deployment.max_connections for c in group if c.deployment.max_connections), None)
+    configured: At[int] | None = next(
+        (c.deployment.max_connections for c in group if c.deployment.max_connections), None
+    )
     limit = configured_limit(configured.value, configured.where) if configured else server
     verdict = ">" if total > limit.usable else "<="
     lines.append(f"= {total} at the peak {verdict} {limit.usable} the server accepts: {limit.text}")
@@ -110,11 +112,13 @@ def check_connections(
     room = limit.usable - migration - (total - migration - per_worker * context.workers * d.peak)
     copies = room // max(1, per_worker * context.workers)
     pool_fit = room // max(1, context.workers * d.peak)
-    fixes = [f"at most {max(0, copies - d.surge.value)} replica(s) (peak {copies} with the surge)"] if copies > 0 else []
+    fixes = (
+        [f"at most {max(0, copies - d.surge.value)} replica(s) (peak {copies} with the surge)"] if copies > 0 else []
+    )
     if pool_fit > 0:
         fixes.append(f"pools totalling {pool_fit} connection(s) per worker (pool_size + max_overflow)")
     fixes += ["raise max_connections", "or put PgBouncer in front of PostgreSQL"]
-    severity = "warning" if context.host_cpus else "error"
+    severity: Severity = "warning" if context.host_cpus else "error"
     title = f"up to {total} database connections at the peak, the server accepts {limit.usable}"
     if context.host_cpus:
         title += " (on a host of this size)"

@@ -28,7 +28,7 @@ def _probes(context: Context, routes: Routes) -> list[Finding]:
                 "error",
                 f"the {probe.kind} probe asks for {probe.path}, which the app does not serve",
                 context.deployment.name,
-                [f"{len(routes.paths)} route(s) read statically from {routes.files} file(s); probe paths among them: {known}"],
+                [f"{len(routes.paths)} route(s) read in {routes.files} file(s); probes among them: {known}"],
                 [str(probe.loc)],
                 "Point the probe at a path the app serves (fastlaunch.probes serves /healthz and /readyz), or add the "
                 "route. If the app serves it in a way not readable statically, pass --ignore FC301.",
@@ -48,7 +48,9 @@ def _grace(context: Context) -> list[Finding]:
         f"{context.setting('shutdown_delay')} + {context.setting('graceful_timeout')} = {need}s "
         f"> {d.grace.value:g}s before SIGKILL ({d.grace.where})"
     )
-    key = {"kubernetes": "terminationGracePeriodSeconds", "systemd": "TimeoutStopSec"}.get(d.platform, "stop_grace_period")
+    key = {"kubernetes": "terminationGracePeriodSeconds", "systemd": "TimeoutStopSec"}.get(
+        d.platform, "stop_grace_period"
+    )
     return [
         Finding(
             "FC302",
@@ -57,7 +59,8 @@ def _grace(context: Context) -> list[Finding]:
             d.name,
             [step],
             [x for x in (str(d.grace.loc or d.loc), context.where("graceful_timeout")) if x != "default"],
-            f"Set {key} to {need + 5} or more, or lower GRACEFUL_TIMEOUT to {max(1, int(d.grace.value) - s.shutdown_delay - 5)}.",
+            f"Set {key} to {need + 5} or more, or lower GRACEFUL_TIMEOUT to "
+            f"{max(1, int(d.grace.value) - s.shutdown_delay - 5)}.",
         )
     ]
 
@@ -117,7 +120,11 @@ def _forwarded(context: Context) -> list[Finding]:
                 f"Add {', '.join(p.value for p in missing)} to FORWARDED_ALLOW_IPS.",
             )
         ]
-    if d.proxy_unknown and not context.settings.is_set("forwarded_allow_ips") and "FORWARDED_ALLOW_IPS" not in context.env:
+    if (
+        d.proxy_unknown
+        and not context.settings.is_set("forwarded_allow_ips")
+        and "FORWARDED_ALLOW_IPS" not in context.env
+    ):
         return [
             Finding(
                 "FC303",

@@ -98,5 +98,7 @@ def resolve(
     )
     context = Context(deployment, env, settings, compute_workers(request), problems=problems)
     if not limit and settings.workers is None:
-        context.host_cpus = f"no CPU limit: the workers follow the host's CPUs, taken as {host.cpus} ({host.cpus_source})"
+        context.host_cpus = (
+            f"no CPU limit: the workers follow the host's CPUs, taken as {host.cpus} ({host.cpus_source})"
+        )
     return context

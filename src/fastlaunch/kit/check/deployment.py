@@ -111,7 +111,9 @@ def surge_of(value: object, replicas: int) -> int:
 
 def url_in(command: object) -> tuple[str, int | None] | None:
     """The path and port of the first http(s) URL in a health-check command."""
-    match = re.search(r"https?://[^\s'\"\]]+", " ".join(map(str, command)) if isinstance(command, list) else str(command))
+    match = re.search(
+        r"https?://[^\s'\"\]]+", " ".join(map(str, command)) if isinstance(command, list) else str(command)
+    )
     if not match:
         return None
     url = match.group(0).replace(":%s", "")  # ':%s' % os.environ.get("PORT"): the port follows PORT

@@ -102,11 +102,16 @@ def read_kubernetes(documents: list[Map]) -> list[Deployment]:
     sources = {
         (kind, str(c.map("metadata").get("name"))): c for kind in ("ConfigMap", "Secret") for c in by_kind.get(kind, [])
     }
-    autoscalers = {str(h.map("spec").map("scaleTargetRef").get("name")): h for h in by_kind.get("HorizontalPodAutoscaler", [])}
+    autoscalers = {
+        str(h.map("spec").map("scaleTargetRef").get("name")): h for h in by_kind.get("HorizontalPodAutoscaler", [])
+    }
     ingress = bool(by_kind.get("Ingress"))
     found: list[Deployment] = []
-    for kind in (*WORKLOADS, "Job"):
+    for kind in (*WORKLOADS, "Job", "Service"):
         for doc in by_kind.get(kind, []):
+            knative = str(doc.get("apiVersion")).startswith("serving.knative.dev")
+            if kind == "Service" and not knative:
+                continue
             name = str(doc.map("metadata").get("name"))
             spec = doc.map("spec")
             pod = spec.map("template").map("spec")
@@ -116,8 +121,21 @@ def read_kubernetes(documents: list[Map]) -> list[Deployment]:
             command = " ".join(map(str, container.list("command") + container.list("args")))
             if kind == "Job" and not re.search(r"\bprestart\b|\balembic\b|\bmigrat", command):
                 continue
-            d = Deployment(f"{doc.file} {kind} {name}", "kubernetes", doc.loc(), role="migrate" if kind == "Job" else "web")
+            d = Deployment(
+                f"{doc.file} {kind} {name}", "kubernetes", doc.loc(), role="migrate" if kind == "Job" else "web"
+            )
             _fill(d, container, pod, sources)
+            if knative:  # Cloud Run: it scales on its own, and stops only idle instances (no grace to check)
+                annotations = spec.map("template").map("metadata").map("annotations")
+                key = "autoscaling.knative.dev/maxScale"
+                scale = str(annotations.get(key, ""))
+                d.replicas = (
+                    At(int(scale), annotations.loc(key))
+                    if scale.isdigit()
+                    else At(100, None, "Cloud Run's default 100")
+                )
+                d.grace = None
+                d.ports = d.ports or [At(8080, None, "Cloud Run's default 8080")]
             if kind in WORKLOADS:
                 replicas = int(spec.get("replicas", 1))
                 d.replicas = At(replicas, spec.loc("replicas")) if "replicas" in spec else At(1, None, "default 1")
@@ -128,7 +146,11 @@ def read_kubernetes(documents: list[Map]) -> list[Deployment]:
                 if kind == "Deployment" and strategy.get("type", "RollingUpdate") == "RollingUpdate":
                     rolling = strategy.map("rollingUpdate")
                     surge = surge_of(rolling.get("maxSurge", "25%"), d.replicas.value)
-                    d.surge = At(surge, rolling.loc("maxSurge")) if "maxSurge" in rolling else At(surge, None, "maxSurge default 25%")
+                    d.surge = (
+                        At(surge, rolling.loc("maxSurge"))
+                        if "maxSurge" in rolling
+                        else At(surge, None, "maxSurge default 25%")
+                    )
                 if ingress:
                     d.proxy_unknown = "an Ingress routes to it; the controller's pods reach it from the pod network"
             found.append(d)

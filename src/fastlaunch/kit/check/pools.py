@@ -109,7 +109,8 @@ class _Resolver:
         if isinstance(node, ast.Constant) and isinstance(node.value, int) and not isinstance(node.value, bool):
             return Sized(node.value, text)
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub) and isinstance(node.operand, ast.Constant):
-            return Sized(-int(node.operand.value), text)
+            inner = self.value(node.operand)
+            return Sized(None if inner.value is None else -inner.value, text)
         if isinstance(node, ast.Call) and ast.unparse(node.func) in ("int", "float") and node.args:
             return self.value(node.args[0])
         if env := self._env_read(node):
@@ -167,7 +168,8 @@ def _options(scope: ast.AST, name: str) -> dict[str, ast.expr]:
     found: dict[str, ast.expr] = {}
     value = _assignment(scope, name)
     if isinstance(value, ast.Dict):
-        found |= {k.value: v for k, v in zip(value.keys, value.values, strict=True) if isinstance(k, ast.Constant)}
+        pairs = zip(value.keys, value.values, strict=True)
+        found |= {k.value: v for k, v in pairs if isinstance(k, ast.Constant) and isinstance(k.value, str)}
     elif isinstance(value, ast.Call) and ast.unparse(value.func) == "dict":
         found |= {k.arg: k.value for k in value.keywords if k.arg}
     for node in ast.walk(scope):
@@ -208,7 +210,12 @@ def read_pools(root: Path, files: list[Path], env: Mapping[str, str]) -> list[Po
     """The pools the app's workers open, under ``env`` (a migration script's engine is not one of them)."""
     project = _Project(root, files)
     # A function of the app's own named create_engine is a wrapper, counted through its calls, not an engine.
-    own = {n.name for tree in project.trees.values() for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)}
+    own = {
+        n.name
+        for tree in project.trees.values()
+        for n in ast.walk(tree)
+        if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)
+    }
     pools: list[Pool] = []
     for file, tree in project.trees.items():
         if _imports_alembic(tree):
@@ -242,9 +249,18 @@ def read_pools(root: Path, files: list[Path], env: Mapping[str, str]) -> list[Po
             for key in names:
                 if key in keywords:
                     sized = resolver.value(keywords[key])
-                    sizes.append((key, sized if sized.value is not None else Sized(DEFAULTS[key], sized.text + f", taken as the default {DEFAULTS[key]}")))
+                    sizes.append(
+                        (
+                            key,
+                            sized
+                            if sized.value is not None
+                            else Sized(DEFAULTS[key], sized.text + f", taken as the default {DEFAULTS[key]}"),
+                        )
+                    )
                 else:
                     sizes.append((key, Sized(DEFAULTS[key], f"default {DEFAULTS[key]}")))
             copies, copies_text = _copies(project, function)
-            pools.append(Pool(Loc(project.shown(file), call.lineno), name, pool_class, tuple(sizes), copies, copies_text))
+            pools.append(
+                Pool(Loc(project.shown(file), call.lineno), name, pool_class, tuple(sizes), copies, copies_text)
+            )
     return pools

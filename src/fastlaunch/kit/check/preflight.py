@@ -46,8 +46,8 @@ def _local(settings: Settings) -> Deployment:
 
 def _group(d: Deployment) -> str:
     """Deployments that run together and share one database."""
-    if d.platform == "kubernetes":
-        return "Kubernetes manifests"
+    if d.platform == "kubernetes":  # the manifests of one directory are applied together (kubectl apply -k)
+        return f"Kubernetes manifests in {Path(d.loc.file).parent.as_posix()}/"
     if d.platform in ("compose", "swarm"):
         return d.name.split(" service ")[0]
     return d.name
@@ -80,8 +80,15 @@ def check_project(root: Path, settings: Settings, host: Host) -> Report:
         d = context.deployment
         if context.problems:
             report.findings.append(
-                Finding("FC001", "error", "invalid fastlaunch settings", d.name, context.problems, [d.name],
-                        "Fix the values in the file's environment.")
+                Finding(
+                    "FC001",
+                    "error",
+                    "invalid fastlaunch settings",
+                    d.name,
+                    context.problems,
+                    [d.name],
+                    "Fix the values in the file's environment.",
+                )
             )
         report.findings += check_consistency(context, routes, host)
         if d.platform == "image":

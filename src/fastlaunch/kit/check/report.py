@@ -33,11 +33,15 @@ class Finding:
     locations: list[str] = field(default_factory=list)  # "file:line", or "file:line (default)"
     fix: str = ""
 
+    def __post_init__(self) -> None:
+        # A platform default has no line to point at; the arithmetic names it.
+        object.__setattr__(self, "locations", [x for x in dict.fromkeys(self.locations) if x != "default"])
+
     def render(self) -> str:
         lines = [f"{self.severity}: {self.code} {self.title}", f"  in {self.deployment}"]
         lines += [f"  {step}" for step in self.arithmetic]
         if self.locations:
-            lines.append(f"  where: {', '.join(dict.fromkeys(self.locations))}")
+            lines.append(f"  where: {', '.join(self.locations)}")
         if self.fix:
             lines.append(f"  fix: {self.fix}")
         return "\n".join(lines)

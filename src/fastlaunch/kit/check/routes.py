@@ -54,11 +54,11 @@ def read_routes(files: list[Path]) -> Routes:
             if isinstance(node, ast.ImportFrom) and node.module == "fastlaunch":
                 uses_probes |= any(a.name == "probes" for a in node.names)
             if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
-                func = ast.unparse(node.value.func).split(".")[-1]
+                maker = ast.unparse(node.value.func).split(".")[-1]
                 prefix = _string(_keyword(node.value, "prefix"))
-                if func in ("APIRouter", "Router") and len(node.targets) == 1:
+                if maker in ("APIRouter", "Router") and len(node.targets) == 1:
                     own[ast.unparse(node.targets[0])] = prefix or ""
-                if func == "Probes":  # fastlaunch.probes.Probes(healthz=..., readyz=...)
+                if maker == "Probes":  # fastlaunch.probes.Probes(healthz=..., readyz=...)
                     for name in ("healthz", "readyz"):
                         routes.paths.add(_string(_keyword(node.value, name)) or f"/{name}")
             if not isinstance(node, ast.Call):
