@@ -122,7 +122,7 @@ def read_compose(document: Map, path: Path, variables: Mapping[str, str], *, ima
             continue
         deploy = service.map("deploy")
         limits = deploy.map("resources").map("limits")
-        d = Deployment(f"{path.name} service {name}", platform, service.loc())
+        d = Deployment(f"{path.name} service {name}", platform, services.loc(name))
         if re.search(r"(?<![-\w])prestart\b|\balembic\b", _command(service)):  # not run --no-prestart
             d.role = "migrate"
         d.env = _environment(service, variables)

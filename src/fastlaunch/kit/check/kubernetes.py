@@ -9,7 +9,7 @@ import re
 from typing import Any
 
 from fastlaunch.kit.check.deployment import At, Deployment, Probe, cpus, memory, surge_of
-from fastlaunch.kit.check.located import Map
+from fastlaunch.kit.check.located import Loc, Map
 
 WORKLOADS = ("Deployment", "StatefulSet")
 OTHER_IMAGES = re.compile(r"^(?:.*/)?(postgres|redis|nginx|envoy|caddy|traefik|haproxy|memcached|busybox)\b")
@@ -56,7 +56,7 @@ def _env(container: Map, sources: dict[tuple[str, str], Map]) -> dict[str, At[st
     return env
 
 
-def _probe(kind: str, probe: Map, ports: dict[str, int]) -> Probe:
+def _probe(kind: str, probe: Map, ports: dict[str, int], loc: Loc) -> Probe:
     http = probe.map("httpGet")
     raw_port: Any = http.get("port", probe.map("tcpSocket").get("port"))
     port = ports.get(raw_port, raw_port) if isinstance(raw_port, str) else raw_port
@@ -66,7 +66,7 @@ def _probe(kind: str, probe: Map, ports: dict[str, int]) -> Probe:
         kind,
         str(http["path"]) if "path" in http else None,
         int(port) if str(port).isdigit() else port,
-        probe.loc(),
+        loc,
         budget=delay + period * failures,
         budget_text=f"initialDelaySeconds {delay} + periodSeconds {period} x failureThreshold {failures}",
     )
@@ -91,7 +91,7 @@ def _fill(d: Deployment, container: Map, pod: Map, sources: dict[tuple[str, str]
                 named[str(port["name"])] = int(port["containerPort"])
     for kind in ("startup", "readiness", "liveness"):
         if isinstance(probe := container.get(f"{kind}Probe"), Map):
-            d.probes.append(_probe(kind, probe, named))
+            d.probes.append(_probe(kind, probe, named, container.loc(f"{kind}Probe")))
 
 
 def read_kubernetes(documents: list[Map]) -> list[Deployment]:
