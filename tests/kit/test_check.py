@@ -183,7 +183,7 @@ def test_memory_is_measured_with_import(tmp_path: Path) -> None:
     report = json.loads(result.stdout)
     (finding,) = [f for f in report["findings"] if f["code"] == "FC201"]
     assert "do not fit the memory limit 48 MiB" in finding["title"]
-    assert any(line.startswith("workers: memory fit = floor(") for line in finding["arithmetic"])
+    assert any(line.startswith("  memory fit = floor(") for line in finding["arithmetic"])
 
 
 def test_exit_codes_json_and_ignore(tmp_path: Path) -> None:

@@ -128,7 +128,7 @@ def check_connections(
             severity,
             title,
             ", ".join(c.deployment.name for c, _, _ in counted),
-            [line for line in lines if not line.startswith("connections per worker")],
+            [line.removeprefix("  ") for line in lines if not line.startswith("connections per worker")],
             locations + ([configured.where] if configured else []),
             "Fit the budget: " + ", ".join(fixes) + ". New connections beyond it fail with "
             "'sorry, too many clients already'.",

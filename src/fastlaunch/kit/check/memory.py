@@ -15,7 +15,7 @@ def _mib(n: int) -> str:
 def check_memory(context: Context, host: Host) -> tuple[list[str], list[Finding]]:
     d = context.deployment
     plan = context.plan
-    lines = [f"workers: {step}" for step in plan.steps]
+    lines = ["workers, as `fastlaunch run` sizes them here:", *(f"  {step}" for step in plan.steps)]
     if context.host_cpus:
         lines.append(f"  ({context.host_cpus})")
     limit = d.memory_limit
