@@ -111,6 +111,9 @@ CASES = [
     ("k8s/shop.yaml", 'WEB_CONCURRENCY: "1"', 'WEB_CONCURRENCY: "8"', "FC305", "warning", 'WEB_CONCURRENCY: "8"'),
     ("k8s/shop.yaml", "failureThreshold: 10", "failureThreshold: 5", "FC306", "warning", "startupProbe"),
     ("k8s/shop.yaml", 'WEB_CONCURRENCY: "1"', 'WEB_CONCURRENCY: "many"', "FC001", "error", None),
+    ("deploy/shop.service", "TimeoutStopSec=40", "TimeoutStopSec=20", "FC302", "error", "TimeoutStopSec"),
+    ("deploy/shop-nginx.conf", "127.0.0.1:8000", "127.0.0.1:8001", "FC304", "error", "server 127.0.0.1"),
+    ("deploy/shop.service", "WEB_CONCURRENCY=2", "WEB_CONCURRENCY=8", "FC101", "error", None),
 ]
 
 
@@ -163,6 +166,67 @@ def test_a_swarm_stack_counts_its_replicas_and_start_first_updates(
     assert "15 per worker x 2 worker(s) x (6 replica(s) (stack.yaml:19) + 1 surge (stack.yaml:21)) = 210" in (
         "\n".join(finding.arithmetic)
     )
+
+
+def test_a_layered_compose_project(tmp_path: Path) -> None:
+    """compose.yml + compose.override.yml merged, env_file, a Dockerfile per service, routers included in routers."""
+    root = tmp_path / "layered"
+    files = {
+        "compose.yml": """services:
+  backend:
+    build: {context: ., dockerfile: backend/Dockerfile}
+    env_file: [.env]
+    stop_grace_period: 2m30s
+    healthcheck:
+      test: ["CMD", "curl", "-f", "http://localhost:8000/api/v1/utils/health-check/"]
+  frontend:
+    build: {context: ., dockerfile: frontend/Dockerfile}
+""",
+        "compose.override.yml": """services:
+  backend:
+    ports: ["8001:8000"]
+    environment:
+      POOL: "3"
+""",
+        ".env": "POOL=4\nWEB_CONCURRENCY=2\n",
+        "backend/Dockerfile": 'FROM python:3.12-slim\nENV PORT=8000\nCMD ["fastlaunch", "run"]\n',
+        "frontend/Dockerfile": 'FROM nginx:1\nCMD ["nginx", "-g", "daemon off;"]\n',
+        "backend/app/__init__.py": "",
+        "backend/app/utils.py": """from fastapi import APIRouter
+router = APIRouter(prefix="/utils")
+@router.get("/health-check/")
+async def health() -> bool:
+    return True
+""",
+        "backend/app/items.py": """from fastapi import APIRouter
+router = APIRouter(prefix="/items")
+@router.get("/{item_id}")
+async def item(item_id: int) -> int:
+    return item_id
+""",
+        "backend/app/main.py": """import os
+from fastapi import APIRouter, FastAPI
+from sqlalchemy import create_engine
+from app import items, utils
+engine = create_engine(os.environ["DATABASE_URL"], pool_size=int(os.getenv("POOL", "5")), max_overflow=0)
+api_router = APIRouter()
+api_router.include_router(utils.router)
+api_router.include_router(items.router)
+app = FastAPI()
+app.include_router(api_router, prefix="/api/v1")
+""",
+    }
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+    report = check(root)
+    assert report.findings == [], report.render()
+    text = report.render()
+    assert "compose.yml service backend (compose.yml:2)" in text and "frontend" not in text
+    assert "1 x (pool_size 3 + max_overflow 0) = 3" in text  # the override's environment over env_file
+    assert "3 per worker x 2 worker(s)" in text  # WEB_CONCURRENCY from env_file
+    edit(root, "backend/app/main.py", 'prefix="/api/v1"', 'prefix="/api/v2"')
+    assert only(check(root), "FC301").locations == ["compose.yml:7"]
 
 
 def test_workers_without_a_cpu_limit_follow_the_hosts_cpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,13 +9,13 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from fastlaunch.kit.check.deployment import At, Deployment, Platform, Probe, cpus, duration, memory, url_in
+from fastlaunch.kit.check.deployment import At, Deployment, Platform, Probe, cpus, duration, memory, url_in, whole
+from fastlaunch.kit.check.dockerfile import APP_COMMAND as APP_COMMANDS
+from fastlaunch.kit.check.dockerfile import Image, Images
 from fastlaunch.kit.check.located import Loc, Map
 
 PROXY_IMAGES = ("caddy", "nginx", "traefik", "haproxy", "envoy")
 DATABASE_IMAGES = ("postgres", "postgis", "timescale")
-# What a compose service runs when it is the app: fastlaunch, or the servers it replaces.
-APP_COMMANDS = re.compile(r"\b(fastlaunch|gunicorn|uvicorn)\b")
 _VARIABLE = re.compile(r"\$\{(?P<name>\w+)(?:(?P<op>:?[-?+])(?P<arg>[^}]*))?\}|\$(?P<bare>\w+)")
 
 
@@ -33,6 +33,22 @@ def interpolate(text: str, variables: Mapping[str, str]) -> str:
         return value or ""
 
     return _VARIABLE.sub(one, text.replace("$$", "\0")).replace("\0", "$")
+
+
+def _env_files(service: Map, directory: Path, shown: str) -> dict[str, At[str]]:
+    """``env_file:`` entries (a path, a list of paths or of ``{path, required}``), relative to the compose file."""
+    raw = service.get("env_file")
+    entries = raw if isinstance(raw, list) else [raw] if raw else []
+    env: dict[str, At[str]] = {}
+    for entry in entries:
+        name = str(entry.get("path") if isinstance(entry, dict) else entry)
+        path = directory / name
+        if path.is_file():
+            from dotenv import dotenv_values
+
+            values = dotenv_values(path)
+            env |= {k: At(v, None, f"{name} (env_file of {shown})") for k, v in values.items() if v is not None}
+    return env
 
 
 def _environment(service: Map, variables: Mapping[str, str]) -> dict[str, At[str]]:
@@ -53,14 +69,23 @@ def _command(service: Map) -> str:
     return " ".join(" ".join(map(str, p)) if isinstance(p, list) else str(p or "") for p in parts)
 
 
-def _is_app(service: Map, image_runs_app: bool) -> bool:
+def _dockerfile(service: Map, directory: Path) -> Path | None:
+    """The Dockerfile a service builds: ``build: DIR`` or ``build: {context, dockerfile}``."""
+    build = service.get("build")
+    if isinstance(build, str):
+        return directory / build / "Dockerfile"
+    if isinstance(build, Map):
+        return directory / str(build.get("context", ".")) / str(build.get("dockerfile", "Dockerfile"))
+    return None
+
+
+def _is_app(service: Map, image: Image | None) -> bool:
+    """A service that runs the app: its command is fastlaunch's (or a server's), or it builds an image whose
+    command is (with no command of its own)."""
     command = _command(service)
     if APP_COMMANDS.search(command):
         return True
-    image = str(service.get("image", ""))
-    if image.split("/")[-1].startswith(PROXY_IMAGES + DATABASE_IMAGES):
-        return False
-    return "build" in service and image_runs_app and not command.strip()
+    return image is not None and image.runs_app and not command.strip()
 
 
 def _max_connections(service: Map) -> At[int] | None:
@@ -75,7 +100,7 @@ def _healthcheck(service: Map) -> list[Probe]:
     if not found:
         return []
     interval = duration(check.get("interval", "30s")) or 30.0
-    retries = int(check.get("retries", 3))
+    retries = whole(check.get("retries"), 3)
     start = duration(check.get("start_period", "0s")) or 0.0
     return [
         Probe(
@@ -89,8 +114,9 @@ def _healthcheck(service: Map) -> list[Probe]:
     ]
 
 
-def read_compose(document: Map, path: Path, variables: Mapping[str, str], *, image_runs_app: bool) -> list[Deployment]:
-    """One Deployment per app service (web, or migrate when it runs ``fastlaunch prestart``)."""
+def read_compose(document: Map, path: Path, variables: Mapping[str, str], images: Images) -> list[Deployment]:
+    """One Deployment per app service (web, or migrate when it runs ``fastlaunch prestart``); its environment
+    is its image's ``ENV`` under its ``env_file`` under its ``environment``."""
     services = document.map("services")
     variables = {**os.environ, **variables}
     # A stack file is compose-format; `docker stack deploy` is told which file, so its name is the only sign.
@@ -118,21 +144,26 @@ def read_compose(document: Map, path: Path, variables: Mapping[str, str], *, ima
                 proxy_unknown = f"service {name} ({image}) has no fixed address ({service.loc()})"
     deployments: list[Deployment] = []
     for name, service in services.items():
-        if not isinstance(service, Map) or not _is_app(service, image_runs_app):
+        if not isinstance(service, Map):
+            continue
+        dockerfile = _dockerfile(service, path.parent)
+        built = images.at(dockerfile) if dockerfile else None
+        if not _is_app(service, built):
             continue
         deploy = service.map("deploy")
         limits = deploy.map("resources").map("limits")
         d = Deployment(f"{path.name} service {name}", platform, services.loc(name))
         if re.search(r"(?<![-\w])prestart\b|\balembic\b", _command(service)):  # not run --no-prestart
             d.role = "migrate"
-        d.env = _environment(service, variables)
+        image_env = built.env if built else {}
+        d.env = image_env | _env_files(service, path.parent, services.file) | _environment(service, variables)
         if "replicas" in deploy:
-            d.replicas = At(int(deploy["replicas"]), deploy.loc("replicas"))
+            d.replicas = At(whole(deploy["replicas"], 1), deploy.loc("replicas"))
         elif "scale" in service:
-            d.replicas = At(int(service["scale"]), service.loc("scale"))
+            d.replicas = At(whole(service["scale"], 1), service.loc("scale"))
         update = deploy.map("update_config")
         if platform == "swarm" and update.get("order") == "start-first":
-            d.surge = At(int(update.get("parallelism", 1)), update.loc("order"), "start-first updates")
+            d.surge = At(whole(update.get("parallelism"), 1), update.loc("order"), "start-first updates")
         if (cpu := limits.get("cpus", service.get("cpus"))) is not None and (value := cpus(cpu)) is not None:
             d.cpu_limit = At(value, limits.loc("cpus") if "cpus" in limits else service.loc("cpus"))
         mem = limits.get("memory", service.get("mem_limit"))

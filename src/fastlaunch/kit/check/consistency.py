@@ -133,7 +133,7 @@ def _forwarded(context: Context) -> list[Finding]:
                 "https are lost",
                 d.name,
                 [d.proxy_unknown, trusted],
-                [d.name],
+                [str(d.loc)],
                 "Set FORWARDED_ALLOW_IPS to the proxy's address or network (the pod network's ranges on Kubernetes).",
             )
         ]

@@ -65,7 +65,9 @@ def _where_of(env: dict[str, At[str]], settings: Settings, name: str) -> str:
 def resolve(
     deployment: Deployment, image_env: dict[str, At[str]], table: dict[str, object], root: Path, host: Host
 ) -> Context:
-    inherits = deployment.platform in ("compose", "swarm", "kubernetes")
+    # A compose service's image is known (its build:) and already under its env; a pod's image is taken as the
+    # project's Dockerfile.
+    inherits = deployment.platform == "kubernetes"
     env = {**(image_env if inherits else {}), **deployment.env}
     problems: list[str] = []
     try:

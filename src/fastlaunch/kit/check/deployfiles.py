@@ -12,24 +12,15 @@ from pathlib import Path
 import yaml
 
 from fastlaunch.kit.check.compose import read_caddyfile, read_compose
-from fastlaunch.kit.check.deployment import At, Deployment, Probe, cpus, duration, memory, url_in
+from fastlaunch.kit.check.deployment import At, Deployment, cpus, duration, memory
+from fastlaunch.kit.check.dockerfile import Image, Images
 from fastlaunch.kit.check.kubernetes import read_kubernetes
-from fastlaunch.kit.check.located import Loc, Map, load_documents
+from fastlaunch.kit.check.located import Loc, Map, load_documents, merged
 from fastlaunch.kit.project import SKIP_DIRS
 
 MAX_FILES = 300  # a bound for huge trees: deployment files live near the top
-APP_COMMAND = re.compile(r"\b(fastlaunch|gunicorn|uvicorn)\b")
-
-
-@dataclass
-class Image:
-    """What the Dockerfile gives every container built from it."""
-
-    env: dict[str, At[str]] = field(default_factory=dict)
-    exposed: list[At[int]] = field(default_factory=list)
-    healthcheck: Probe | None = None
-    runs_app: bool = True  # no Dockerfile: unknown, so a service that builds one is taken as the app
-    loc: Loc | None = None
+OVERRIDE = re.compile(r"\.override(\.ya?ml)$")  # compose.override.yaml
+OVERRIDE_OF = re.compile(r"(\.ya?ml)$")
 
 
 @dataclass
@@ -38,46 +29,6 @@ class DeployFiles:
     image: Image = field(default_factory=Image)
     read: list[str] = field(default_factory=list)  # files read, relative to the project
     skipped: list[str] = field(default_factory=list)  # "file: why"
-
-
-def _instructions(text: str) -> list[tuple[int, str, str]]:
-    """Dockerfile instructions as (line, KEYWORD, arguments), continuation lines joined."""
-    found: list[tuple[int, str, str]] = []
-    pending, start = "", 0
-    for number, line in enumerate(text.splitlines(), 1):
-        if not pending and (not line.strip() or line.lstrip().startswith("#")):
-            continue
-        start = start or number
-        if line.rstrip().endswith("\\"):
-            pending += line.rstrip()[:-1] + " "
-            continue
-        keyword, _, rest = (pending + line).strip().partition(" ")
-        found.append((start, keyword.upper(), rest.strip()))
-        pending, start = "", 0
-    return found
-
-
-def read_dockerfile(path: Path, shown: str) -> Image:
-    image = Image(loc=Loc(shown, 1))
-    stages: list[Image] = []
-    for line, keyword, rest in _instructions(path.read_text(errors="replace")):
-        loc = Loc(shown, line)
-        if keyword == "FROM":  # only the last stage is the image that runs
-            stages.append(image := Image(loc=loc))
-        elif keyword == "ENV":
-            pairs = shlex.split(rest) if "=" in rest.split(" ")[0] else [rest.replace(" ", "=", 1)]
-            image.env |= {k: At(v, loc) for k, _, v in (p.partition("=") for p in pairs)}
-        elif keyword == "EXPOSE":
-            image.exposed += [At(int(p.split("/")[0]), loc) for p in rest.split() if p.split("/")[0].isdigit()]
-        elif keyword == "HEALTHCHECK" and (found := url_in(rest)):
-            options = dict(re.findall(r"--([\w-]+)=(\S+)", rest))
-            interval = duration(options.get("interval", "30s")) or 30.0
-            retries, start = int(options.get("retries", 3)), duration(options.get("start-period", "0s")) or 0.0
-            text = f"--start-period {start:g}s + --interval {interval:g}s x --retries {retries}"
-            image.healthcheck = Probe("healthcheck", found[0], found[1], loc, start + interval * retries, text)
-        elif keyword in ("CMD", "ENTRYPOINT"):
-            image.runs_app = bool(APP_COMMAND.search(rest))
-    return stages[-1] if stages else image
 
 
 def _systemd(path: Path, shown: str) -> Deployment | None:
@@ -125,10 +76,12 @@ def candidates(root: Path) -> list[Path]:
 def read_deploy_files(root: Path, variables: Mapping[str, str]) -> DeployFiles:
     """Every deployment file under ``root``; ``variables`` fill compose's ``${VAR}`` (the environment, .env)."""
     result = DeployFiles()
-    if (root / "Dockerfile").is_file():
-        result.image = read_dockerfile(root / "Dockerfile", "Dockerfile")
+    images = Images(root)
+    if image := images.at(root / "Dockerfile"):
+        result.image = image
         result.read.append("Dockerfile")
     manifests: list[Map] = []
+    compose_files: dict[Path, Map] = {}
     caddy: list[tuple[str, At[int]]] = []
     nginx: list[At[int]] = []
     for path in candidates(root):
@@ -157,12 +110,25 @@ def read_deploy_files(root: Path, variables: Mapping[str, str]) -> DeployFiles:
             continue
         kube = [d for d in documents if "apiVersion" in d and "kind" in d]
         manifests += kube
-        for document in documents:
-            if isinstance(document.get("services"), Map) and "apiVersion" not in document:
-                result.deployments += read_compose(document, path, variables, image_runs_app=result.image.runs_app)
-        if kube or any("services" in d for d in documents):
+        composed = [d for d in documents if isinstance(d.get("services"), Map) and "apiVersion" not in d]
+        if composed:
+            compose_files[path] = composed[0]
+        if kube or composed:
             result.read.append(shown)
-    result.deployments += read_kubernetes(manifests)
+    for path, document in compose_files.items():
+        if OVERRIDE.search(path.name) and OVERRIDE.sub(r"\1", path.name) in {p.name for p in compose_files}:
+            continue  # laid over its base file below, as `docker compose` does by default
+        override = path.with_name(OVERRIDE_OF.sub(r".override\1", path.name))
+        if override in compose_files:
+            document = merged(document, compose_files[override])
+        try:
+            result.deployments += read_compose(document, path, variables, images)
+        except (ValueError, TypeError, AttributeError) as exc:  # a shape no compose version accepts
+            result.skipped.append(f"{path.relative_to(root)}: not a compose file fastlaunch can read ({exc})")
+    try:
+        result.deployments += read_kubernetes(manifests)
+    except (ValueError, TypeError, AttributeError) as exc:  # a manifest of a shape the API server would refuse
+        result.skipped.append(f"Kubernetes manifests: not readable ({exc})")
     for d in result.deployments:
         if d.platform in ("compose", "swarm"):
             service = d.name.rsplit(" ", 1)[-1]

@@ -64,6 +64,12 @@ class Deployment:
         return self.replicas.value + self.surge.value
 
 
+def whole(value: object, default: int) -> int:
+    """A count as files write it (2, "2"); the default for what is not one (a template's "{{ .Values.n }}")."""
+    text = str(value).strip()
+    return int(text) if text.isdigit() else default
+
+
 def cpus(text: object) -> float | None:
     """Kubernetes "500m" / "1" / 2, compose "0.5"."""
     raw = str(text).strip().strip('"')
@@ -104,7 +110,7 @@ def duration(text: object) -> float | None:
 def surge_of(value: object, replicas: int) -> int:
     """Kubernetes maxSurge: a count or a percentage of the replicas, rounded up."""
     text = str(value).strip()
-    if text.endswith("%"):
+    if re.fullmatch(r"\d+(\.\d+)?%", text):
         return math.ceil(replicas * float(text[:-1]) / 100)
     return int(text) if text.isdigit() else 0
 

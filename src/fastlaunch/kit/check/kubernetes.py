@@ -8,7 +8,7 @@ import base64
 import re
 from typing import Any
 
-from fastlaunch.kit.check.deployment import At, Deployment, Probe, cpus, memory, surge_of
+from fastlaunch.kit.check.deployment import At, Deployment, Probe, cpus, memory, surge_of, whole
 from fastlaunch.kit.check.located import Loc, Map
 
 WORKLOADS = ("Deployment", "StatefulSet")
@@ -60,8 +60,8 @@ def _probe(kind: str, probe: Map, ports: dict[str, int], loc: Loc) -> Probe:
     http = probe.map("httpGet")
     raw_port: Any = http.get("port", probe.map("tcpSocket").get("port"))
     port = ports.get(raw_port, raw_port) if isinstance(raw_port, str) else raw_port
-    period, failures = int(probe.get("periodSeconds", 10)), int(probe.get("failureThreshold", 3))
-    delay = int(probe.get("initialDelaySeconds", 0))
+    period, failures = whole(probe.get("periodSeconds"), 10), whole(probe.get("failureThreshold"), 3)
+    delay = whole(probe.get("initialDelaySeconds"), 0)
     return Probe(
         kind,
         str(http["path"]) if "path" in http else None,
@@ -79,7 +79,7 @@ def _fill(d: Deployment, container: Map, pod: Map, sources: dict[tuple[str, str]
         d.cpu_limit = At(cpu, limits.loc("cpu"))
     if (size := memory(limits.get("memory"))) is not None:
         d.memory_limit = At(size, limits.loc("memory"))
-    if "terminationGracePeriodSeconds" in pod:
+    if str(pod.get("terminationGracePeriodSeconds", "")).isdigit():
         d.grace = At(float(pod["terminationGracePeriodSeconds"]), pod.loc("terminationGracePeriodSeconds"))
     else:
         d.grace = At(30.0, None, "Kubernetes' default 30s")
@@ -137,10 +137,10 @@ def read_kubernetes(documents: list[Map]) -> list[Deployment]:
                 d.grace = None
                 d.ports = d.ports or [At(8080, None, "Cloud Run's default 8080")]
             if kind in WORKLOADS:
-                replicas = int(spec.get("replicas", 1))
+                replicas = whole(spec.get("replicas"), 1)
                 d.replicas = At(replicas, spec.loc("replicas")) if "replicas" in spec else At(1, None, "default 1")
                 if (hpa := autoscalers.get(name)) is not None:
-                    top = int(hpa.map("spec").get("maxReplicas", replicas))
+                    top = whole(hpa.map("spec").get("maxReplicas"), replicas)
                     d.replicas = At(max(top, replicas), hpa.map("spec").loc("maxReplicas"), "maxReplicas")
                 strategy = spec.map("strategy" if kind == "Deployment" else "updateStrategy")
                 if kind == "Deployment" and strategy.get("type", "RollingUpdate") == "RollingUpdate":

@@ -20,17 +20,18 @@ class Loc:
 
 
 class Map(dict[Any, Any]):
-    """A YAML mapping that remembers the line of each key (1-based) and its own."""
+    """A YAML mapping that remembers where each key (and the mapping itself) is written; after ``merged`` the
+    keys of one mapping may come from several files."""
 
     file: str = ""
     line: int = 0
 
     def __init__(self) -> None:
         super().__init__()
-        self.lines: dict[Any, int] = {}
+        self.locs: dict[Any, Loc] = {}
 
     def loc(self, key: object | None = None) -> Loc:
-        return Loc(self.file, self.lines.get(key, self.line) if key is not None else self.line)
+        return self.locs.get(key, Loc(self.file, self.line)) if key is not None else Loc(self.file, self.line)
 
     def map(self, key: str) -> Map:
         value = self.get(key)
@@ -60,11 +61,26 @@ def _mapping(loader: _Loader, node: yaml.MappingNode) -> Map:
         if isinstance(key, list | dict):
             continue
         result[key] = loader.construct_object(value_node, deep=True)
-        result.lines[key] = key_node.start_mark.line + 1
+        result.locs[key] = Loc(loader.file, key_node.start_mark.line + 1)
     return result
 
 
 _Loader.add_constructor("tag:yaml.org,2002:map", _mapping)
+
+
+def merged(base: Map, override: Map) -> Map:
+    """``override`` laid over ``base`` as compose merges ``compose.override.yaml``: mappings key by key, any other
+    value replaced."""
+    result = Map()
+    result.file, result.line = base.file, base.line
+    for source in (base, override):
+        for key, value in source.items():
+            current = result.get(key)
+            if isinstance(current, Map) and isinstance(value, Map):
+                result[key] = merged(current, value)  # the key stays where it was first written
+            else:
+                result[key], result.locs[key] = value, source.loc(key)
+    return result
 
 
 def load_documents(path: Path, shown: str) -> list[Map]:

@@ -11,8 +11,9 @@ from fastlaunch.core.settings import SETTINGS, Settings
 from fastlaunch.kit.check.connections import check_connections
 from fastlaunch.kit.check.consistency import check_consistency
 from fastlaunch.kit.check.context import Context, Host, resolve
-from fastlaunch.kit.check.deployfiles import Image, read_deploy_files
+from fastlaunch.kit.check.deployfiles import read_deploy_files
 from fastlaunch.kit.check.deployment import At, Deployment
+from fastlaunch.kit.check.dockerfile import Image
 from fastlaunch.kit.check.located import Loc
 from fastlaunch.kit.check.memory import check_memory
 from fastlaunch.kit.check.pools import Pool, read_pools

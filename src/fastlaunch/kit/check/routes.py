@@ -36,17 +36,54 @@ def _keyword(call: ast.Call, name: str) -> ast.expr | None:
     return next((k.value for k in call.keywords if k.arg == name), None)
 
 
+class _Names:
+    """Which router a name in one file refers to: ``stem.variable`` of the module that defines it, so that
+    ``items.router`` and ``users.router`` stay apart."""
+
+    def __init__(self, stem: str, tree: ast.Module) -> None:
+        self.stem = stem
+        self.variables: dict[str, str] = {}  # from m import router as r -> r: "m.router"
+        self.modules: dict[str, str] = {}  # from pkg import items / import pkg.items as it -> "items"
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                module = (node.module or "").split(".")[-1]
+                for alias in node.names:
+                    self.variables[alias.asname or alias.name] = f"{module}.{alias.name}"
+                    self.modules[alias.asname or alias.name] = alias.name
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    self.modules[alias.asname or alias.name] = alias.name.split(".")[-1]
+
+    def key(self, expression: str) -> str:
+        parts = expression.split(".")
+        if len(parts) == 1:
+            return self.variables.get(parts[0], f"{self.stem}.{parts[0]}")
+        return f"{self.modules.get(parts[0], parts[-2])}.{parts[-1]}"
+
+
+def _mounts(key: str, own: dict[str, str], parents: dict[str, set[tuple[str, str]]], seen: frozenset[str]) -> set[str]:
+    """Every prefix under which a router's routes are served: its includers' mounts + their prefix + its own."""
+    if key in seen or not parents.get(key):
+        return {own.get(key, "")}
+    return {
+        mount + prefix + own.get(key, "")
+        for outer, prefix in parents[key]
+        for mount in _mounts(outer, own, parents, seen | {key})
+    }
+
+
 def read_routes(files: list[Path]) -> Routes:
     routes = Routes()
-    own: dict[str, str] = {}  # router variable -> APIRouter(prefix=...)
-    included: dict[str, set[str]] = {}  # router variable -> include_router(..., prefix=...)
-    declared: list[tuple[str, str]] = []  # (router variable, path)
+    own: dict[str, str] = {}  # router -> APIRouter(prefix=...)
+    parents: dict[str, set[tuple[str, str]]] = {}  # router -> (includer, include_router(..., prefix=...))
+    declared: list[tuple[str, str]] = []  # (router, path)
     for file in files:
         try:
             tree = ast.parse(file.read_bytes())
         except (SyntaxError, ValueError, OSError):
             continue
         routes.files += 1
+        names = _Names(file.stem, tree)
         uses_probes = False
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("fastlaunch.probes"):
@@ -57,7 +94,7 @@ def read_routes(files: list[Path]) -> Routes:
                 maker = ast.unparse(node.value.func).split(".")[-1]
                 prefix = _string(_keyword(node.value, "prefix"))
                 if maker in ("APIRouter", "Router") and len(node.targets) == 1:
-                    own[ast.unparse(node.targets[0])] = prefix or ""
+                    own[f"{file.stem}.{ast.unparse(node.targets[0])}"] = prefix or ""
                 if maker == "Probes":  # fastlaunch.probes.Probes(healthz=..., readyz=...)
                     for name in ("healthz", "readyz"):
                         routes.paths.add(_string(_keyword(node.value, name)) or f"/{name}")
@@ -65,11 +102,13 @@ def read_routes(files: list[Path]) -> Routes:
                 continue
             func = node.func
             name = func.attr if isinstance(func, ast.Attribute) else ast.unparse(func)
-            owner = ast.unparse(func.value) if isinstance(func, ast.Attribute) else ""
+            owner = names.key(ast.unparse(func.value)) if isinstance(func, ast.Attribute) else ""
             path = _string(node.args[0]) if node.args else _string(_keyword(node, "path"))
-            if name == "include_router" and node.args:
-                router = ast.unparse(node.args[0]).split(".")[-1]
-                included.setdefault(router, set()).add(_string(_keyword(node, "prefix")) or "")
+            if path and not path.startswith("/"):  # dict.get("key"), not a route
+                path = None
+            if name == "include_router" and node.args and owner:
+                router = names.key(ast.unparse(node.args[0]))
+                parents.setdefault(router, set()).add((owner, _string(_keyword(node, "prefix")) or ""))
             elif path is not None and (name in ROUTE_METHODS and owner or name in ROUTE_CALLS):
                 declared.append((owner, path))
             elif name == "Mount" and path is not None:
@@ -77,8 +116,6 @@ def read_routes(files: list[Path]) -> Routes:
         if uses_probes:
             routes.paths |= {"/healthz", "/readyz"}
     for owner, path in declared:
-        # Routers are matched by variable name across files (`from .routes import router`).
-        name = owner.split(".")[-1]
-        for outer in included.get(name) or {""}:
-            routes.paths.add(outer + own.get(name, "") + path or "/")
+        for mount in _mounts(owner, own, parents, frozenset()):
+            routes.paths.add(mount + path or "/")
     return routes
