@@ -60,6 +60,7 @@ def test_the_fixture_is_clean_and_shows_its_arithmetic(tmp_path: Path, monkeypat
     assert "15 per worker x 1 worker(s) x (3 replica(s) (k8s/shop.yaml:59) + 1 surge (k8s/shop.yaml:23)) = 60" in text
     assert "pool_size: settings.pool_size: DB_POOL_SIZE unset, default 5 (shop/config.py:8)" in text
     assert ENV["DB_PASSWORD"] not in text + json.dumps(report.as_dict())
+    assert "shop-worker" not in text  # a Deployment whose command is not the app's server
 
 
 # (file, text, replacement, code, severity, where: the line holding this text is named)
@@ -248,6 +249,19 @@ def test_memory_is_measured_with_import(tmp_path: Path) -> None:
     (finding,) = [f for f in report["findings"] if f["code"] == "FC201"]
     assert "do not fit the memory limit 48 MiB" in finding["title"]
     assert any(line.startswith("  memory fit = floor(") for line in finding["arithmetic"])
+
+
+def test_preload_puts_the_app_in_the_master_too(tmp_path: Path) -> None:
+    """160 MiB less 10%: a worker of about 75 MiB fits beside a bare master (40 MiB), not beside one holding the
+    app as well."""
+    root = shop(tmp_path)
+    edit(root, "compose.yaml", "memory: 1G", "memory: 160M")
+    fits = run_cli(["check", "--cpus", "2", "--import"], cwd=root, env=ENV)
+    assert fits.returncode == 0 and "memory fit = floor((160 MiB - master 40 MiB" in fits.stdout, fits.stdout
+    edit(root, "compose.yaml", 'GRACEFUL_TIMEOUT: "30"', 'GRACEFUL_TIMEOUT: "30"\n      PRELOAD: "on"')
+    preloaded = run_cli(["check", "--cpus", "2", "--import"], cwd=root, env=ENV)
+    assert preloaded.returncode == 1 and "PRELOAD on: the master holds the app too" in preloaded.stdout
+    assert "error: FC201" in preloaded.stdout, preloaded.stdout
 
 
 def test_exit_codes_json_and_ignore(tmp_path: Path) -> None:

@@ -126,7 +126,7 @@ def read_deploy_files(root: Path, variables: Mapping[str, str]) -> DeployFiles:
         except (ValueError, TypeError, AttributeError) as exc:  # a shape no compose version accepts
             result.skipped.append(f"{path.relative_to(root)}: not a compose file fastlaunch can read ({exc})")
     try:
-        result.deployments += read_kubernetes(manifests)
+        result.deployments += read_kubernetes(manifests, image_runs_app=result.image.runs_app)
     except (ValueError, TypeError, AttributeError) as exc:  # a manifest of a shape the API server would refuse
         result.skipped.append(f"Kubernetes manifests: not readable ({exc})")
     for d in result.deployments:

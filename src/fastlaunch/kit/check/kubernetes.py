@@ -9,19 +9,31 @@ import re
 from typing import Any
 
 from fastlaunch.kit.check.deployment import At, Deployment, Probe, cpus, memory, surge_of, whole
+from fastlaunch.kit.check.dockerfile import APP_COMMAND
 from fastlaunch.kit.check.located import Loc, Map
 
 WORKLOADS = ("Deployment", "StatefulSet")
+MIGRATION = re.compile(r"(?<![-\w])prestart\b|\balembic\b|\bmigrat")  # not run --no-prestart
 OTHER_IMAGES = re.compile(r"^(?:.*/)?(postgres|redis|nginx|envoy|caddy|traefik|haproxy|memcached|busybox)\b")
 
 
-def _container(spec: Map) -> Map | None:
-    """The app's container in a pod: the one that runs fastlaunch, else the first that is no known sidecar."""
+def _command(container: Map) -> str:
+    return " ".join(map(str, container.list("command") + container.list("args")))
+
+
+def _container(spec: Map, image_runs_app: bool) -> Map | None:
+    """The app's container in a pod: the one whose command is fastlaunch's (or a server's), else one without a
+    command of its own (the image's, when the project's Dockerfile runs the app) that is no known sidecar. A
+    worker running ``celery`` or a script is not the app."""
     containers = [c for c in spec.list("containers") if isinstance(c, Map)]
     for container in containers:
-        if "fastlaunch" in " ".join(map(str, container.list("command") + container.list("args"))):
+        if APP_COMMAND.search(_command(container)):
             return container
-    return next((c for c in containers if not OTHER_IMAGES.match(str(c.get("image", "")))), None)
+    if not image_runs_app:
+        return None
+    return next(
+        (c for c in containers if not _command(c).strip() and not OTHER_IMAGES.match(str(c.get("image", "")))), None
+    )
 
 
 def _data(source: Map) -> dict[str, At[str]]:
@@ -94,7 +106,7 @@ def _fill(d: Deployment, container: Map, pod: Map, sources: dict[tuple[str, str]
             d.probes.append(_probe(kind, probe, named, container.loc(f"{kind}Probe")))
 
 
-def read_kubernetes(documents: list[Map]) -> list[Deployment]:
+def read_kubernetes(documents: list[Map], *, image_runs_app: bool) -> list[Deployment]:
     """Deployments for the workloads in ``documents`` (every manifest of the project, read together)."""
     by_kind: dict[str, list[Map]] = {}
     for doc in documents:
@@ -115,11 +127,12 @@ def read_kubernetes(documents: list[Map]) -> list[Deployment]:
             name = str(doc.map("metadata").get("name"))
             spec = doc.map("spec")
             pod = spec.map("template").map("spec")
-            container = _container(pod)
+            if kind == "Job":
+                jobs = (c for c in pod.list("containers") if isinstance(c, Map) and MIGRATION.search(_command(c)))
+                container = next(jobs, None)
+            else:
+                container = _container(pod, image_runs_app)
             if container is None:
-                continue
-            command = " ".join(map(str, container.list("command") + container.list("args")))
-            if kind == "Job" and not re.search(r"\bprestart\b|\balembic\b|\bmigrat", command):
                 continue
             d = Deployment(
                 f"{doc.file} {kind} {name}", "kubernetes", doc.loc(), role="migrate" if kind == "Job" else "web"

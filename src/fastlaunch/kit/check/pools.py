@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fastlaunch.kit.check.located import Loc
+from fastlaunch.kit.check.sources import parsed
 
 ENGINE_CALLS = {"create_engine": "SQLAlchemy", "create_async_engine": "SQLAlchemy", "create_pool": "asyncpg"}
 SINGLE_CONNECTION_POOLS = ("StaticPool", "SingletonThreadPool", "AssertionPool")
@@ -58,10 +59,8 @@ class _Project:
         self.root = root
         self.trees: dict[Path, ast.Module] = {}
         for file in files:
-            try:
-                self.trees[file] = ast.parse(file.read_bytes())
-            except (SyntaxError, ValueError, OSError):
-                continue
+            if (tree := parsed(file)) is not None:
+                self.trees[file] = tree
         self.fields = self._settings_fields()
 
     def shown(self, file: Path) -> str:

@@ -97,7 +97,7 @@ def check_project(root: Path, settings: Settings, host: Host) -> Report:
         if d.role == "web":
             lines, found = check_memory(context, host)
             report.findings += found
-            report.sections.append(Section(f"{d.name} ({d.loc})", lines))
+            report.sections.append(Section(f"{d.name} ({d.loc})" if d.loc.line else d.name, lines))
         groups.setdefault(_group(d), []).append(context)
     for name, group in groups.items():
         if not any(pools_for(c) for c in group if c.deployment.role == "web"):

@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fastlaunch.kit.check.sources import parsed
+
 ROUTE_METHODS = {"get", "post", "put", "patch", "delete", "head", "options", "api_route", "route", "websocket"}
 ROUTE_CALLS = {"add_api_route", "add_route", "Route", "APIRoute", "add_websocket_route"}
 
@@ -78,9 +80,8 @@ def read_routes(files: list[Path]) -> Routes:
     parents: dict[str, set[tuple[str, str]]] = {}  # router -> (includer, include_router(..., prefix=...))
     declared: list[tuple[str, str]] = []  # (router, path)
     for file in files:
-        try:
-            tree = ast.parse(file.read_bytes())
-        except (SyntaxError, ValueError, OSError):
+        tree = parsed(file)
+        if tree is None:
             continue
         routes.files += 1
         names = _Names(file.stem, tree)
