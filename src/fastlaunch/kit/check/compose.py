@@ -59,8 +59,11 @@ def _environment(service: Map, variables: Mapping[str, str]) -> dict[str, At[str
             env[str(key)] = At(interpolate("" if value is None else str(value), variables), raw.loc(key))
     elif isinstance(raw, list):  # ["KEY=value", ...]: the list has no per-item lines, the key's line stands
         for item in raw:
-            key, _, value = str(item).partition("=")
-            env[key] = At(interpolate(value, variables), service.loc("environment"))
+            key, equals, value = str(item).partition("=")
+            if equals:
+                env[key] = At(interpolate(value, variables), service.loc("environment"))
+            elif key in variables:  # a bare name passes the variable from where compose runs
+                env[key] = At(variables[key], service.loc("environment"))
     return env
 
 

@@ -146,8 +146,13 @@ def _ports(context: Context) -> list[Finding]:
         return []
     bound = address.port
     bind = context.setting("bind") if context.settings.bind else context.setting("port")
-    wrong = [p for p in d.ports if p.value != bound]
-    wrong_probes = [p for p in d.probes if isinstance(p.port, int) and p.port != bound]
+    served = {bound, context.settings.metrics_port}
+    # A container may declare other ports (metrics, a debugger) as long as one is the app's; what a proxy or a
+    # probe sends to must be served.
+    wrong = [p for p in d.upstreams if p.value not in served]
+    if d.ports and not any(p.value == bound for p in d.ports):
+        wrong += d.ports
+    wrong_probes = [p for p in d.probes if isinstance(p.port, int) and p.port not in served]
     if not wrong and not wrong_probes:
         return []
     steps = [f"the app listens on {bound}: {bind}"]

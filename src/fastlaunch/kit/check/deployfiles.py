@@ -132,7 +132,7 @@ def read_deploy_files(root: Path, variables: Mapping[str, str]) -> DeployFiles:
     for d in result.deployments:
         if d.platform in ("compose", "swarm"):
             service = d.name.rsplit(" ", 1)[-1]
-            d.ports += [port for host, port in caddy if host == service]
+            d.upstreams += [port for host, port in caddy if host == service]
         if d.platform == "systemd":
-            d.ports += nginx
+            d.upstreams += nginx
     return result

@@ -54,7 +54,8 @@ class Deployment:
     memory_limit: At[int] | None = None
     grace: At[float] | None = None  # seconds between SIGTERM and SIGKILL
     probes: list[Probe] = field(default_factory=list)
-    ports: list[At[int]] = field(default_factory=list)  # ports the platform sends traffic or probes to
+    ports: list[At[int]] = field(default_factory=list)  # ports the container declares (EXPOSE, containerPort)
+    upstreams: list[At[int]] = field(default_factory=list)  # ports a proxy sends to (Caddy, nginx)
     proxies: list[At[str]] = field(default_factory=list)  # addresses of the proxies in front
     proxy_unknown: str = ""  # a proxy is in front but its address is not fixed: why
     max_connections: At[int] | None = None  # a PostgreSQL the same file runs, when it sets max_connections

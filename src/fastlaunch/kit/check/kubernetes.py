@@ -77,7 +77,7 @@ def _probe(kind: str, probe: Map, ports: dict[str, int], loc: Loc) -> Probe:
     return Probe(
         kind,
         str(http["path"]) if "path" in http else None,
-        int(port) if str(port).isdigit() else port,
+        int(port) if str(port).isdigit() else port if isinstance(port, str) else None,
         loc,
         budget=delay + period * failures,
         budget_text=f"initialDelaySeconds {delay} + periodSeconds {period} x failureThreshold {failures}",
@@ -110,7 +110,9 @@ def read_kubernetes(documents: list[Map], *, image_runs_app: bool) -> list[Deplo
     """Deployments for the workloads in ``documents`` (every manifest of the project, read together)."""
     by_kind: dict[str, list[Map]] = {}
     for doc in documents:
-        by_kind.setdefault(str(doc.get("kind")), []).append(doc)
+        for item in doc.list("items") if doc.get("kind") == "List" else [doc]:  # kubectl get -o yaml writes Lists
+            if isinstance(item, Map):
+                by_kind.setdefault(str(item.get("kind")), []).append(item)
     sources = {
         (kind, str(c.map("metadata").get("name"))): c for kind in ("ConfigMap", "Secret") for c in by_kind.get(kind, [])
     }
