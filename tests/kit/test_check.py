@@ -230,6 +230,20 @@ app.include_router(api_router, prefix="/api/v1")
     assert only(check(root), "FC301").locations == ["compose.yml:7"]
 
 
+def test_gunicorn_run_directly_starts_the_workers_it_is_told(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pod that runs Gunicorn itself: its -w, not fastlaunch's plan; fastlaunch's drain does not apply."""
+    monkeypatch.setenv("DB_PASSWORD", ENV["DB_PASSWORD"])
+    root = shop(tmp_path)
+    edit(
+        root, "k8s/shop.yaml", "        - name: web\n", "        - name: web\n          command: [gunicorn, -w, '3']\n"
+    )
+    edit(root, "k8s/shop.yaml", "terminationGracePeriodSeconds: 40", "terminationGracePeriodSeconds: 5")
+    finding = only(check(root), "FC101")  # 15 x 3 x (3 + 1) = 180
+    assert "15 per worker x 3 worker(s) x (3 replica(s)" in "\n".join(finding.arithmetic)
+    assert line_of(root, "k8s/shop.yaml", "command: [gunicorn") in check(root).render()
+    assert not [f for f in check(root).findings if f.code == "FC302"]
+
+
 def test_workers_without_a_cpu_limit_follow_the_hosts_cpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DB_PASSWORD", ENV["DB_PASSWORD"])
     root = shop(tmp_path)

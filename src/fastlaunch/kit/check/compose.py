@@ -69,7 +69,7 @@ def _environment(service: Map, variables: Mapping[str, str]) -> dict[str, At[str
 
 def _command(service: Map) -> str:
     parts = [service.get("entrypoint"), service.get("command")]
-    return " ".join(" ".join(map(str, p)) if isinstance(p, list) else str(p or "") for p in parts)
+    return " ".join(" ".join(map(str, p)) if isinstance(p, list) else str(p or "") for p in parts).strip()
 
 
 def _dockerfile(service: Map, directory: Path) -> Path | None:
@@ -160,6 +160,10 @@ def read_compose(document: Map, path: Path, variables: Mapping[str, str], images
             d.role = "migrate"
         image_env = built.env if built else {}
         d.env = image_env | _env_files(service, path.parent, services.file) | _environment(service, variables)
+        if _command(service).strip():
+            d.run_by(_command(service), service.loc("command" if "command" in service else "entrypoint"))
+        elif built and built.command_loc:
+            d.run_by(built.command, built.command_loc)
         if "replicas" in deploy:
             d.replicas = At(whole(deploy["replicas"], 1), deploy.loc("replicas"))
         elif "scale" in service:

@@ -39,7 +39,7 @@ def _probes(context: Context, routes: Routes) -> list[Finding]:
 
 def _grace(context: Context) -> list[Finding]:
     d, s = context.deployment, context.settings
-    if d.grace is None or d.role != "web":
+    if d.grace is None or d.role != "web" or d.server != "fastlaunch":
         return []
     need = s.graceful_timeout + s.shutdown_delay
     if d.grace.value >= need:
@@ -198,7 +198,7 @@ def _concurrency(context: Context) -> list[Finding]:
 
 def _startup(context: Context, host: Host) -> list[Finding]:
     d, s = context.deployment, context.settings
-    kinds = ACTING_PROBES.get(d.platform, ())
+    kinds = ACTING_PROBES.get(d.platform, ()) if d.server == "fastlaunch" else ()
     has_startup = any(p.kind == "startup" for p in d.probes)
     found: list[Finding] = []
     for probe in d.probes:

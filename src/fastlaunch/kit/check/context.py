@@ -84,12 +84,12 @@ def resolve(
         value = getattr(settings, name)
         return None if value is None else Sourced(value, f"{BY_NAME[name].env} ({_where_of(env, settings, name)})")
 
+    # Gunicorn or Uvicorn run directly start the workers they are told, whatever the memory limit.
+    capped = deployment.memory_limit if deployment.server == "fastlaunch" else None
     request = PlanRequest(
         affinity_cpus=affinity,
         cpu_quota=Sourced(limit.value, f"CPU limit ({limit.where})") if limit else None,
-        memory_limit=Sourced(deployment.memory_limit.value, f"memory limit ({deployment.memory_limit.where})")
-        if deployment.memory_limit
-        else None,
+        memory_limit=Sourced(capped.value, f"memory limit ({capped.where})") if capped else None,
         workers_per_core=Sourced(settings.workers_per_core, "WORKERS_PER_CORE"),
         max_workers=sourced("max_workers"),
         web_concurrency=sourced("workers"),

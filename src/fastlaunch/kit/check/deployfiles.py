@@ -130,6 +130,8 @@ def read_deploy_files(root: Path, variables: Mapping[str, str]) -> DeployFiles:
     except (ValueError, TypeError, AttributeError) as exc:  # a manifest of a shape the API server would refuse
         result.skipped.append(f"Kubernetes manifests: not readable ({exc})")
     for d in result.deployments:
+        if d.platform == "kubernetes" and not d.command and result.image.command_loc:  # the image's CMD runs
+            d.run_by(result.image.command, result.image.command_loc)
         if d.platform in ("compose", "swarm"):
             service = d.name.rsplit(" ", 1)[-1]
             d.upstreams += [port for host, port in caddy if host == service]

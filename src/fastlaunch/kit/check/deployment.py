@@ -59,6 +59,27 @@ class Deployment:
     proxies: list[At[str]] = field(default_factory=list)  # addresses of the proxies in front
     proxy_unknown: str = ""  # a proxy is in front but its address is not fixed: why
     max_connections: At[int] | None = None  # a PostgreSQL the same file runs, when it sets max_connections
+    server: str = "fastlaunch"  # or "gunicorn" / "uvicorn" run directly: fastlaunch's drain and probes do not apply
+    command: str = ""  # what the container runs, when the file (or its image) says
+
+    def run_by(self, command: str, loc: Loc) -> None:
+        """A command that runs Gunicorn or Uvicorn itself: its worker count and port, as those servers read
+        them (``--workers``/``-w``, else ``WEB_CONCURRENCY``, else one; ``--port``/``--bind``/``-b``)."""
+        self.command = command
+        if re.search(r"\bfastlaunch\b", command) or not (found := re.search(r"\b(gunicorn|uvicorn)\b", command)):
+            return
+        self.server = found.group(1)
+        if workers := re.search(r"(?:--workers|-w)[=\s]+(\d+)", command):
+            self.env["WEB_CONCURRENCY"] = At(workers.group(1), loc)
+        elif "WEB_CONCURRENCY" not in self.env:
+            self.env["WEB_CONCURRENCY"] = At("1", loc, f"{self.server}'s default: one worker")
+        if port := re.search(r"(?:--port[=\s]+|(?:--bind|-b)[=\s]+\S*:)(\d+)", command):
+            self.env["PORT"] = At(port.group(1), loc)
+            self.env.pop("BIND", None)
+
+    @property
+    def command_text(self) -> str:
+        return self.command if len(self.command) <= 60 else self.command[:57] + "..."
 
     @property
     def peak(self) -> int:

@@ -23,6 +23,8 @@ class Image:
     healthcheck: Probe | None = None
     runs_app: bool = True  # no Dockerfile: unknown, so a service that builds one is taken as the app
     loc: Loc | None = None
+    command: str = ""  # CMD and ENTRYPOINT as written
+    command_loc: Loc | None = None
 
 
 def _instructions(text: str) -> list[tuple[int, str, str]]:
@@ -62,6 +64,7 @@ def read_dockerfile(path: Path, shown: str) -> Image:
             image.healthcheck = Probe("healthcheck", found[0], found[1], loc, start + interval * retries, text)
         elif keyword in ("CMD", "ENTRYPOINT"):
             image.runs_app = bool(APP_COMMAND.search(rest))
+            image.command, image.command_loc = rest, loc
     return stages[-1] if stages else image
 
 

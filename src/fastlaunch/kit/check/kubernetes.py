@@ -86,6 +86,8 @@ def _probe(kind: str, probe: Map, ports: dict[str, int], loc: Loc) -> Probe:
 
 def _fill(d: Deployment, container: Map, pod: Map, sources: dict[tuple[str, str], Map]) -> None:
     d.env = _env(container, sources)
+    if _command(container).strip():
+        d.run_by(_command(container), container.loc("command" if "command" in container else "args"))
     limits = container.map("resources").map("limits")
     if (cpu := cpus(limits.get("cpu"))) is not None:
         d.cpu_limit = At(cpu, limits.loc("cpu"))

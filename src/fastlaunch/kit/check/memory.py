@@ -15,7 +15,8 @@ def _mib(n: int) -> str:
 def check_memory(context: Context, host: Host) -> tuple[list[str], list[Finding]]:
     d = context.deployment
     plan = context.plan
-    lines = ["workers, as `fastlaunch run` sizes them here:", *(f"  {step}" for step in plan.steps)]
+    sizer = "`fastlaunch run`" if d.server == "fastlaunch" else f"{d.server} (run directly: {d.command_text})"
+    lines = [f"workers, as {sizer} sizes them here:", *(f"  {step}" for step in plan.steps)]
     if context.host_cpus:
         lines.append(f"  ({context.host_cpus})")
     limit = d.memory_limit
@@ -57,6 +58,27 @@ def check_memory(context: Context, host: Host) -> tuple[list[str], list[Finding]
                 "Raise the memory limit or lower WEB_CONCURRENCY to what fits.",
             )
         )
+    if d.server != "fastlaunch" and host.worker_rss:
+        need = master + plan.workers * host.worker_rss
+        usable = limit.value - int(limit.value * HEADROOM_FRACTION)
+        step = (
+            f"master {_mib(master)} + {plan.workers} worker(s) x {_mib(host.worker_rss)} (measured) = {_mib(need)} "
+            f"{'>' if need > usable else '<='} {_mib(usable)} (limit {_mib(limit.value)} - "
+            f"{HEADROOM_FRACTION:.0%} headroom)"
+        )
+        lines.append(step)
+        if need > usable:
+            findings.append(
+                Finding(
+                    "FC201",
+                    "error",
+                    f"{plan.workers} {d.server} workers do not fit the memory limit {_mib(limit.value)}",
+                    d.name,
+                    [step],
+                    [*locations, context.where("workers")],
+                    "Fewer workers, a higher limit, or `fastlaunch run`, which sizes the workers to the limit.",
+                )
+            )
     cap = context.settings.max_worker_memory
     if isinstance(cap, int):
         peak = master + plan.workers * cap

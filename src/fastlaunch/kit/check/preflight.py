@@ -35,6 +35,8 @@ def _image_deployment(image: Image) -> Deployment:
     d = Deployment("Dockerfile (the image on its own)", "image", image.loc or Loc("Dockerfile", 1))
     d.ports = list(image.exposed)
     d.probes = [image.healthcheck] if image.healthcheck else []
+    if image.command_loc:
+        d.run_by(image.command, image.command_loc)
     return d
 
 
