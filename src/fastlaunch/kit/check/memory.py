@@ -12,6 +12,15 @@ def _mib(n: int) -> str:
     return f"{n / MiB:.0f} MiB"
 
 
+def _fits(master: int, workers: int, each: int, limit: int, what: str) -> tuple[bool, str]:
+    need, usable = master + workers * each, limit - int(limit * HEADROOM_FRACTION)
+    step = (
+        f"master {_mib(master)} + {workers} worker(s) x {_mib(each)} {what} = {_mib(need)} "
+        f"{'>' if need > usable else '<='} {_mib(usable)} (limit {_mib(limit)} - {HEADROOM_FRACTION:.0%} headroom)"
+    )
+    return need <= usable, step
+
+
 def check_memory(context: Context, host: Host) -> tuple[list[str], list[Finding]]:
     d = context.deployment
     plan = context.plan
@@ -59,15 +68,9 @@ def check_memory(context: Context, host: Host) -> tuple[list[str], list[Finding]
             )
         )
     if d.server != "fastlaunch" and host.worker_rss:
-        need = master + plan.workers * host.worker_rss
-        usable = limit.value - int(limit.value * HEADROOM_FRACTION)
-        step = (
-            f"master {_mib(master)} + {plan.workers} worker(s) x {_mib(host.worker_rss)} (measured) = {_mib(need)} "
-            f"{'>' if need > usable else '<='} {_mib(usable)} (limit {_mib(limit.value)} - "
-            f"{HEADROOM_FRACTION:.0%} headroom)"
-        )
+        fits, step = _fits(master, plan.workers, host.worker_rss, limit.value, "(measured)")
         lines.append(step)
-        if need > usable:
+        if not fits:
             findings.append(
                 Finding(
                     "FC201",
@@ -81,15 +84,10 @@ def check_memory(context: Context, host: Host) -> tuple[list[str], list[Finding]
             )
     cap = context.settings.max_worker_memory
     if isinstance(cap, int):
-        peak = master + plan.workers * cap
-        usable = limit.value - int(limit.value * HEADROOM_FRACTION)
-        step = (
-            f"MAX_WORKER_MEMORY: master {_mib(master)} + {plan.workers} worker(s) x {_mib(cap)} = {_mib(peak)} "
-            f"{'>' if peak > usable else '<='} {_mib(usable)} (limit {_mib(limit.value)} - "
-            f"{HEADROOM_FRACTION:.0%} headroom)"
-        )
+        fits, step = _fits(master, plan.workers, cap, limit.value, "(MAX_WORKER_MEMORY)")
         lines.append(step)
-        if peak > usable:
+        if not fits:
+            room = limit.value - int(limit.value * HEADROOM_FRACTION) - master
             findings.append(
                 Finding(
                     "FC201",
@@ -99,7 +97,7 @@ def check_memory(context: Context, host: Host) -> tuple[list[str], list[Finding]
                     d.name,
                     [step],
                     [*locations, context.where("max_worker_memory")],
-                    f"Lower MAX_WORKER_MEMORY to {_mib(max(0, usable - master) // max(1, plan.workers))} or less, set "
+                    f"Lower MAX_WORKER_MEMORY to {_mib(max(0, room) // max(1, plan.workers))} or less, set "
                     "it to auto (fastlaunch sizes it to the limit), or raise the memory limit.",
                 )
             )
