@@ -15,7 +15,9 @@ from support import ASSETS, free_port, run_cli
 
 from fastlaunch.core.pyproject import read_tool_table
 from fastlaunch.core.settings import load_settings
+from fastlaunch.kit.check.connections import demand
 from fastlaunch.kit.check.context import Host
+from fastlaunch.kit.check.pools import read_pools
 from fastlaunch.kit.check.preflight import check_project
 from fastlaunch.kit.check.report import Finding, Report
 
@@ -242,6 +244,44 @@ def test_gunicorn_run_directly_starts_the_workers_it_is_told(tmp_path: Path, mon
     assert "15 per worker x 3 worker(s) x (3 replica(s)" in "\n".join(finding.arithmetic)
     assert line_of(root, "k8s/shop.yaml", "command: [gunicorn") in check(root).render()
     assert not [f for f in check(root).findings if f.code == "FC302"]
+
+
+def test_pools_read_statically(tmp_path: Path) -> None:
+    (tmp_path / "db.py").write_text(
+        """import functools
+import asyncpg
+from sqlalchemy import create_engine
+from sqlalchemy.pool import NullPool, StaticPool
+
+SIZE = 7
+
+@functools.lru_cache
+def engine():
+    return create_engine("postgresql://db/app", pool_size=SIZE, max_overflow=0)
+
+def reports():
+    options = dict(pool_size=2)
+    return create_engine("postgresql://db/reports", **options)
+
+unpooled = create_engine("postgresql://db/app", poolclass=NullPool)
+single = create_engine("postgresql://db/app", poolclass=StaticPool)
+local = create_engine("sqlite:///app.db", pool_size=50)
+
+async def pool():
+    return await asyncpg.create_pool("postgresql://db/app", max_size=4)
+
+engine(), engine(), reports(), reports(), reports()
+"""
+    )
+    pools = read_pools(tmp_path, [tmp_path / "db.py"], {})
+    need = demand(pools)
+    text = "\n".join(need.lines)
+    assert "1 x (pool_size 7 + max_overflow 0) = 7" in text and "cached: once" not in text  # shown only > 1
+    assert "3 x (pool_size 2 + max_overflow 10) = 36" in text
+    assert "NullPool, one connection per request in flight (not counted)" in text
+    assert "1 x (StaticPool: 1) = 1" in text
+    assert "1 x (max_size 4) = 4" in text
+    assert need.per_worker == 7 + 36 + 1 + 4  # the SQLite file is not a server's connections
 
 
 def test_workers_without_a_cpu_limit_follow_the_hosts_cpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -230,6 +230,10 @@ def read_pools(root: Path, files: list[Path], env: Mapping[str, str]) -> list[Po
             while scope in parents and not isinstance(scope, ast.FunctionDef | ast.AsyncFunctionDef):
                 scope = parents[scope]
             function = scope.name if isinstance(scope, ast.FunctionDef | ast.AsyncFunctionDef) else None
+            cached = isinstance(scope, ast.FunctionDef | ast.AsyncFunctionDef) and any(
+                ast.unparse(d).split(".")[-1].split("(")[0] in ("cache", "lru_cache", "cached_property")
+                for d in scope.decorator_list
+            )
             if function is None:
                 scope = tree
             keywords: dict[str, ast.expr] = {}
@@ -258,7 +262,7 @@ def read_pools(root: Path, files: list[Path], env: Mapping[str, str]) -> list[Po
                     )
                 else:
                     sizes.append((key, Sized(DEFAULTS[key], f"default {DEFAULTS[key]}")))
-            copies, copies_text = _copies(project, function)
+            copies, copies_text = (1, f"made by {function}(), cached: once") if cached else _copies(project, function)
             pools.append(
                 Pool(Loc(project.shown(file), call.lineno), name, pool_class, tuple(sizes), copies, copies_text)
             )
