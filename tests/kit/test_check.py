@@ -338,6 +338,9 @@ def test_nothing_of_the_app_is_imported_without_import(tmp_path: Path) -> None:
     (root / "shop" / "main.py").write_text((root / "shop" / "main.py").read_text() + "\nraise SystemExit('imported')\n")
     result = run_cli(["check"], cwd=root, env=ENV)
     assert result.returncode == 0 and "imported" not in result.stdout + result.stderr
+    measured = run_cli(["check", "--import"], cwd=root, env=ENV)
+    assert measured.returncode == 0, measured.stdout + measured.stderr
+    assert "--import: shop.main:app could not be imported in a child process" in measured.stdout
 
 
 def test_the_example_passes_clean() -> None:

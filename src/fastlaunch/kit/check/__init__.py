@@ -23,4 +23,10 @@ def measure_host(settings: Settings, *, cpus: int | None, import_app: bool) -> H
     target = discover(settings)
     started = time.monotonic()
     rss = measure_worker_rss(target)
+    if rss is None:
+        note = (
+            f"--import: {target.import_string} could not be imported in a child process (run `fastlaunch dev` to "
+            "see why); worker memory not measured"
+        )
+        return Host(count, source, note=note)
     return Host(count, source, worker_rss=rss, import_seconds=time.monotonic() - started)

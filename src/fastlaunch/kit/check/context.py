@@ -23,6 +23,7 @@ class Host:
     cpus_source: str
     worker_rss: int | None = None  # measured with --import
     import_seconds: float | None = None
+    note: str = ""  # what --import could not do
 
 
 @dataclass

@@ -60,7 +60,7 @@ def check_project(root: Path, settings: Settings, host: Host) -> Report:
     table, _ = read_tool_table(root)
     variables = {**_dotenv(root), **os.environ}
     files = read_deploy_files(root, variables)
-    report = Report(str(root), read=files.read, notes=list(files.skipped))
+    report = Report(str(root), read=files.read, notes=[*files.skipped, *([host.note] if host.note else [])])
     deployments = list(files.deployments)
     if files.image.loc is not None:
         deployments.insert(0, _image_deployment(files.image))
