@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 from pg import PASSWORD, USER, PostgresCluster
 from projects import INIT_ARGS, PROJECTS, copy_project
 from support import ASSETS, free_port, run_cli
@@ -394,3 +395,15 @@ def test_an_unreachable_server_leaves_postgresqls_defaults_said_so(tmp_path: Pat
     assert result.returncode == 0
     assert "PostgreSQL's defaults: max_connections 100 - superuser_reserved_connections 3 = 97" in result.stdout
     assert "not reachable" in result.stdout and PASSWORD not in result.stdout + result.stderr
+
+
+def test_init_sizes_the_autoscalers_to_the_connection_budget(tmp_path: Path) -> None:
+    example = copy_project("example", tmp_path)
+    out = run_cli(["init", "kubernetes", "paas", "docker"], cwd=example).stdout
+    assert "Note: the autoscaling maximum is 2 pods (Cloud Run: 3), not 10" in out  # 30 per pod: (97 - 2) // 30
+    assert yaml.safe_load((example / "k8s/hpa.yaml").read_text())["spec"]["maxReplicas"] == 2
+    service = yaml.safe_load((example / "deploy/cloudrun/service.yaml").read_text())
+    assert service["spec"]["template"]["metadata"]["annotations"]["autoscaling.knative.dev/maxScale"] == "3"
+    single = copy_project("single", tmp_path)
+    assert "autoscaling maximum" not in run_cli(["init", "kubernetes"], cwd=single).stdout  # no pool: 10
+    assert yaml.safe_load((single / "k8s/hpa.yaml").read_text())["spec"]["maxReplicas"] == 10

@@ -241,7 +241,16 @@ def render(project: Project, settings: Settings, targets: list[str], options: Op
 def notes(project: Project, targets: list[str]) -> list[str]:
     """What the user still has to do for the written files to work."""
     found: list[str] = []
-    if "paas" in expand(targets) and not project.declares_fastlaunch:
+    chosen = expand(targets)
+    if "kubernetes" in chosen or "paas" in chosen:
+        pods, why = replica_budget(project)
+        if pods < MAX_REPLICAS + SURGE:
+            found.append(
+                f"the autoscaling maximum is {max(1, min(MAX_REPLICAS, pods - SURGE))} pods (Cloud Run: "
+                f"{min(MAX_REPLICAS, pods)}), not {MAX_REPLICAS}: {why}. Raise max_connections (or put PgBouncer "
+                "in front), then raise it; `fastlaunch check` shows the arithmetic."
+            )
+    if "paas" in chosen and not project.declares_fastlaunch:
         # The Dockerfile (and so Cloud Run) installs fastlaunch itself; a buildpack installs only the dependencies.
         found.append(
             f"Procfile and app.yaml run `fastlaunch run`, but {', '.join(project.dependency_files)} does not list "
