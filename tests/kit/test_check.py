@@ -226,7 +226,7 @@ app.include_router(api_router, prefix="/api/v1")
     report = check(root)
     assert report.findings == [], report.render()
     text = report.render()
-    assert "compose.yml service backend (compose.yml:2)" in text and "frontend" not in text
+    assert "compose.yml:2 service backend" in text and "frontend" not in text
     assert "1 x (pool_size 3 + max_overflow 0) = 3" in text  # the override's environment over env_file
     assert "3 per worker x 2 worker(s)" in text  # WEB_CONCURRENCY from env_file
     edit(root, "backend/app/main.py", 'prefix="/api/v1"', 'prefix="/api/v2"')

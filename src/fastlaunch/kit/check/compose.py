@@ -155,7 +155,7 @@ def read_compose(document: Map, path: Path, variables: Mapping[str, str], images
             continue
         deploy = service.map("deploy")
         limits = deploy.map("resources").map("limits")
-        d = Deployment(f"{path.name} service {name}", platform, services.loc(name))
+        d = Deployment(f"{services.loc(name)} service {name}", platform, services.loc(name))
         if re.search(r"(?<![-\w])prestart\b|\balembic\b", _command(service)):  # not run --no-prestart
             d.role = "migrate"
         image_env = built.env if built else {}

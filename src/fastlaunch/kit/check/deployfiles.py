@@ -35,7 +35,7 @@ def _systemd(path: Path, shown: str) -> Deployment | None:
     text = path.read_text(errors="replace")
     if not re.search(r"^ExecStart=.*\bfastlaunch\b", text, re.M):
         return None
-    d = Deployment(f"{shown} (systemd)", "systemd", Loc(shown, 1))
+    d = Deployment(f"{shown} (systemd unit)", "systemd", Loc(shown, 1))
     d.grace = At(90.0, None, "systemd's default TimeoutStopSec 90s")
     for number, line in enumerate(text.splitlines(), 1):
         key, _, value = line.strip().partition("=")

@@ -139,7 +139,7 @@ def read_kubernetes(documents: list[Map], *, image_runs_app: bool) -> list[Deplo
             if container is None:
                 continue
             d = Deployment(
-                f"{doc.file} {kind} {name}", "kubernetes", doc.loc(), role="migrate" if kind == "Job" else "web"
+                f"{doc.loc()} {kind} {name}", "kubernetes", doc.loc(), role="migrate" if kind == "Job" else "web"
             )
             _fill(d, container, pod, sources)
             if knative:  # Cloud Run: it scales on its own, and stops only idle instances (no grace to check)

@@ -52,7 +52,7 @@ def _group(d: Deployment) -> str:
     if d.platform == "kubernetes":  # the manifests of one directory are applied together (kubectl apply -k)
         return f"Kubernetes manifests in {Path(d.loc.file).parent.as_posix()}/"
     if d.platform in ("compose", "swarm"):
-        return d.name.split(" service ")[0]
+        return d.loc.file
     return d.name
 
 
@@ -99,7 +99,7 @@ def check_project(root: Path, settings: Settings, host: Host) -> Report:
         if d.role == "web":
             lines, found = check_memory(context, host)
             report.findings += found
-            report.sections.append(Section(f"{d.name} ({d.loc})" if d.loc.line else d.name, lines))
+            report.sections.append(Section(d.name, lines))
         groups.setdefault(_group(d), []).append(context)
     for name, group in groups.items():
         if not any(pools_for(c) for c in group if c.deployment.role == "web"):
