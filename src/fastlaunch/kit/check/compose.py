@@ -4,7 +4,6 @@ PostgreSQL started with ``-c max_connections=N``."""
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -121,7 +120,6 @@ def read_compose(document: Map, path: Path, variables: Mapping[str, str], images
     """One Deployment per app service (web, or migrate when it runs ``fastlaunch prestart``); its environment
     is its image's ``ENV`` under its ``env_file`` under its ``environment``."""
     services = document.map("services")
-    variables = {**os.environ, **variables}
     # A stack file is compose-format; `docker stack deploy` is told which file, so its name is the only sign.
     platform: Platform = "swarm" if re.search(r"stack|swarm", path.as_posix()) else "compose"
     databases: dict[str, At[int]] = {}
