@@ -407,3 +407,32 @@ def test_init_sizes_the_autoscalers_to_the_connection_budget(tmp_path: Path) -> 
     single = copy_project("single", tmp_path)
     assert "autoscaling maximum" not in run_cli(["init", "kubernetes"], cwd=single).stdout  # no pool: 10
     assert yaml.safe_load((single / "k8s/hpa.yaml").read_text())["spec"]["maxReplicas"] == 10
+
+
+def test_cloud_run_sets_port_to_the_container_port(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DB_PASSWORD", ENV["DB_PASSWORD"])
+    root = shop(tmp_path)
+    (root / "cloudrun.yaml").write_text(
+        """apiVersion: serving.knative.dev/v1
+kind: Service
+metadata:
+  name: shop
+spec:
+  template:
+    metadata:
+      annotations:
+        autoscaling.knative.dev/maxScale: "4"
+    spec:
+      containers:
+        - image: shop
+          ports:
+            - containerPort: 8080
+          resources:
+            limits: {cpu: "1", memory: 512Mi}
+"""
+    )
+    finding = only(check(root), "FC101")  # maxScale: 15 x 2 workers x 4 instances = 120 > 97
+    assert "15 per worker x 2 worker(s) x (4 replica(s) (cloudrun.yaml:9)) = 120" in finding.arithmetic
+    edit(root, "cloudrun.yaml", '"4"', '"3"')
+    report = check(root)  # 90; and port 8080 is the app's: Cloud Run sets PORT to it
+    assert report.findings == [], report.render()

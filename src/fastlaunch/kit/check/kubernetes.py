@@ -153,6 +153,9 @@ def read_kubernetes(documents: list[Map], *, image_runs_app: bool) -> list[Deplo
                 )
                 d.grace = None
                 d.ports = d.ports or [At(8080, None, "Cloud Run's default 8080")]
+                # Cloud Run sets PORT to the container port itself (and refuses a PORT of the file's).
+                d.env["PORT"] = At(str(d.ports[0].value), d.ports[0].loc, "set by Cloud Run to the container port")
+                d.env.pop("BIND", None)
             if kind in WORKLOADS:
                 replicas = whole(spec.get("replicas"), 1)
                 d.replicas = At(replicas, spec.loc("replicas")) if "replicas" in spec else At(1, None, "default 1")
