@@ -21,7 +21,7 @@ ALLOWED: dict[str, set[str]] = {
     "worker": {"core", "request_id"},
     "prestart": {"core"},
     "launcher": {"core", "worker", "prestart"},
-    "kit": {"core", "launcher", "worker"},
+    "kit": {"core", "launcher", "worker", "prestart"},  # check reads max_connections through the prestart driver
     "cli": {"core", "launcher", "worker", "prestart", "kit", "request_id"},
     "probes": {"core"},  # core.shutdown: /readyz answers 503 during SHUTDOWN_DELAY
     "offline_docs": set(),

@@ -40,7 +40,7 @@ def test_reference_pages_are_generated_from_the_code(site: Path) -> None:
     for s in SETTINGS:
         assert f"<code>{s.env}</code>" in settings or not s.env, s.env
     cli = (site / "reference/cli/index.html").read_text()
-    for command in ("run", "dev", "workers", "prestart", "settings", "init", "lint"):
+    for command in ("run", "dev", "workers", "prestart", "settings", "init", "lint", "check"):
         assert f"Usage: fastlaunch {command} [OPTIONS]" in cli, command
     assert "--workers-per-core" in cli and "--no-prestart" in cli
 

@@ -310,6 +310,42 @@ def lint(
         raise typer.Exit(1)
 
 
+@app.command()
+def check(
+    output: Annotated[
+        str, typer.Option("--format", help="text, or json (one object: deployments, findings, counts) for CI.")
+    ] = "text",
+    import_app: Annotated[
+        bool, typer.Option("--import", help="Import the app once, in a child process, to measure a worker's memory.")
+    ] = False,
+    cpus: Annotated[
+        Optional[int],  # noqa: UP045 - typer needs the runtime Optional here
+        typer.Option(min=1, help="CPUs of the hosts where a file sets no CPU limit (default: this machine's)."),
+    ] = None,
+    ignore: Annotated[
+        Optional[list[str]],  # noqa: UP045 - typer needs the runtime Optional here
+        typer.Option(help="A finding code to leave out, e.g. FC301 (repeatable)."),
+    ] = None,
+) -> None:
+    """Check the project and its deployment files for what breaks a deploy at scale: database connections,
+    memory, probes, grace periods, proxies, ports. Exit 1 on errors, 0 with warnings only."""
+    from fastlaunch.kit.check import measure_host
+    from fastlaunch.kit.check.preflight import check_project
+
+    if output not in ("text", "json"):
+        raise typer.BadParameter(f"{output!r}: use text or json.", param_hint="--format")
+    with rendered_errors():
+        settings = load_here()
+        host = measure_host(settings, cpus=cpus, import_app=import_app)
+        report = check_project(settings.project_dir, settings, host).without(set(ignore or []))
+    if output == "json":
+        typer.echo(json.dumps(report.as_dict(), indent=2))
+    else:
+        typer.echo(report.render())
+    if report.errors:
+        raise typer.Exit(1)
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"fastlaunch {__version__}")

@@ -15,9 +15,12 @@ import jinja2
 from fastlaunch import __version__
 from fastlaunch.core.exceptions import TemplateError
 from fastlaunch.core.settings import Settings
+from fastlaunch.kit.check.connections import MIGRATION_CONNECTIONS, demand
+from fastlaunch.kit.check.pools import read_pools
+from fastlaunch.kit.check.server import default_limit
 from fastlaunch.kit.cluster import cluster_context
 from fastlaunch.kit.dockerignore import read_patterns
-from fastlaunch.kit.project import DATA_DIR, Project
+from fastlaunch.kit.project import DATA_DIR, Project, python_files
 from fastlaunch.launcher.workers import HEADROOM_FRACTION, MiB, PlanRequest, Sourced, compute_workers
 
 # FORWARDED_ALLOW_IPS behind a cluster's ingress: the private ranges pod networks use (RFC 1918, the RFC 6598
@@ -35,6 +38,8 @@ MASTER_MEMORY = 40 * MiB
 # and kube-proxy and ingress controllers take a few seconds to stop sending to the pod.
 K8S_SHUTDOWN_DELAY = 5
 STARTUP_PROBE_PERIOD = 2
+MIN_REPLICAS, MAX_REPLICAS = 2, 10
+SURGE = 1  # the Deployment's maxSurge
 K8S_FILES = ("kustomization", "configmap", "secret", "deployment", "service", "ingress", "hpa", "pdb", "migrate-job")
 
 # target -> (template, output path); {name} is the project's name.
@@ -145,8 +150,26 @@ def pod_resources(settings: Settings) -> Resources:
     return Resources(memory=f"{limit // MiB}Mi", cpu_request="250m", cpu_limit="1", note=note)
 
 
+def replica_budget(project: Project) -> tuple[int, str]:
+    """How many one-worker pods fit PostgreSQL's default connection budget with the pools the app opens, the
+    migration Job included (at most MAX_REPLICAS + SURGE), and the arithmetic."""
+    pools = read_pools(project.root, python_files(project.root), {})
+    need = demand(pools)
+    if not pools or not need.per_worker:
+        return MAX_REPLICAS + SURGE, "no database pool found in the code"
+    migration = MIGRATION_CONNECTIONS if project.alembic else 0
+    pods = (default_limit("").usable - migration) // need.per_worker
+    note = (
+        f"database connections: floor(({default_limit('').usable} PostgreSQL accepts by default - {migration} for the "
+        f"migration) / {need.per_worker} per pod) = {pods} pods"
+    )
+    return max(1, min(MAX_REPLICAS + SURGE, pods)), note
+
+
 def context(project: Project, settings: Settings, options: Options) -> dict[str, Any]:
     resources = pod_resources(settings)
+    pods, replicas_note = replica_budget(project)
+    max_replicas = max(1, min(MAX_REPLICAS, pods - SURGE))
     shutdown_delay = settings.shutdown_delay if settings.is_set("shutdown_delay") else K8S_SHUTDOWN_DELAY
     server = options.server or ServerOptions(
         install_dir=f"/srv/{project.name}", venv=f"/srv/{project.name}/.venv", user=project.name
@@ -172,6 +195,10 @@ def context(project: Project, settings: Settings, options: Options) -> dict[str,
         "cpu_request": resources.cpu_request,
         "cpu_limit": resources.cpu_limit,
         "resources_note": resources.note,
+        "replicas": min(MIN_REPLICAS, max_replicas),
+        "max_replicas": max_replicas,
+        "replicas_note": replicas_note,
+        "max_scale": min(MAX_REPLICAS, pods),
         "subnet": "172.30.57.0/24",
         "proxy_ip": "172.30.57.10",
         "server": server,
@@ -220,7 +247,16 @@ def render(project: Project, settings: Settings, targets: list[str], options: Op
 def notes(project: Project, targets: list[str]) -> list[str]:
     """What the user still has to do for the written files to work."""
     found: list[str] = []
-    if "paas" in expand(targets) and not project.declares_fastlaunch:
+    chosen = expand(targets)
+    if "kubernetes" in chosen or "paas" in chosen:
+        pods, why = replica_budget(project)
+        if pods < MAX_REPLICAS + SURGE:
+            found.append(
+                f"the autoscaling maximum is {max(1, min(MAX_REPLICAS, pods - SURGE))} pods (Cloud Run: "
+                f"{min(MAX_REPLICAS, pods)}), not {MAX_REPLICAS}: {why}. Raise max_connections (or put PgBouncer "
+                "in front), then raise it; `fastlaunch check` shows the arithmetic."
+            )
+    if "paas" in chosen and not project.declares_fastlaunch:
         # The Dockerfile (and so Cloud Run) installs fastlaunch itself; a buildpack installs only the dependencies.
         found.append(
             f"Procfile and app.yaml run `fastlaunch run`, but {', '.join(project.dependency_files)} does not list "
