@@ -13,8 +13,6 @@ import logging
 import os
 import pwd
 import runpy
-import shutil
-import tempfile
 import traceback
 from pathlib import Path
 from typing import Any
@@ -24,17 +22,17 @@ from gunicorn.app.base import Application
 from gunicorn.arbiter import Arbiter
 from gunicorn.errors import AppImportError
 
+from fastlaunch.core.channel import slot_of
 from fastlaunch.core.exceptions import ConfigError, ExitCode, ServerExit
 from fastlaunch.core.logs import dict_config
 from fastlaunch.core.memory import current_rss, shm_dir
 from fastlaunch.core.settings import Settings
 from fastlaunch.launcher.cmd_args import cmd_args_options
 from fastlaunch.launcher.discover import AppTarget
-from fastlaunch.launcher.metrics import ENV as METRICS_DIR
 from fastlaunch.launcher.metrics import metrics_running
 from fastlaunch.launcher.preload import note_reload, preload
 from fastlaunch.launcher.readiness import ShutdownDelay, StartupWatch
-from fastlaunch.launcher.recycling import chain_child_exit, memory_options, publish_memory_cap
+from fastlaunch.launcher.recycling import chain_channel, memory_options, publish_memory_cap
 from fastlaunch.launcher.workers import WorkerPlan
 from fastlaunch.worker.importer import AppNotFound, import_app
 from fastlaunch.worker.options import WorkerOptions
@@ -104,10 +102,21 @@ def chain_worker_identity(cfg: Any) -> None:
     cfg.set("post_fork", post_fork)
 
 
-def hand_to_workers(path: str, identity: tuple[int, int] | None) -> None:
-    """The workers write into the launcher's directories (boot report, metrics): theirs once they switch user."""
-    if identity:
-        os.chown(path, *identity)
+def create_log_files(identity: tuple[int, int] | None) -> None:
+    """Creates the log files that rotation moved away, owned by the workers' user (who write them too)."""
+    if not identity:
+        return
+    for logger in [logging.root, *(logging.getLogger(name) for name in list(logging.root.manager.loggerDict))]:
+        for handler in getattr(logger, "handlers", ()):
+            if isinstance(handler, logging.FileHandler):
+                try:  # O_EXCL: only a file made here, never through a link planted under its name
+                    fd = os.open(handler.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+                except OSError:
+                    continue  # it exists (copytruncate, or rotation made it): its owner is the admin's choice
+                try:
+                    os.fchown(fd, *identity)
+                finally:
+                    os.close(fd)
 
 
 class FastlaunchApplication(Application):  # type: ignore[misc]
@@ -117,9 +126,7 @@ class FastlaunchApplication(Application):  # type: ignore[misc]
         self.plan = plan
         self.gunicorn_conf = gunicorn_conf
         self.workers = plan.workers
-        self.boot_dir = tempfile.mkdtemp(prefix="fastlaunch-", dir=shm_dir())
         self.identity = worker_identity(settings)
-        hand_to_workers(self.boot_dir, self.identity)
         if settings.worker_user and not self.identity:
             log.info(
                 "WORKER_USER=%s left alone: fastlaunch runs as uid %d, not root", settings.worker_user, os.geteuid()
@@ -127,7 +134,6 @@ class FastlaunchApplication(Application):  # type: ignore[misc]
         self.worker_options = WorkerOptions(
             root_path=settings.root_path,
             access_log=settings.access_log is not None,
-            boot_dir=self.boot_dir,
             metrics=settings.metrics,
             serve_metrics=settings.metrics and settings.metrics_port is None,
             request_timeout=settings.request_timeout,
@@ -135,11 +141,7 @@ class FastlaunchApplication(Application):  # type: ignore[misc]
             **memory_options(settings),
             header_timeout=settings.header_timeout,
         )
-        try:
-            super().__init__()  # loads the configuration (GUNICORN_CONF), which may fail
-        except BaseException:
-            shutil.rmtree(self.boot_dir, ignore_errors=True)  # run() never starts, so its clean-up never runs
-            raise
+        super().__init__()  # loads the configuration (GUNICORN_CONF), which may fail
 
     def init(self, parser: Any, opts: Any, args: Any) -> None:  # pragma: no cover - unused: load_config is ours
         return None
@@ -172,7 +174,7 @@ class FastlaunchApplication(Application):  # type: ignore[misc]
                 "logconfig_dict",
                 dict_config(self.cfg.loglevel, s.log_format, error_log=s.error_log, access_log=s.access_log),
             )
-        chain_child_exit(self.cfg, self.boot_dir, metrics=self.settings.metrics)
+        chain_channel(self.cfg, metrics=self.settings.metrics)
         if self.identity:
             chain_worker_identity(self.cfg)
 
@@ -198,9 +200,7 @@ class FastlaunchApplication(Application):  # type: ignore[misc]
     def run(self) -> None:
         master = os.getpid()
         try:
-            with metrics_running(self.settings):
-                if self.settings.metrics:
-                    hand_to_workers(os.environ[METRICS_DIR], self.identity)
+            with metrics_running(self.settings, self.identity):
                 StagedArbiter(self).run()
         except SystemExit as exc:
             if os.getpid() != master:
@@ -212,9 +212,6 @@ class FastlaunchApplication(Application):  # type: ignore[misc]
                     int(ExitCode.APP_NOT_FOUND): "the app could not be loaded (message above)",
                 }.get(code, "the server stopped")
                 raise ServerExit(f"Gunicorn exited with status {code}: {reason}.", exit_code=code) from None
-        finally:
-            if os.getpid() == master:
-                shutil.rmtree(self.boot_dir, ignore_errors=True)
 
 
 class StagedArbiter(Arbiter):  # type: ignore[misc]
@@ -235,7 +232,7 @@ class StagedArbiter(Arbiter):  # type: ignore[misc]
             log_plan(self.log, app, self.num_workers, "")
             publish_memory_cap(app.worker_options, app.plan, self.num_workers)
         if first_start:
-            self.startup = StartupWatch(app.boot_dir, app.settings.startup_timeout, self.log)
+            self.startup = StartupWatch(app.settings.startup_timeout, self.log)
             self.shutdown_delay = ShutdownDelay(app.settings.shutdown_delay, self.log)
         if not getattr(self.worker_class, "reports_boot", False):
             self.startup.done = True  # a worker class of the user's own never reports: say nothing rather than lie
@@ -255,6 +252,12 @@ class StagedArbiter(Arbiter):  # type: ignore[misc]
         result: list[int] = super().wait_for_signals(timeout=self.shutdown_delay.remaining(timeout))
         return result
 
+    def handle_usr1(self) -> None:
+        # Log rotation (mv, then SIGUSR1): Gunicorn reopens every log file in the master first, which would
+        # create the new files as root, 0644, and the workers (WORKER_USER) could not open them.
+        create_log_files(self.app.identity)
+        super().handle_usr1()
+
     def handle_term(self) -> None:
         if not self.shutdown_delay.begin():
             super().handle_term()
@@ -265,14 +268,16 @@ class StagedArbiter(Arbiter):  # type: ignore[misc]
         if self.staging:
             self._check_first_boot()
         super().manage_workers()
-        self.startup.poll(self.WORKERS, self._target if self.staging else self.num_workers)
+        self.startup.poll(self.WORKERS.values(), self._target if self.staging else self.num_workers)
 
     def _check_first_boot(self) -> None:
         app: FastlaunchApplication = self.app
         measure = "USS" if app.settings.preload else "RSS"  # preloaded: the app's pages are the master's
-        for report in Path(app.boot_dir).glob("booted.*"):
-            rss = int(report.read_text() or 0)
-            report.unlink(missing_ok=True)
+        for worker in self.WORKERS.values():
+            slot = slot_of(worker)
+            rss = slot.booted() if slot is not None else None
+            if rss is None:
+                continue
             plan = app.plan
             if plan.needs_measurement and rss:
                 plan = plan.with_measured_worker(rss, master_rss=current_rss(), measure=measure)
