@@ -1,0 +1,100 @@
+"""WORKER_USER on a real root master: the workers leave when the master is killed, and access logs survive
+rotation (mv + SIGUSR1, and copytruncate) with files the workers can still write."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from abuse_kit import wait_until
+from support import ASSETS, FASTLAUNCH, free_port, running, wait_for_workers
+from worker_user_kit import WORKER_USER, as_root_with_worker_user, require_root
+
+APP = ASSETS / "leanmaster"
+
+
+@pytest.fixture
+def shared_dir() -> Iterator[Path]:
+    """A root-owned directory other users can read but not write (pytest's tmp_path is closed to them)."""
+    require_root()
+    base = Path(tempfile.mkdtemp(prefix="fastlaunch-worker-user-", dir="/var/tmp"))
+    base.chmod(0o755)
+    (base / "stage").mkdir()
+    try:
+        yield base
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def uid_of(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1])
+
+
+def gone(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"  # dead, not yet reaped
+    except OSError:
+        return True
+
+
+def test_workers_leave_when_the_master_is_killed(shared_dir: Path) -> None:
+    port = free_port()
+    env = {"HOST": "127.0.0.1", "PORT": str(port), "WEB_CONCURRENCY": "2", "WORKER_USER": WORKER_USER}
+    command = as_root_with_worker_user([FASTLAUNCH, "run"], shared_dir / "stage")
+    log = shared_dir / "server.log"
+    with running(command, cwd=APP, env=env, log=log, ready_url=f"http://127.0.0.1:{port}/") as proc:
+        workers = wait_for_workers(proc.pid, 2)
+        assert {uid_of(pid) for pid in workers} == {65534}, "the workers run as nobody"
+        proc.kill()
+        proc.wait(10)
+        # The kernel's parent-death signal reaches them at once; without it they noticed only at their next
+        # check of the master, TIMEOUT/2 = 60 s later, serving the port meanwhile.
+        left = wait_until(lambda: all(gone(pid) for pid in workers), timeout=2, step=0.05)
+        assert left, f"workers {[p for p in workers if not gone(p)]} outlived the master by 2 s"
+
+
+def access_lines(path: Path, marker: str) -> int:
+    return path.read_text().count(marker) if path.exists() else 0
+
+
+def test_access_log_rotation_keeps_the_log_writable_by_the_workers(shared_dir: Path) -> None:
+    port = free_port()
+    access = shared_dir / "logs" / "access.log"
+    access.parent.mkdir(mode=0o755)  # the workers cannot create files here: the master must
+    env = {
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "WEB_CONCURRENCY": "1",
+        "WORKER_USER": WORKER_USER,
+        "ACCESS_LOG": str(access),
+    }
+    command = as_root_with_worker_user([FASTLAUNCH, "run"], shared_dir / "stage")
+    log = shared_dir / "server.log"
+    base = f"http://127.0.0.1:{port}"
+
+    def logged(marker: str) -> bool:
+        """Requests until one is in the log (a worker reopens its file when its SIGUSR1 arrives)."""
+        for _ in range(20):
+            httpx.get(f"{base}/?{marker}", timeout=10)
+            if wait_until(lambda: access_lines(access, marker) > 0, timeout=0.5):
+                return True
+        return False
+
+    with running(command, cwd=APP, env=env, log=log, ready_url=f"{base}/") as proc:
+        assert logged("before-rotation"), log.read_text()
+        access.rename(access.with_name("access.log.1"))  # logrotate's default: mv, then SIGUSR1
+        proc.send_signal(signal.SIGUSR1)
+        assert logged("after-mv"), log.read_text()
+        assert access.stat().st_uid == 65534, "the new file belongs to the workers' user"
+        assert access_lines(access.with_name("access.log.1"), "after-mv") == 0
+        shutil.copy(access, access.with_name("access.log.2"))  # copytruncate: the same file, emptied
+        os.truncate(access, 0)
+        assert logged("after-copytruncate"), log.read_text()
+    assert "PermissionError" not in log.read_text()
