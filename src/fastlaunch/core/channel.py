@@ -38,8 +38,9 @@ def _put(memory: mmap.mmap, offset: int, value: int) -> None:
     memory[offset : offset + _PAIR.size] = _PAIR.pack(value, ~value)  # one copy: no zeroes in between
 
 
-def _get(memory: mmap.mmap, offset: int, what: str) -> int | None:
-    """The value stored at ``offset``; None when none is (all zeroes), or when it is malformed (logged once)."""
+def _get(memory: mmap.mmap, offset: int, what: str | None) -> int | None:
+    """The value stored at ``offset``; None when none is (all zeroes), or when it is malformed (logged once,
+    unless ``what`` is None)."""
     try:
         value, check = _PAIR.unpack_from(memory, offset)
     except (ValueError, struct.error):  # unmapped
@@ -47,7 +48,8 @@ def _get(memory: mmap.mmap, offset: int, what: str) -> int | None:
     if value == 0 and check == 0:
         return None
     if check != ~value:
-        _malformed(what)
+        if what is not None:
+            _malformed(what)
         return None
     return int(value)
 
@@ -113,7 +115,8 @@ class MemoryCap:
         _put(self._memory, 0, cap)
 
     def read(self) -> int | None:
-        return _get(self._memory, 0, "memory cap")
+        """In a worker. Workers can scribble over it, as over each other: that is no business of the master's."""
+        return _get(self._memory, 0, None)
 
 
 def attach(worker: Any) -> WorkerSlot:

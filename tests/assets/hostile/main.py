@@ -1,14 +1,19 @@
 """A compromised app: at import and on every request it plants symlinks (to the canary, a root-only file),
 FIFOs, directories, huge sparse files, bad names and bad contents in every directory it can reach that the
-master might read or write. It never writes the canary itself: any change to it is someone else's doing.
+master might read or write; on every request it also scribbles over all the shared memory it holds (its own
+and its siblings' reports to the master, the memory cap, its metrics files). It never writes the canary
+itself: any change to it is someone else's doing.
 
 HOSTILE_CANARY: the file the links point to. HOSTILE_DIRS: more directories to plant in (os.pathsep-separated).
 HOSTILE_TAG: a prefix for what it plants in shared places (/dev/shm, /tmp), so the test can clean up.
 """
 
 import contextlib
+import gc
 import glob
+import mmap
 import os
+import struct
 import tempfile
 
 CANARY = os.environ["HOSTILE_CANARY"]
@@ -85,7 +90,35 @@ def attack(*, own_metrics=False):
                     plant(directory, name, kind)
 
 
+def mappings():
+    """Every mmap this process holds a reference to: in a module's globals or an object's attributes (mmap
+    objects themselves are not tracked by the collector)."""
+    found = {}
+    gc.unfreeze()  # fastlaunch freezes what the import made, which hides it from get_objects()
+    for holder in gc.get_objects():
+        attributes = holder if isinstance(holder, dict) else getattr(holder, "__dict__", None)
+        if isinstance(attributes, dict):
+            for value in list(attributes.values()):
+                if isinstance(value, mmap.mmap):
+                    found[id(value)] = value
+    return list(found.values())
+
+
+def scribble(round_):
+    """Garbage, then well-formed pairs with values out of range, over every shared mapping in this process."""
+    for memory in mappings():
+        with contextlib.suppress(ValueError, TypeError, IndexError):
+            size = len(memory)
+            if round_ % 2:
+                memory[:size] = os.urandom(size)
+            else:
+                value = (-1, 2**62, 99, 7)[round_ // 2 % 4]
+                pair = struct.pack("<qq", value, ~value)
+                memory[:size] = (pair * (size // 16 + 1))[:size]
+
+
 attack()
+rounds = 0
 
 
 async def app(scope, receive, send):
@@ -96,8 +129,13 @@ async def app(scope, receive, send):
         return
     if scope["type"] != "http":
         return
+    global rounds
     if scope["path"] == "/attack":
         attack(own_metrics=True)
+        rounds += 1
+        scribble(rounds)
+        if rounds % 2 == 0:
+            os._exit(0)  # without a word: the master reads only what was scribbled
     body = str(os.getpid()).encode()
     await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
     await send({"type": "http.response.body", "body": body})
