@@ -51,7 +51,8 @@ def test_workers_leave_when_the_master_is_killed(shared_dir: Path) -> None:
     log = shared_dir / "server.log"
     with running(command, cwd=APP, env=env, log=log, ready_url=f"http://127.0.0.1:{port}/") as proc:
         workers = wait_for_workers(proc.pid, 2)
-        assert {uid_of(pid) for pid in workers} == {65534}, "the workers run as nobody"
+        # Forked as root, each switches to nobody before it loads the app.
+        assert wait_until(lambda: {uid_of(pid) for pid in workers} == {65534}, timeout=30), "workers run as nobody"
         proc.kill()
         proc.wait(10)
         # The kernel's parent-death signal reaches them at once; without it they noticed only at their next
@@ -98,3 +99,39 @@ def test_access_log_rotation_keeps_the_log_writable_by_the_workers(shared_dir: P
         os.truncate(access, 0)
         assert logged("after-copytruncate"), log.read_text()
     assert "PermissionError" not in log.read_text()
+
+
+def test_rotation_never_follows_a_link_the_workers_planted(shared_dir: Path) -> None:
+    port = free_port()
+    logs = shared_dir / "logs"
+    logs.mkdir()
+    shutil.chown(logs, WORKER_USER)  # the workers may write here: so may a compromised app
+    secret = shared_dir / "secret"
+    secret.mkdir(mode=0o700)
+    canary = secret / "canary"
+    canary.write_text("root-only\n")
+    canary.chmod(0o600)
+    env = {
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "WEB_CONCURRENCY": "1",
+        "WORKER_USER": WORKER_USER,
+        "ACCESS_LOG": str(logs / "access.log"),
+        "ERROR_LOG": str(logs / "error.log"),
+    }
+    command = as_root_with_worker_user([FASTLAUNCH, "run"], shared_dir / "stage")
+    base = f"http://127.0.0.1:{port}"
+    out = shared_dir / "server.log"
+    with running(command, cwd=APP, env=env, log=out, ready_url=f"{base}/") as proc:
+        for name in ("access.log", "error.log"):  # rotated away, and a link in its place
+            (logs / name).rename(logs / f"{name}.1")
+            (logs / name).symlink_to(canary)
+        proc.send_signal(signal.SIGUSR1)
+        refused = f"log file {logs / 'error.log'} not opened"
+        assert wait_until(lambda: refused in out.read_text(), timeout=10), out.read_text()
+        proc.send_signal(signal.SIGHUP)  # a reload applies the logging configuration again, and logs
+        workers = wait_for_workers(proc.pid, 1, timeout=30)
+        assert wait_until(lambda: out.read_text().count(refused) >= 2, timeout=10), out.read_text()
+        assert httpx.get(f"{base}/", timeout=10).status_code == 200
+        assert proc.poll() is None and workers
+    assert canary.read_text() == "root-only\n" and canary.stat().st_uid == 0

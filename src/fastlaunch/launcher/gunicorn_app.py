@@ -24,6 +24,7 @@ from gunicorn.errors import AppImportError
 
 from fastlaunch.core.channel import slot_of
 from fastlaunch.core.exceptions import ConfigError, ExitCode, ServerExit
+from fastlaunch.core.log_files import LogFileHandler
 from fastlaunch.core.logs import dict_config
 from fastlaunch.core.memory import current_rss, shm_dir
 from fastlaunch.core.settings import Settings
@@ -72,6 +73,9 @@ def gunicorn_options(settings: Settings, workers: int) -> dict[str, Any]:
     identity = worker_identity(settings)
     if identity:
         options["user"], options["group"] = identity
+        # Gunicorn would also open and chown ERROR_LOG and ACCESS_LOG by name, as root, on every start and
+        # reload, following any link a worker put there: the logging configuration alone opens them.
+        options["errorlog"], options["accesslog"] = "-", None
     return options
 
 
@@ -102,23 +106,6 @@ def chain_worker_identity(cfg: Any) -> None:
     cfg.set("post_fork", post_fork)
 
 
-def create_log_files(identity: tuple[int, int] | None) -> None:
-    """Creates the log files that rotation moved away, owned by the workers' user (who write them too)."""
-    if not identity:
-        return
-    for logger in [logging.root, *(logging.getLogger(name) for name in list(logging.root.manager.loggerDict))]:
-        for handler in getattr(logger, "handlers", ()):
-            if isinstance(handler, logging.FileHandler):
-                try:  # O_EXCL: only a file made here, never through a link planted under its name
-                    fd = os.open(handler.baseFilename, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
-                except OSError:
-                    continue  # it exists (copytruncate, or rotation made it): its owner is the admin's choice
-                try:
-                    os.fchown(fd, *identity)
-                finally:
-                    os.close(fd)
-
-
 class FastlaunchApplication(Application):  # type: ignore[misc]
     def __init__(self, settings: Settings, target: AppTarget, plan: WorkerPlan, gunicorn_conf: Path | None) -> None:
         self.settings = settings
@@ -127,6 +114,7 @@ class FastlaunchApplication(Application):  # type: ignore[misc]
         self.gunicorn_conf = gunicorn_conf
         self.workers = plan.workers
         self.identity = worker_identity(settings)
+        LogFileHandler.owner = self.identity
         if settings.worker_user and not self.identity:
             log.info(
                 "WORKER_USER=%s left alone: fastlaunch runs as uid %d, not root", settings.worker_user, os.geteuid()
@@ -251,12 +239,6 @@ class StagedArbiter(Arbiter):  # type: ignore[misc]
         timeout = 0.05 if self.staging else min(timeout, self.startup.poll_interval)
         result: list[int] = super().wait_for_signals(timeout=self.shutdown_delay.remaining(timeout))
         return result
-
-    def handle_usr1(self) -> None:
-        # Log rotation (mv, then SIGUSR1): Gunicorn reopens every log file in the master first, which would
-        # create the new files as root, 0644, and the workers (WORKER_USER) could not open them.
-        create_log_files(self.app.identity)
-        super().handle_usr1()
 
     def handle_term(self) -> None:
         if not self.shutdown_delay.begin():
