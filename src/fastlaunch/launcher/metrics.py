@@ -97,8 +97,6 @@ def metrics_running(settings: Settings, identity: tuple[int, int] | None = None)
         # Gunicorn forks the workers inside this block; one leaving must not touch the master's state.
         if os.getpid() == master:
             _clean_up(exporter, directory, wipe_only=bool(given))
-            for archive in _archive:
-                archive.close()
             _archive.clear()
             shutil.rmtree(archive_dir, ignore_errors=True)
             os.environ.pop(ARCHIVE_ENV, None)

@@ -11,7 +11,9 @@ The workers write the multiprocess directory, so the root master treats it as ho
 dead worker's file only with ``O_NOFOLLOW | O_NONBLOCK``, reads it only when ``fstat`` shows a regular file of
 the workers' user within a size cap, keeps only well-formed entries, and removes names it built itself (an
 unlink never follows a link). It writes only in the archive directory, its own (not writable by workers; they
-and the exporter read it).
+and the exporter read it), and there with plain writes of a whole new file renamed into place: a scrape never
+reads half of one, and a filesystem the workers filled up fails a write (logged once) rather than a page of a
+mapping, which would kill the master with SIGBUS.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import math
 import os
 import re
 import stat
-from typing import Any
+import struct
 
 from fastlaunch.core.channel import REASONS
 
@@ -68,19 +70,37 @@ def read_worker_file(path: str, owners: set[int]) -> bytes | None:
 
 
 def entries(data: bytes, typ: str) -> list[tuple[str, float]]:
-    """The well-formed (key, value) pairs of a prometheus_client multiprocess file; [] when it is malformed."""
-    from prometheus_client.mmap_dict import _read_all_values
+    """The well-formed (key, value) pairs of a prometheus_client multiprocess file; [] when it is malformed.
 
+    The format (prometheus_client's mmap_dict): a 4-byte used length, 4 bytes of padding, then entries of a
+    4-byte key length, the UTF-8 key padded to 8-byte alignment, and two doubles (value, timestamp)."""
     found = []
     try:
-        used = int.from_bytes(data[:4], "little", signed=True)
-        for key, value, _, _ in _read_all_values(data, min(used, len(data))):  # type: ignore[no-untyped-call]
-            if not (math.isfinite(value) and _well_formed(key, typ)):
-                raise ValueError(key)
+        (used,) = struct.unpack_from("<i", data, 0)
+        used, pos = min(used, len(data)), 8
+        while pos < used:
+            (size,) = struct.unpack_from("<i", data, pos)
+            key = data[pos + 4 : pos + 4 + size].decode()
+            pos += 4 + size + (8 - (size + 4) % 8)
+            value, _ = struct.unpack_from("<dd", data, pos)
+            pos += 16
+            if size <= 0 or pos > used or not (math.isfinite(value) and _well_formed(key, typ)):
+                return []
             found.append((key, value))
     except Exception:  # any damage: the whole file says nothing
         return []
     return found
+
+
+def encode(values: dict[str, float]) -> bytes:
+    """``values`` in the format ``entries`` reads."""
+    parts = [b""]
+    for key, value in values.items():
+        encoded = key.encode()
+        padded = encoded + b" " * (8 - (len(encoded) + 4) % 8)
+        parts.append(struct.pack(f"<i{len(padded)}sdd", len(encoded), padded, value, 0.0))
+    body = b"".join(parts)
+    return struct.pack("<ii", 8 + len(body), 0) + body
 
 
 def _well_formed(key: str, typ: str) -> bool:
@@ -101,25 +121,29 @@ class Archive:
     """The master's files in its own directory: dead workers' totals and the restarts counter."""
 
     def __init__(self, directory: str, live: str, worker_uid: int | None) -> None:
-        from prometheus_client.mmap_dict import MmapedDict, mmap_key
+        from prometheus_client.mmap_dict import mmap_key
 
-        self.live = live
+        self.directory, self.live = directory, live
         self.owners = {os.getuid()} if worker_uid is None else {os.getuid(), worker_uid}
-        self.files: dict[str, Any] = {
-            typ: MmapedDict(os.path.join(directory, f"{typ}_archive.db"))  # type: ignore[no-untyped-call]
-            for typ in ARCHIVED
-        }
+        self.values: dict[str, dict[str, float]] = {typ: {} for typ in ARCHIVED}
         name, help_text = RESTARTS
         self.restart_keys = {r: mmap_key(name, f"{name}_total", ["reason"], [r], help_text) for r in REASONS}
         for key in self.restart_keys.values():  # each reads 0, not absent, until it happens
-            self._add("counter", key, 0.0)
+            self.values["counter"][key] = 0.0
+        self._save("counter")
 
-    def _add(self, typ: str, key: str, value: float) -> None:
-        current, _ = self.files[typ].read_value(key)
-        self.files[typ].write_value(key, current + value, 0.0)
+    def _save(self, typ: str) -> None:
+        path = os.path.join(self.directory, f"{typ}_archive.db")
+        try:
+            with open(f"{path}.tmp", "wb") as f:  # not *.db: scrapes read only whole files
+                f.write(encode(self.values[typ]))
+            os.replace(f"{path}.tmp", path)
+        except OSError as exc:  # a full filesystem: the totals stay here and are written with the next ones
+            _warn_once(f"the archive cannot be written ({exc.strerror})", path)
 
     def count_restart(self, reason: str) -> None:
-        self._add("counter", self.restart_keys[reason], 1.0)
+        self.values["counter"][self.restart_keys[reason]] += 1
+        self._save("counter")
 
     def compact(self, pid: int) -> None:
         """Folds a reaped worker's totals into the archive and removes its files."""
@@ -130,8 +154,11 @@ class Archive:
                 found = entries(data, typ)
                 if not found and data.strip(b"\0"):
                     _warn_once("a malformed metrics file", path)
+                totals = self.values[typ]
                 for key, value in found:
-                    self._add(typ, key, value)
+                    totals[key] = totals.get(key, 0.0) + value
+                if found:
+                    self._save(typ)
             self._remove(path)
         for mode in LIVE_GAUGES:
             self._remove(os.path.join(self.live, f"gauge_{mode}_{pid}.db"))
@@ -143,7 +170,3 @@ class Archive:
             pass
         except OSError as exc:  # a directory planted under that name, say: leave it
             _warn_once(f"a metrics entry that cannot be removed ({exc.strerror})", path)
-
-    def close(self) -> None:
-        for file in self.files.values():
-            file.close()
