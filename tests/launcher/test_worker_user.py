@@ -37,6 +37,13 @@ def uid_of(pid: int) -> int:
     return int(next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1])
 
 
+def cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 def gone(pid: int) -> bool:
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"  # dead, not yet reaped
@@ -135,3 +142,23 @@ def test_rotation_never_follows_a_link_the_workers_planted(shared_dir: Path) -> 
         assert httpx.get(f"{base}/", timeout=10).status_code == 200
         assert proc.poll() is None and workers
     assert canary.read_text() == "root-only\n" and canary.stat().st_uid == 0
+
+
+def test_the_metrics_exporter_reads_as_the_workers_user(shared_dir: Path) -> None:
+    port, metrics_port = free_port(), free_port()
+    env = {
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "WEB_CONCURRENCY": "1",
+        "WORKER_USER": WORKER_USER,
+        "METRICS": "on",
+        "METRICS_PORT": str(metrics_port),
+    }
+    command = as_root_with_worker_user([FASTLAUNCH, "run"], shared_dir / "stage")
+    with running(command, cwd=APP, env=env, log=shared_dir / "server.log", ready_url=f"http://127.0.0.1:{port}/"):
+        text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
+        wanted = f"metrics_exporter\x00127.0.0.1\x00{metrics_port}\x00".encode()
+        exporter = next(pid for pid in map(int, filter(str.isdigit, os.listdir("/proc"))) if wanted in cmdline(pid))
+        assert uid_of(exporter) == 65534, "the exporter parses the workers' files as their user, not as root"
+    assert 'fastlaunch_worker_restarts_total{reason="memory"} 0.0' in text  # the master's archive, read too
+    assert "http_requests_total" in text  # the worker's own file
