@@ -41,17 +41,18 @@ def _put(memory: mmap.mmap, offset: int, value: int) -> None:
 def _get(memory: mmap.mmap, offset: int, what: str | None) -> int | None:
     """The value stored at ``offset``; None when none is (all zeroes), or when it is malformed (logged once,
     unless ``what`` is None)."""
-    try:
-        value, check = _PAIR.unpack_from(memory, offset)
-    except (ValueError, struct.error):  # unmapped
-        return None
-    if value == 0 and check == 0:
-        return None
-    if check != ~value:
-        if what is not None:
-            _malformed(what)
-        return None
-    return int(value)
+    for _ in range(2):  # a mismatch may be a read racing the writer: look once more before calling it nonsense
+        try:
+            value, check = _PAIR.unpack_from(memory, offset)
+        except (ValueError, struct.error):  # unmapped
+            return None
+        if value == 0 and check == 0:
+            return None
+        if check == ~value:
+            return int(value)
+    if what is not None:
+        _malformed(what)
+    return None
 
 
 def _malformed(what: str) -> None:
