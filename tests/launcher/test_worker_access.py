@@ -18,6 +18,7 @@ import pytest
 from support import FASTLAUNCH, free_port, run_cli, running
 
 from fastlaunch.core import denied
+from fastlaunch.core.channel import heard_denied, open_denied_pipe, tell_denied
 from fastlaunch.core.exceptions import ExitCode
 
 RAW_APP = "async def app(scope, receive, send):\n    pass\n"
@@ -121,15 +122,15 @@ def test_what_counts_as_denied(text: str, found: str | None, tmp_path: Path) -> 
 
 
 def test_the_pipe_carries_one_line_and_never_blocks_either_side() -> None:
-    read, write = denied.open_pipe()
+    read, write = open_denied_pipe()
     try:
-        assert denied.heard(read) is None  # nothing reported: no claim about a denied file
-        denied.tell(write, "/app/\x1b[31mred\nsecond line")
-        assert denied.heard(read) == "/app/[31mred second line"
+        assert heard_denied(read) is None  # nothing reported: no claim about a denied file
+        tell_denied(write, "/app/\x1b[31mred\nsecond line")
+        assert heard_denied(read) == "/app/[31mred second line"
         for _ in range(100):  # a worker filling the pipe: later reports are dropped, nobody waits
-            denied.tell(write, "x" * 4000)
-        assert denied.heard(read) == "x" * 1000
+            tell_denied(write, "x" * 4000)
+        assert heard_denied(read) == "x" * 1000
     finally:
         os.close(read)
         os.close(write)
-    denied.tell(None, "/app")  # a worker with no pipe (workers not switched): nothing to tell
+    tell_denied(None, "/app")  # a worker with no pipe (workers not switched): nothing to tell

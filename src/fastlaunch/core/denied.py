@@ -1,10 +1,6 @@
 """Workers running as an unprivileged WORKER_USER that were denied a file: how a boot failure is recognised as
-such (from its traceback, in the worker), how the worker tells the master (a pipe the master made before forking),
-and what the master says, with the two fixes.
-
-The pipe carries one line, a path, at most ``MAX_LINE`` bytes; both ends are non-blocking: a worker never waits to
-report, and the master reads only what is there once the server has halted. A malformed report is "no path",
-never an error: the wording is the master's own, and the path is shown quoted.
+such (from its traceback, in the worker) and what the master says, with the two fixes. The worker tells the
+master the path through the channel (``core.channel``: ``tell_denied`` / ``heard_denied``).
 """
 
 from __future__ import annotations
@@ -23,7 +19,6 @@ DENIED = re.compile(
 )
 DENIED_PATH = re.compile(r"\[Errno (?:13|1)\] (?:Permission denied|Operation not permitted): '([^'\n]{1,1000})'")
 SQLITE = re.compile(r"unable to open database file|attempt to write a readonly database")
-MAX_LINE = 4000  # below PIPE_BUF (4096): one write is never interleaved with another worker's
 
 
 def denied_path(traceback_text: str, cwd: str) -> str | None:
@@ -37,35 +32,6 @@ def denied_path(traceback_text: str, cwd: str) -> str | None:
     if SQLITE.search(traceback_text) and not os.access(cwd, os.W_OK):
         return cwd
     return ""
-
-
-def open_pipe() -> tuple[int, int]:
-    """(read end, write end), both non-blocking; made by the master before it forks, inherited by the workers."""
-    read, write = os.pipe()
-    os.set_blocking(read, False)
-    os.set_blocking(write, False)
-    return read, write
-
-
-def tell(fd: int | None, path: str) -> None:
-    """Worker side: report a boot failure denied `path` ("" when unknown). Never blocks, never raises."""
-    if fd is None:
-        return
-    line = (path.replace("\n", " ") + "\n").encode(errors="replace")[:MAX_LINE]
-    with contextlib.suppress(OSError):  # a full pipe (another worker reported first) or a closed one
-        os.write(fd, line)
-
-
-def heard(fd: int) -> str | None:
-    """Master side: the first report on the pipe, if any (None: no worker reported a denied file)."""
-    try:
-        data = os.read(fd, MAX_LINE)
-    except OSError:  # nothing there (EAGAIN)
-        return None
-    if not data:
-        return None
-    line = data.split(b"\n", 1)[0].decode(errors="replace")
-    return "".join(c for c in line if c.isprintable())[:1000]
 
 
 class ErrorTail(logging.Handler):

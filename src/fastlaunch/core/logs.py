@@ -21,7 +21,7 @@ def _handler(destination: str | None, stream: str, *, batched: bool = False) -> 
     if destination == "-":
         cls = "fastlaunch.worker.access_log.BatchStreamHandler" if batched else "logging.StreamHandler"
         return {"class": cls, "stream": stream, **common}
-    cls = "fastlaunch.worker.access_log.BatchFileHandler" if batched else "logging.FileHandler"
+    cls = "fastlaunch.worker.access_log.BatchFileHandler" if batched else "fastlaunch.core.log_files.LogFileHandler"
     return {"class": cls, "filename": destination, **common}
 
 

@@ -13,8 +13,6 @@ import logging
 import os
 import pwd
 import runpy
-import shutil
-import tempfile
 import traceback
 from pathlib import Path
 from typing import Any
@@ -25,17 +23,18 @@ from gunicorn.arbiter import Arbiter
 from gunicorn.errors import AppImportError
 
 from fastlaunch.core import denied
+from fastlaunch.core.channel import heard_denied, open_denied_pipe, slot_of, tell_denied
 from fastlaunch.core.exceptions import ConfigError, ExitCode, ServerExit
+from fastlaunch.core.log_files import LogFileHandler
 from fastlaunch.core.logs import dict_config
 from fastlaunch.core.memory import current_rss, shm_dir
 from fastlaunch.core.settings import Settings
 from fastlaunch.launcher.cmd_args import cmd_args_options
 from fastlaunch.launcher.discover import AppTarget
-from fastlaunch.launcher.metrics import ENV as METRICS_DIR
 from fastlaunch.launcher.metrics import metrics_running
 from fastlaunch.launcher.preload import note_reload, preload
 from fastlaunch.launcher.readiness import ShutdownDelay, StartupWatch
-from fastlaunch.launcher.recycling import chain_child_exit, memory_options, publish_memory_cap
+from fastlaunch.launcher.recycling import chain_channel, memory_options, publish_memory_cap
 from fastlaunch.launcher.worker_access import check_workers_can_read, owner_names
 from fastlaunch.launcher.workers import WorkerPlan
 from fastlaunch.worker.importer import AppNotFound, import_app
@@ -76,6 +75,9 @@ def gunicorn_options(settings: Settings, workers: int) -> dict[str, Any]:
     identity = worker_identity(settings)
     if identity:
         options["user"], options["group"] = identity
+        # Gunicorn would also open and chown ERROR_LOG and ACCESS_LOG by name, as root, on every start and
+        # reload, following any link a worker put there: the logging configuration alone opens them.
+        options["errorlog"], options["accesslog"] = "-", None
     return options
 
 
@@ -108,12 +110,6 @@ def chain_worker_identity(cfg: Any) -> None:
     cfg.set("post_fork", post_fork)
 
 
-def hand_to_workers(path: str, identity: tuple[int, int] | None) -> None:
-    """The workers write into the launcher's directories (boot report, metrics): theirs once they switch user."""
-    if identity:
-        os.chown(path, *identity)
-
-
 class FastlaunchApplication(Application):  # type: ignore[misc]
     def __init__(self, settings: Settings, target: AppTarget, plan: WorkerPlan, gunicorn_conf: Path | None) -> None:
         self.settings = settings
@@ -124,8 +120,7 @@ class FastlaunchApplication(Application):  # type: ignore[misc]
         self.identity = worker_identity(settings)
         if self.identity and settings.worker_user:
             check_workers_can_read(settings.worker_user, self.identity, target)
-        self.boot_dir = tempfile.mkdtemp(prefix="fastlaunch-", dir=shm_dir())
-        hand_to_workers(self.boot_dir, self.identity)
+        LogFileHandler.owner = self.identity
         if settings.worker_user and not self.identity:
             if os.geteuid() == 0:
                 log.info(
@@ -140,11 +135,10 @@ class FastlaunchApplication(Application):  # type: ignore[misc]
                     os.geteuid(),
                 )
         # Unprivileged workers tell the master when their boot failed on a file they were denied (core.denied).
-        self.denied_pipe = denied.open_pipe() if self.identity else None
+        self.denied_pipe = open_denied_pipe() if self.identity else None
         self.worker_options = WorkerOptions(
             root_path=settings.root_path,
             access_log=settings.access_log is not None,
-            boot_dir=self.boot_dir,
             metrics=settings.metrics,
             serve_metrics=settings.metrics and settings.metrics_port is None,
             request_timeout=settings.request_timeout,
@@ -156,9 +150,7 @@ class FastlaunchApplication(Application):  # type: ignore[misc]
         try:
             super().__init__()  # loads the configuration (GUNICORN_CONF), which may fail
         except BaseException:
-            shutil.rmtree(self.boot_dir, ignore_errors=True)  # run() never starts, so its clean-up never runs
-            for fd in self.denied_pipe or ():
-                os.close(fd)
+            self._close_denied()  # run() never starts, so its clean-up never runs
             raise
 
     def init(self, parser: Any, opts: Any, args: Any) -> None:  # pragma: no cover - unused: load_config is ours
@@ -192,7 +184,7 @@ class FastlaunchApplication(Application):  # type: ignore[misc]
                 "logconfig_dict",
                 dict_config(self.cfg.loglevel, s.log_format, error_log=s.error_log, access_log=s.access_log),
             )
-        chain_child_exit(self.cfg, self.boot_dir, metrics=self.settings.metrics)
+        chain_channel(self.cfg, metrics=self.settings.metrics)
         if self.identity:
             chain_worker_identity(self.cfg)
 
@@ -221,14 +213,12 @@ class FastlaunchApplication(Application):  # type: ignore[misc]
         """In a worker that failed to boot: a file its user was denied is reported to the master."""
         path = denied.denied_path(traceback_text, os.getcwd())
         if path is not None and self.denied_pipe:
-            denied.tell(self.denied_pipe[1], path)
+            tell_denied(self.denied_pipe[1], path)
 
     def run(self) -> None:
         master = os.getpid()
         try:
-            with metrics_running(self.settings):
-                if self.settings.metrics:
-                    hand_to_workers(os.environ[METRICS_DIR], self.identity)
+            with metrics_running(self.settings, self.identity):
                 StagedArbiter(self).run()
         except SystemExit as exc:
             if os.getpid() != master:
@@ -244,15 +234,17 @@ class FastlaunchApplication(Application):  # type: ignore[misc]
                 raise ServerExit(f"Gunicorn exited with status {code}: {reason}.", exit_code=code) from None
         finally:
             if os.getpid() == master:
-                shutil.rmtree(self.boot_dir, ignore_errors=True)
-                for fd in self.denied_pipe or ():
-                    os.close(fd)
+                self._close_denied()
+
+    def _close_denied(self) -> None:
+        for fd in self.denied_pipe or ():
+            os.close(fd)
 
     def raise_denied(self, code: int) -> None:
         """The server halted because a worker failed to boot: if it reported a file its user was denied, the last
         message says so, with the user, the path and the fixes."""
         assert self.denied_pipe and self.identity
-        path = denied.heard(self.denied_pipe[0])
+        path = heard_denied(self.denied_pipe[0])
         if path is None:
             return
         user, group = owner_names(self.identity)
@@ -283,7 +275,7 @@ class StagedArbiter(Arbiter):  # type: ignore[misc]
             log_plan(self.log, app, self.num_workers, "")
             publish_memory_cap(app.worker_options, app.plan, self.num_workers)
         if first_start:
-            self.startup = StartupWatch(app.boot_dir, app.settings.startup_timeout, self.log)
+            self.startup = StartupWatch(app.settings.startup_timeout, self.log)
             self.shutdown_delay = ShutdownDelay(app.settings.shutdown_delay, self.log)
         if not getattr(self.worker_class, "reports_boot", False):
             self.startup.done = True  # a worker class of the user's own never reports: say nothing rather than lie
@@ -313,14 +305,16 @@ class StagedArbiter(Arbiter):  # type: ignore[misc]
         if self.staging:
             self._check_first_boot()
         super().manage_workers()
-        self.startup.poll(self.WORKERS, self._target if self.staging else self.num_workers)
+        self.startup.poll(self.WORKERS.values(), self._target if self.staging else self.num_workers)
 
     def _check_first_boot(self) -> None:
         app: FastlaunchApplication = self.app
         measure = "USS" if app.settings.preload else "RSS"  # preloaded: the app's pages are the master's
-        for report in Path(app.boot_dir).glob("booted.*"):
-            rss = int(report.read_text() or 0)
-            report.unlink(missing_ok=True)
+        for worker in self.WORKERS.values():
+            slot = slot_of(worker)
+            rss = slot.booted() if slot is not None else None
+            if rss is None:
+                continue
             plan = app.plan
             if plan.needs_measurement and rss:
                 plan = plan.with_measured_worker(rss, master_rss=current_rss(), measure=measure)

@@ -1,9 +1,10 @@
 """The launcher's side of METRICS=on: the multiprocess directory (created and wiped at start, removed at
-exit), dead workers' bookkeeping (a chained ``child_exit`` hook), and the METRICS_PORT exporter process."""
+exit; the workers write it), the archive directory (the master's: dead workers' totals and the restarts
+counter, ``metrics_archive.py``), dead workers' bookkeeping (a chained ``child_exit`` hook), and the
+METRICS_PORT exporter process (which reads both as the workers' user)."""
 
 from __future__ import annotations
 
-import functools
 import glob
 import importlib.util
 import os
@@ -12,7 +13,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 from fastlaunch.core.exceptions import BindError, ConfigError
@@ -20,8 +21,11 @@ from fastlaunch.core.memory import shm_dir
 from fastlaunch.core.settings import Settings
 from fastlaunch.core.validators import Bind
 from fastlaunch.launcher.bind import check_bindable
+from fastlaunch.launcher.metrics_archive import Archive
+from fastlaunch.worker.metrics import ARCHIVE_ENV
 
 ENV = "PROMETHEUS_MULTIPROC_DIR"
+_archive: list[Archive] = []  # the running server's, in the master
 
 
 def metrics_address(settings: Settings) -> Bind | None:
@@ -54,20 +58,16 @@ def check_metrics(settings: Settings) -> None:
 
 def _wipe(directory: str) -> None:
     for path in glob.glob(os.path.join(directory, "*.db")):
-        os.remove(path)
-
-
-@functools.cache
-def _restarts() -> Callable[[str], None]:
-    from fastlaunch.worker.memory_guard import REASONS
-    from fastlaunch.worker.metrics import worker_restarts
-
-    return worker_restarts(REASONS)
+        try:
+            os.remove(path)  # a link goes, never what it points at
+        except OSError:  # a directory a worker made under that name: not the master's to clear
+            pass
 
 
 @contextmanager
-def metrics_running(settings: Settings) -> Iterator[None]:
-    """Prepares PROMETHEUS_MULTIPROC_DIR (inherited by every worker) and the exporter; cleans up on exit."""
+def metrics_running(settings: Settings, identity: tuple[int, int] | None = None) -> Iterator[None]:
+    """Prepares PROMETHEUS_MULTIPROC_DIR (inherited by every worker, handed to ``identity``: WORKER_USER),
+    the archive and the exporter; cleans up on exit."""
     if not settings.metrics:
         yield
         return
@@ -80,18 +80,26 @@ def metrics_running(settings: Settings) -> Iterator[None]:
     else:
         directory = tempfile.mkdtemp(prefix="fastlaunch-metrics-", dir=shm_dir())
         os.environ[ENV] = directory
+    if identity:
+        os.chown(directory, *identity)
+    archive_dir = tempfile.mkdtemp(prefix="fastlaunch-metrics-archive-", dir=shm_dir())
+    os.chmod(archive_dir, 0o755)  # read by the workers and the exporter, written by the master alone
+    os.environ[ARCHIVE_ENV] = archive_dir
     exporter: subprocess.Popen[str] | None = None
     master = os.getpid()
     try:
-        _restarts()  # so the counter reads 0, not absent, until a worker restarts
+        _archive.append(Archive(archive_dir, directory, identity[0] if identity else None))
         address = metrics_address(settings)
         if address is not None:
-            exporter = _start_exporter(address)
+            exporter = _start_exporter(address, identity)
         yield
     finally:
         # Gunicorn forks the workers inside this block; one leaving must not touch the master's state.
         if os.getpid() == master:
             _clean_up(exporter, directory, wipe_only=bool(given))
+            _archive.clear()
+            shutil.rmtree(archive_dir, ignore_errors=True)
+            os.environ.pop(ARCHIVE_ENV, None)
 
 
 def _clean_up(exporter: subprocess.Popen[str] | None, directory: str, *, wipe_only: bool) -> None:
@@ -109,7 +117,7 @@ def _clean_up(exporter: subprocess.Popen[str] | None, directory: str, *, wipe_on
         os.environ.pop(ENV, None)
 
 
-def _start_exporter(address: Bind) -> subprocess.Popen[str]:
+def _start_exporter(address: Bind, identity: tuple[int, int] | None) -> subprocess.Popen[str]:
     command = [
         sys.executable,
         "-m",
@@ -117,6 +125,7 @@ def _start_exporter(address: Bind) -> subprocess.Popen[str]:
         address.host,
         str(address.port),
         str(os.getpid()),
+        *(str(i) for i in identity or ()),
     ]
     # Its own session: Ctrl-C in a terminal reaches the server, which then stops the exporter by PID.
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, start_new_session=True)
@@ -135,10 +144,9 @@ def _start_exporter(address: Bind) -> subprocess.Popen[str]:
 
 
 def worker_exited(pid: int, reason: str | None) -> None:
-    """Dead-worker bookkeeping: its live gauges go, its counters stay in the totals; a replaced worker
+    """Dead-worker bookkeeping: its live gauges go, its counters move into the archive; a replaced worker
     (``reason`` given; None while shutting down) is counted."""
-    from prometheus_client import multiprocess
-
-    multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
-    if reason is not None:
-        _restarts()(reason)
+    for archive in _archive:
+        archive.compact(pid)
+        if reason is not None:
+            archive.count_restart(reason)

@@ -1,7 +1,10 @@
 """The METRICS_PORT listener: a small process serving the workers' merged metrics, so /metrics need not be
 on the app's (public) port. Started and stopped by the launcher; exits by itself if the launcher dies.
 
-Usage: python -m fastlaunch.launcher.metrics_exporter HOST PORT LAUNCHER_PID
+Usage: python -m fastlaunch.launcher.metrics_exporter HOST PORT LAUNCHER_PID [UID GID]
+
+With UID and GID (WORKER_USER under a root launcher) it serves as that user once its port is bound: the files
+it reads are the workers', and a root process never parses what a worker wrote.
 """
 
 from __future__ import annotations
@@ -15,16 +18,20 @@ import time
 def main(argv: list[str]) -> int:
     host, port, launcher = argv[0], int(argv[1]), int(argv[2])
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the launcher stops us with SIGTERM
-    from prometheus_client import CollectorRegistry, start_http_server
-    from prometheus_client.multiprocess import MultiProcessCollector
+    from prometheus_client import start_http_server
 
-    registry = CollectorRegistry()
-    MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    from fastlaunch.worker.metrics import registry
+
     try:
-        start_http_server(port, addr=host, registry=registry)
+        start_http_server(port, addr=host, registry=registry())
     except OSError as exc:
         print(exc.strerror or exc, flush=True)
         return 1
+    if len(argv) == 5:  # no worker has started yet, so nothing was read as root
+        uid, gid = int(argv[3]), int(argv[4])
+        os.setgroups([gid])
+        os.setgid(gid)
+        os.setuid(uid)
     print("ready", flush=True)
     while os.getppid() == launcher:
         time.sleep(1)

@@ -1,6 +1,6 @@
 """When the service is really ready, and how it stops without failing a request.
 
-``StartupWatch``: every worker reports (a ``serving.PID`` file in the boot directory) once the app's lifespan
+``StartupWatch``: every worker reports (over the channel, ``core/channel.py``) once the app's lifespan
 startup has finished and it accepts connections; Gunicorn's "Listening at" comes long before that with a
 slow startup. The master logs "N workers serving; startup took X s" when all of them do, and warns once if
 STARTUP_TIMEOUT passes first.
@@ -13,30 +13,27 @@ drain within GRACEFUL_TIMEOUT). Only the master's SIGTERM waits: a reload or a w
 from __future__ import annotations
 
 from collections.abc import Collection
-from pathlib import Path
 from time import monotonic
 from typing import Any
 
 from fastlaunch.core import shutdown
+from fastlaunch.core.channel import slot_of
 
 
 class StartupWatch:
-    def __init__(self, boot_dir: str, timeout: float, log: Any) -> None:
-        self.boot_dir = Path(boot_dir)
+    def __init__(self, timeout: float, log: Any) -> None:
         self.timeout = timeout
         self.log = log
         self.started = monotonic()
         self.done = False
         self._warned = False
 
-    def poll(self, workers: Collection[int], wanted: int) -> None:
-        """Called from the master's loop; ``workers`` are the live workers' PIDs, ``wanted`` their planned count."""
-        reports = list(self.boot_dir.glob("serving.*"))
+    def poll(self, workers: Collection[Any], wanted: int) -> None:
+        """Called from the master's loop; ``workers`` are the live Gunicorn workers, ``wanted`` their planned
+        count."""
         if self.done:  # later workers (restarts, reloads) report too: nobody reads it any more
-            for report in reports:
-                report.unlink(missing_ok=True)
             return
-        serving = {int(p.name.split(".", 1)[1]) for p in reports} & set(workers)
+        serving = [worker for worker in workers if (slot := slot_of(worker)) is not None and slot.serving()]
         elapsed = monotonic() - self.started
         if len(serving) >= wanted:
             self.done = True

@@ -1,16 +1,16 @@
 """The master's side of worker replacement: MAX_WORKER_MEMORY=auto's share of the memory limit, and the reason
-each replaced worker left (logged, and counted in ``fastlaunch_worker_restarts_total{reason}`` with METRICS=on)."""
+each replaced worker left (logged, and counted in ``fastlaunch_worker_restarts_total{reason}`` with METRICS=on).
+Both travel over the master-worker channel (``core/channel.py``)."""
 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
+from fastlaunch.core.channel import MEMORY_CAP, attach, slot_of
 from fastlaunch.core.memory import current_rss
 from fastlaunch.core.settings import Settings
 from fastlaunch.launcher.workers import HEADROOM_FRACTION, MiB, WorkerPlan
-from fastlaunch.worker.memory_guard import CAP_FILE, exit_reason
 from fastlaunch.worker.options import WorkerOptions
 
 log = logging.getLogger("fastlaunch")
@@ -43,26 +43,40 @@ def auto_share(plan: WorkerPlan, workers: int, master: int) -> int | None:
 
 
 def publish_memory_cap(options: WorkerOptions, plan: WorkerPlan, workers: int) -> None:
-    """MAX_WORKER_MEMORY=auto: once the worker count is final, tells the workers their cap (a file they poll)."""
-    if not options.max_worker_memory_auto or not options.boot_dir:
+    """MAX_WORKER_MEMORY=auto: once the worker count is final, tells the workers their cap (which they poll)."""
+    if not options.max_worker_memory_auto:
         return
     share = auto_share(plan, workers, current_rss())
     if share is None:
         log.warning("MAX_WORKER_MEMORY=auto: there is no memory limit to share, so workers are not recycled by memory")
         return
     log.info("MAX_WORKER_MEMORY=auto: %.0f MiB per worker (USS)", share / MiB)
-    tmp = Path(options.boot_dir) / f".{CAP_FILE}.tmp"
-    tmp.write_text(str(share))
-    tmp.rename(Path(options.boot_dir) / CAP_FILE)  # atomic: no worker reads half a number
+    MEMORY_CAP.publish(share)
 
 
-def chain_child_exit(cfg: Any, boot_dir: str, *, metrics: bool) -> None:
-    """Adds to Gunicorn's ``child_exit`` hook (keeping any hook the user set): why the worker left, logged and,
-    with METRICS=on, counted."""
-    previous = cfg.child_exit
+def exit_reason(worker: Any) -> str:
+    """Why a worker the master has reaped left."""
+    if getattr(worker, "aborted", False):  # Gunicorn killed it for missing its heartbeat (TIMEOUT)
+        return "timeout"
+    slot = slot_of(worker)
+    reason = slot.exit_reason() if slot is not None else None
+    if slot is not None:
+        slot.close()
+    return reason or "crash"  # it never got to say: killed, or it crashed
+
+
+def chain_channel(cfg: Any, *, metrics: bool) -> None:
+    """Adds to Gunicorn's ``pre_fork`` and ``child_exit`` hooks (keeping any hook the user set): each worker's
+    slot of the channel, made before its fork; and, once it is reaped, why it left, logged and, with
+    METRICS=on, counted."""
+    previous_pre_fork, previous = cfg.pre_fork, cfg.child_exit
+
+    def pre_fork(server: Any, worker: Any) -> None:
+        attach(worker)
+        previous_pre_fork(server, worker)
 
     def child_exit(server: Any, worker: Any) -> None:
-        reason = exit_reason(boot_dir, worker)
+        reason = exit_reason(worker)
         replaced = bool(server.LISTENERS)  # empty while shutting down: then workers exit, they are not replaced
         if replaced:
             log.info("Worker %s exited (reason: %s); a new worker replaces it", worker.pid, reason)
@@ -72,4 +86,5 @@ def chain_child_exit(cfg: Any, boot_dir: str, *, metrics: bool) -> None:
             worker_exited(worker.pid, reason if replaced else None)
         previous(server, worker)
 
+    cfg.set("pre_fork", pre_fork)
     cfg.set("child_exit", child_exit)

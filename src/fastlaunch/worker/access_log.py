@@ -16,6 +16,7 @@ import threading
 from collections import deque
 from typing import Any, NamedTuple, Protocol
 
+from fastlaunch.core.log_files import LogFileHandler
 from fastlaunch.request_id import RequestIdFilter
 
 LOGGER = "fastlaunch.access"
@@ -193,5 +194,5 @@ class BatchStreamHandler(_BatchWriter):
     """ACCESS_LOG=-."""
 
 
-class BatchFileHandler(_BatchWriter, logging.FileHandler):
+class BatchFileHandler(_BatchWriter, LogFileHandler):
     """ACCESS_LOG=path; still a FileHandler, so Gunicorn reopens it on SIGUSR1."""

@@ -11,41 +11,33 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from pathlib import Path
 from typing import Any
 
+from fastlaunch.core.channel import MEMORY_CAP, WorkerSlot
 from fastlaunch.core.memory import current_rss, unique_memory
 
 log = logging.getLogger("fastlaunch")
 
 # Often enough that a leak of a few MiB a request cannot run far past the cap; an RSS read costs microseconds.
 CHECK_EVERY = 0.2
-CAP_FILE = "memory-cap"  # in the launcher's boot directory: MAX_WORKER_MEMORY=auto, once the plan is final
-REASONS = ("memory", "max_requests", "stopped", "timeout", "crash")
-
-
-def exit_file(boot_dir: str, pid: int) -> Path:
-    return Path(boot_dir) / f"exit.{pid}"
 
 
 class MemoryGuard:
     """Watches one worker's memory and asks its server to stop (the way MAX_REQUESTS does) past the cap."""
 
-    def __init__(self, cap: int | None, boot_dir: str | None, *, auto: bool) -> None:
+    def __init__(self, cap: int | None, *, auto: bool) -> None:
         self._cap = cap
-        self._cap_file = Path(boot_dir) / CAP_FILE if auto and boot_dir else None
+        self._auto = auto and cap is None
         self.tripped: int | None = None  # the USS that passed the cap
 
     @property
     def active(self) -> bool:
-        return self._cap is not None or self._cap_file is not None
+        return self._cap is not None or self._auto
 
     def cap(self) -> int | None:
-        if self._cap is None and self._cap_file is not None:
-            try:  # written by the master when the plan is final: absent until then, or when there is no limit
-                self._cap = int(self._cap_file.read_text())
-            except (OSError, ValueError):
-                return None
+        if self._cap is None and self._auto:
+            # Published by the master when the plan is final: absent until then, or when there is no limit.
+            self._cap = MEMORY_CAP.read()
         return self._cap
 
     def over(self) -> int | None:
@@ -73,9 +65,9 @@ class MemoryGuard:
                 return
 
 
-def record_exit(boot_dir: str | None, pid: int, guard: MemoryGuard | None, server: Any) -> None:
-    """Leaves the reason this worker stops for the master (which has only the exit status otherwise)."""
-    if not boot_dir:
+def record_exit(slot: WorkerSlot | None, guard: MemoryGuard | None, server: Any) -> None:
+    """Tells the master why this worker stops (it has only the exit status otherwise)."""
+    if slot is None:
         return
     limit = getattr(server, "limit_max_requests", None) or getattr(server.config, "limit_max_requests", None)
     if guard is not None and guard.tripped is not None:
@@ -84,20 +76,4 @@ def record_exit(boot_dir: str | None, pid: int, guard: MemoryGuard | None, serve
         reason = "max_requests"
     else:
         reason = "stopped"  # asked by a signal: reload, scale-down, shutdown, or the master is gone
-    try:
-        exit_file(boot_dir, pid).write_text(reason)
-    except OSError:  # the master removed its directory: it is shutting down and counts nothing
-        pass
-
-
-def exit_reason(boot_dir: str, worker: Any) -> str:
-    """The master's side: why a worker it has reaped left. Removes the worker's note."""
-    note = exit_file(boot_dir, worker.pid)
-    try:
-        reason = note.read_text().strip()
-        note.unlink()
-    except OSError:
-        reason = ""  # it never got to say: killed, or it crashed
-    if getattr(worker, "aborted", False):  # Gunicorn killed it for missing its heartbeat (TIMEOUT)
-        return "timeout"
-    return reason if reason in REASONS else "crash"
+    slot.report_exit(reason)

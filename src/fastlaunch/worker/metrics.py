@@ -7,10 +7,13 @@ multiprocess mode, and the launcher sets PROMETHEUS_MULTIPROC_DIR first.
 
 from __future__ import annotations
 
+import glob
+import os
 import re
-from collections.abc import Callable
 from typing import Any
 
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+ARCHIVE_ENV = "FASTLAUNCH_METRICS_ARCHIVE"  # the master's directory of dead workers' totals (read-only here)
 UNMATCHED = "unmatched"  # requests no route matched (404s): one label however many paths are probed
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT"})
 
@@ -123,26 +126,36 @@ class RequestMetrics:
         self._child(self.latency, method, route).observe(seconds)
 
 
+class MergedCollector:
+    """Every process's files (PROMETHEUS_MULTIPROC_DIR) and the master's archive of dead workers' totals."""
+
+    def collect(self) -> Any:
+        from prometheus_client.multiprocess import MultiProcessCollector
+
+        for attempt in range(3):
+            files = [
+                f
+                for env in (MULTIPROC_ENV, ARCHIVE_ENV)
+                for f in glob.glob(os.path.join(os.environ.get(env) or "-", "*.db"))
+            ]
+            try:
+                return MultiProcessCollector.merge(files, accumulate=True)  # type: ignore[no-untyped-call]
+            except FileNotFoundError:  # a dead worker's file, folded into the archive since the listing
+                if attempt == 2:
+                    raise
+        return []
+
+
+def registry() -> Any:
+    from prometheus_client import CollectorRegistry
+
+    merged = CollectorRegistry()
+    merged.register(MergedCollector())
+    return merged
+
+
 def render() -> tuple[bytes, str]:
     """The merged metrics of every process, in Prometheus' text format."""
-    from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-    from prometheus_client.multiprocess import MultiProcessCollector
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-    registry = CollectorRegistry()
-    MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-    return generate_latest(registry), CONTENT_TYPE_LATEST
-
-
-def worker_restarts(reasons: tuple[str, ...]) -> Callable[[str], None]:
-    """Counts workers that exited while the server kept running, by reason (memory, max_requests, stopped,
-    timeout, crash)."""
-    from prometheus_client import Counter
-
-    counter = Counter("fastlaunch_worker_restarts", "Workers that exited and were replaced.", ["reason"], registry=None)
-    for reason in reasons:  # each reads 0, not absent, until it happens
-        counter.labels(reason)
-
-    def count(reason: str) -> None:
-        counter.labels(reason).inc()
-
-    return count
+    return generate_latest(registry()), CONTENT_TYPE_LATEST

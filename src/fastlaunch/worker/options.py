@@ -12,8 +12,6 @@ class WorkerOptions:
 
     root_path: str = ""
     access_log: bool = True
-    # Where the first worker reports its RSS once it has loaded the app (None: nobody is waiting).
-    boot_dir: str | None = None
     metrics: bool = False
     serve_metrics: bool = False  # /metrics on the app's port (METRICS_PORT unset)
     request_timeout: float = 0.0  # REQUEST_TIMEOUT; 0: off

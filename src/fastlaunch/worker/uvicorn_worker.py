@@ -15,7 +15,6 @@ import signal
 import socket
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from gunicorn.arbiter import Arbiter
@@ -23,6 +22,7 @@ from uvicorn.server import Server
 from uvicorn_worker import UvicornWorker as _UvicornWorker
 
 from fastlaunch.core import denied
+from fastlaunch.core.channel import slot_of, tell_denied
 from fastlaunch.core.memory import current_rss, unique_memory
 from fastlaunch.worker.access_log import AccessLog
 from fastlaunch.worker.deadline import RequestDeadline, TimeoutCounter
@@ -163,7 +163,15 @@ class UvicornWorker(_UvicornWorker):  # type: ignore[misc]
         )
         self.config.http = HTTP.with_limits(limits)
 
-    def init_process(self) -> None:
+    def init_signals(self) -> None:
+        # Gunicorn calls this once the worker has switched to WORKER_USER, and a credential change clears
+        # the parent-death signal: asked for any earlier, it would be lost under WORKER_USER.
+        self._die_with_master()
+        super().init_signals()
+        # Gunicorn's TIMEOUT sends SIGABRT to a worker whose loop stopped: say where it was stuck, then die of it.
+        signal.signal(signal.SIGABRT, lambda signum, frame: report_abort(signum, frame, getattr(self, "wsgi", None)))
+
+    def _die_with_master(self) -> None:
         # uvicorn-worker never checks for its master: after a SIGKILL of the master (OOM killer, kill -9)
         # the orphans would keep the port forever and a supervisor's restart could never bind it.
         # Ask the kernel for SIGTERM when the master dies (Linux); callback_notify covers other systems.
@@ -171,14 +179,8 @@ class UvicornWorker(_UvicornWorker):  # type: ignore[misc]
             ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
         except (OSError, AttributeError):
             pass
-        if os.getppid() != self.ppid:  # the master died before prctl took effect
-            return
-        super().init_process()
-
-    def init_signals(self) -> None:
-        super().init_signals()
-        # Gunicorn's TIMEOUT sends SIGABRT to a worker whose loop stopped: say where it was stuck, then die of it.
-        signal.signal(signal.SIGABRT, lambda signum, frame: report_abort(signum, frame, getattr(self, "wsgi", None)))
+        if os.getppid() != self.ppid:  # the master died before prctl took effect: nobody will signal
+            sys.exit(0)
 
     async def callback_notify(self) -> None:
         if os.getppid() != self.ppid:
@@ -203,12 +205,10 @@ class UvicornWorker(_UvicornWorker):  # type: ignore[misc]
         logging.getLogger("uvicorn.access").disabled = True
         self.wsgi = self._observed(self.wsgi)
         _tune_gc(app_chose_threshold=gc.get_threshold() != self._gc_threshold)
-        if self._options.boot_dir:
-            report = Path(self._options.boot_dir) / f"booted.{self.pid}"
-            tmp = Path(self._options.boot_dir) / f".booted.{self.pid}.tmp"
+        slot = slot_of(self)
+        if slot is not None:
             # Preloaded, the app's pages are the master's, shared: what this worker adds is its USS.
-            tmp.write_text(str(unique_memory() if self._options.preload else current_rss()))
-            tmp.rename(report)  # atomic: the master never reads half a number
+            slot.report_booted(unique_memory() if self._options.preload else current_rss())
 
     async def _serve(self) -> None:
         # uvicorn-worker's _serve, with the draining server.
@@ -229,7 +229,7 @@ class UvicornWorker(_UvicornWorker):  # type: ignore[misc]
             raise
         if watchdog is not None:
             watchdog.stop()
-        record_exit(self._options.boot_dir, self.pid, guard, server)
+        record_exit(slot_of(self), guard, server)
         if not server.started:
             self._tell_denied(startup_errors)
             sys.exit(Arbiter.WORKER_BOOT_ERROR)
@@ -238,7 +238,7 @@ class UvicornWorker(_UvicornWorker):  # type: ignore[misc]
         if startup_errors is not None:
             found = denied.denied_path(startup_errors.text, os.getcwd())
             if found is not None:
-                denied.tell(self._options.denied_fd, found)
+                tell_denied(self._options.denied_fd, found)
 
     def _watch_startup_errors(self, server: DrainingServer) -> denied.ErrorTail | None:
         """Under an unprivileged WORKER_USER: what Uvicorn logs while the app's lifespan starts (a failed startup
@@ -260,8 +260,9 @@ class UvicornWorker(_UvicornWorker):  # type: ignore[misc]
 
     def _report_serving(self) -> None:
         """Tells the master this worker serves (its readiness line waits for every worker's)."""
-        if self._options.boot_dir:
-            Path(self._options.boot_dir, f"serving.{self.pid}").touch()
+        slot = slot_of(self)
+        if slot is not None:
+            slot.report_serving()
 
     def _start_watchdog(self) -> LoopWatchdog | None:
         if not self._options.loop_block_warn:
@@ -276,7 +277,7 @@ class UvicornWorker(_UvicornWorker):  # type: ignore[misc]
     def _guard_memory(self, server: Server) -> MemoryGuard | None:
         """MAX_WORKER_MEMORY: a task that stops the server, as MAX_REQUESTS does, once the worker is too big."""
         options = self._options
-        guard = MemoryGuard(options.max_worker_memory, options.boot_dir, auto=options.max_worker_memory_auto)
+        guard = MemoryGuard(options.max_worker_memory, auto=options.max_worker_memory_auto)
         if not guard.active:
             return None
         self._memory_task = asyncio.get_running_loop().create_task(guard.watch(server))  # held: tasks are weak
