@@ -320,6 +320,32 @@ SETTINGS: tuple[Setting, ...] = (
         fix="set a whole number of seconds, 0 for no limit",
         image="new",
     ),
+    S(
+        "body_timeout",
+        "BODY_TIMEOUT",
+        v.int_at_least(0),
+        20,
+        "Seconds a client has, from the end of a request's head, to send its body, plus a second for every "
+        "BODY_MIN_RATE bytes received (Apache's mod_reqtimeout `body=20,MinRate=500`). A slower client gets 408 "
+        "(or, once a response has started, its connection closed); so does the unread body of a request "
+        "already answered. 0: no limit.",
+        "Network",
+        cli="--body-timeout",
+        fix="set a whole number of seconds, 0 for no limit",
+        image="new",
+    ),
+    S(
+        "body_min_rate",
+        "BODY_MIN_RATE",
+        v.int_at_least(0),
+        500,
+        "Bytes per second of a request body that extend BODY_TIMEOUT by one second; 0: the whole body must "
+        "arrive within BODY_TIMEOUT.",
+        "Network",
+        cli="--body-min-rate",
+        fix="set a whole number of bytes per second, e.g. 500",
+        image="new",
+    ),
     # -- lifecycle
     S(
         "timeout",
@@ -513,6 +539,8 @@ class Settings:
     root_path: str
     keep_alive: int
     header_timeout: int
+    body_timeout: int
+    body_min_rate: int
     timeout: int
     graceful_timeout: int
     request_timeout: float

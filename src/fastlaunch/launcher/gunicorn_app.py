@@ -134,6 +134,8 @@ class FastlaunchApplication(Application):  # type: ignore[misc]
             loop_block_warn=settings.loop_block_warn,
             **memory_options(settings),
             header_timeout=settings.header_timeout,
+            body_timeout=settings.body_timeout,
+            body_min_rate=settings.body_min_rate,
         )
         try:
             super().__init__()  # loads the configuration (GUNICORN_CONF), which may fail

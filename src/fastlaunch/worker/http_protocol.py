@@ -19,7 +19,8 @@ The protocol also bounds what a client may hold: a connection that sends nothing
 time, a request head must arrive within HEADER_TIMEOUT of its first byte, and a head over Gunicorn's
 ``limit_request_line`` / ``limit_request_fields`` / ``limit_request_field_size`` is refused (414/431) and its
 connection closed. Uvicorn has none of these: idle and slowloris connections stayed open for ever, and a head
-of any size was buffered.
+of any size was buffered. A body, too, must arrive in time (BODY_TIMEOUT, worker/body_timeout.py), whether the
+app reads it or has already answered without it.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ from uvicorn.protocols.http.httptools_impl import (
     HttpToolsProtocol,
     RequestResponseCycle,
 )
+
+from fastlaunch.worker.body_timeout import BodyLimits, BodyWatch
 
 # Above this a body is handed to the transport next to the head (one writev) rather than copied onto it.
 COPY_LIMIT = 16 * 1024
@@ -223,6 +226,8 @@ class Refused(Exception):
 
 class HttpToolsOneWriteProtocol(HttpToolsProtocol):
     limits = HeadLimits()
+    body_limits = BodyLimits()
+    _body_watch: BodyWatch | None  # while a body is incomplete past the read that carried its head
     # A head of at most this many bytes and fields is within every limit and is not checked further.
     _unchecked_bytes, _unchecked_fields = limits.unchecked
     _head_timer: asyncio.TimerHandle | None = None
@@ -230,9 +235,14 @@ class HttpToolsOneWriteProtocol(HttpToolsProtocol):
     _refusal: tuple[int, bytes] | None = None
 
     @classmethod
-    def with_limits(cls, limits: HeadLimits) -> type[HttpToolsOneWriteProtocol]:
+    def with_limits(cls, limits: HeadLimits, body: BodyLimits | None = None) -> type[HttpToolsOneWriteProtocol]:
         unchecked_bytes, unchecked_fields = limits.unchecked
-        attributes = {"limits": limits, "_unchecked_bytes": unchecked_bytes, "_unchecked_fields": unchecked_fields}
+        attributes = {
+            "limits": limits,
+            "body_limits": body or BodyLimits(),
+            "_unchecked_bytes": unchecked_bytes,
+            "_unchecked_fields": unchecked_fields,
+        }
         return type(cls.__name__, (cls,), attributes)
 
     # The per-request overrides below call the base class by name: in the hot path, super() costs more.
@@ -241,6 +251,7 @@ class HttpToolsOneWriteProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self._body_watch = None  # an instance attribute: read for every request, where a class one costs more
         # Uvicorn arms its keep-alive timer only after a response: a connection that never sends a byte
         # stayed open forever. It gets the keep-alive time, as an idle connection between requests does.
         idle = self.timeout_keep_alive or self.limits.header_timeout
@@ -249,6 +260,9 @@ class HttpToolsOneWriteProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_head_timer()
+        if self._body_watch is not None:
+            self._body_watch.cancel()
+            self._body_watch = None
         super().connection_lost(exc)
 
     def _stop_head_timer(self) -> None:
@@ -282,6 +296,16 @@ class HttpToolsOneWriteProtocol(HttpToolsProtocol):
         else:  # a head beginning in this read is no larger than the read
             self._head_bytes = len(data)
         HttpToolsProtocol.data_received(self, data)
+        watch = self._body_watch
+        if watch is None:
+            cycle = self.cycle
+            if cycle is not None and cycle.more_body and not cycle.response_complete:
+                self._watch_body(cycle)  # a body still to come after the read that carried its head
+        elif watch.cycle is not self.cycle or not watch.cycle.more_body:
+            watch.cancel()  # the body is complete (a next request's head has followed it)
+            self._body_watch = None
+        else:
+            watch.received += len(data)
         # From a head's first byte, the whole head must arrive within HEADER_TIMEOUT, however it trickles in.
         # Armed only for a head still incomplete after the read that began it: nearly every head arrives whole.
         scope = self.scope
@@ -323,6 +347,36 @@ class HttpToolsOneWriteProtocol(HttpToolsProtocol):
         head.append(b"content-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n" % len(reason))
         self.transport.write(b"".join([*head, b"connection: close\r\n\r\n", reason]))
         self.transport.close()
+
+    # -- slow bodies (worker/body_timeout.py)
+
+    def _watch_body(self, cycle: RequestResponseCycle) -> None:
+        if self.body_limits.timeout and not self.transport.is_closing():
+            self._body_watch = BodyWatch(self, cycle, self.body_limits)
+
+    def _reading_paused(self) -> bool:
+        return bool(self.flow.read_paused)
+
+    def _body_timed_out(self) -> None:
+        watch, self._body_watch = self._body_watch, None
+        if watch is None or self.transport.is_closing():
+            return
+        cycle = watch.cycle
+        if cycle is not self.cycle or not cycle.more_body:
+            return  # complete after all
+        if cycle.response_complete:
+            # Answered without its body, which is still arriving (or, complete, left the connection idle
+            # without the keep-alive timer that each read of it disarmed): nothing more to say.
+            self.transport.close()
+            return
+        # What Uvicorn does when the client leaves: the app's receive() gets http.disconnect, its sends are
+        # dropped.
+        cycle.disconnected = True
+        cycle.message_event.set()
+        if not cycle.response_started and not self.pipeline:
+            self._refuse_now(408, b"Request body not received in time")
+        else:
+            self.transport.close()
 
     def on_headers_complete(self) -> None:
         if self._head_timer is not None:

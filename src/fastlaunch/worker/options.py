@@ -23,3 +23,5 @@ class WorkerOptions:
     max_worker_memory_auto: bool = False
     preload: bool = False  # the app came from the master: its pages are shared, so the boot report counts USS
     header_timeout: float = 10.0  # HEADER_TIMEOUT: seconds a client has to send a request's head
+    body_timeout: float = 20.0  # BODY_TIMEOUT: seconds a request's body may take, from its head
+    body_min_rate: int = 500  # BODY_MIN_RATE: bytes/s that push the body's deadline back by a second

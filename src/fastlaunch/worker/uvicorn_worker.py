@@ -24,11 +24,13 @@ from uvicorn_worker import UvicornWorker as _UvicornWorker
 
 from fastlaunch.core.memory import current_rss, unique_memory
 from fastlaunch.worker.access_log import AccessLog
+from fastlaunch.worker.body_timeout import BodyLimits
 from fastlaunch.worker.deadline import RequestDeadline, TimeoutCounter
 from fastlaunch.worker.memory_guard import MemoryGuard, record_exit
 from fastlaunch.worker.metrics import RequestMetrics
 from fastlaunch.worker.middleware import ObservabilityMiddleware
 from fastlaunch.worker.options import WorkerOptions
+from fastlaunch.worker.threads import hold_threads_until_they_return
 from fastlaunch.worker.watchdog import LoopWatchdog, report_abort, stall_histogram
 
 HTTP: type[HttpToolsOneWriteProtocol] | str
@@ -151,7 +153,7 @@ class UvicornWorker(_UvicornWorker):  # type: ignore[misc]
                 logger.handlers = list(gunicorn_logger.handlers)
 
     def _limit_request_heads(self, options: WorkerOptions) -> None:
-        # Gunicorn's limit_request_* settings, which Uvicorn's protocols ignore, and HEADER_TIMEOUT.
+        # Gunicorn's limit_request_* settings, which Uvicorn's protocols ignore, HEADER_TIMEOUT and BODY_TIMEOUT.
         if isinstance(HTTP, str) or self.config.http is not HTTP:
             return
         limits = HeadLimits(
@@ -160,7 +162,7 @@ class UvicornWorker(_UvicornWorker):  # type: ignore[misc]
             field_size=self.cfg.limit_request_field_size,
             header_timeout=options.header_timeout,
         )
-        self.config.http = HTTP.with_limits(limits)
+        self.config.http = HTTP.with_limits(limits, BodyLimits(options.body_timeout, options.body_min_rate))
 
     def init_process(self) -> None:
         # uvicorn-worker never checks for its master: after a SIGKILL of the master (OOM killer, kill -9)
@@ -267,6 +269,7 @@ class UvicornWorker(_UvicornWorker):  # type: ignore[misc]
         if self._options.request_timeout:
             counter = TimeoutCounter() if self._options.metrics else None
             app = RequestDeadline(app, self._options.request_timeout, counter=counter)
+            hold_threads_until_they_return()  # a cut sync handler's thread must not free its place early
         return ObservabilityMiddleware(
             app,
             access_log=self._access_log,

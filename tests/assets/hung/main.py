@@ -67,6 +67,12 @@ async def block(seconds: float = 2.0) -> PlainTextResponse:
     return PlainTextResponse("done")
 
 
+@app.get("/sync-sleep")
+def sync_sleep(seconds: float = 20.0) -> PlainTextResponse:
+    time.sleep(seconds)  # a sync handler (run in the thread pool) stuck on a call that never times out
+    return PlainTextResponse("done")
+
+
 @app.websocket("/ws")
 async def ws(websocket: WebSocket, wait: float = 2.0):
     """Answers after `wait` seconds, however long REQUEST_TIMEOUT is."""
