@@ -7,8 +7,7 @@ as long as it moves at ``min_rate``. The same deadline closes the connection of 
 reading its body: Uvicorn skips those bytes, and disarms its keep-alive timer whenever some arrive.
 
 Only a body still incomplete after the read that carried its head is watched: nearly every request's body
-arrives with its head, and those cost no timer. The watch ends when the body is complete, or when the next
-request's head follows it.
+arrives with its head, and those cost no timer. A watch whose body has completed finds so when it fires.
 """
 
 from __future__ import annotations

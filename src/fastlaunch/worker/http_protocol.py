@@ -227,7 +227,7 @@ class Refused(Exception):
 class HttpToolsOneWriteProtocol(HttpToolsProtocol):
     limits = HeadLimits()
     body_limits = BodyLimits()
-    _body_watch: BodyWatch | None  # while a body is incomplete past the read that carried its head
+    _body_watch: BodyWatch | None = None  # the last body incomplete past the read that carried its head
     # A head of at most this many bytes and fields is within every limit and is not checked further.
     _unchecked_bytes, _unchecked_fields = limits.unchecked
     _head_timer: asyncio.TimerHandle | None = None
@@ -251,7 +251,6 @@ class HttpToolsOneWriteProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._body_watch = None  # an instance attribute: read for every request, where a class one costs more
         # Uvicorn arms its keep-alive timer only after a response: a connection that never sends a byte
         # stayed open forever. It gets the keep-alive time, as an idle connection between requests does.
         idle = self.timeout_keep_alive or self.limits.header_timeout
@@ -296,16 +295,9 @@ class HttpToolsOneWriteProtocol(HttpToolsProtocol):
         else:  # a head beginning in this read is no larger than the read
             self._head_bytes = len(data)
         HttpToolsProtocol.data_received(self, data)
-        watch = self._body_watch
-        if watch is None:
-            cycle = self.cycle
-            if cycle is not None and cycle.more_body and not cycle.response_complete:
-                self._watch_body(cycle)  # a body still to come after the read that carried its head
-        elif watch.cycle is not self.cycle or not watch.cycle.more_body:
-            watch.cancel()  # the body is complete (a next request's head has followed it)
-            self._body_watch = None
-        else:
-            watch.received += len(data)
+        cycle = self.cycle
+        if cycle is not None and cycle.more_body:  # a body still to come: rare past the read of its head
+            self._watch_body(cycle, len(data))
         # From a head's first byte, the whole head must arrive within HEADER_TIMEOUT, however it trickles in.
         # Armed only for a head still incomplete after the read that began it: nearly every head arrives whole.
         scope = self.scope
@@ -350,8 +342,15 @@ class HttpToolsOneWriteProtocol(HttpToolsProtocol):
 
     # -- slow bodies (worker/body_timeout.py)
 
-    def _watch_body(self, cycle: RequestResponseCycle) -> None:
-        if self.body_limits.timeout and not self.transport.is_closing():
+    def _watch_body(self, cycle: RequestResponseCycle, size: int) -> None:
+        # A watch that is not ended when its body completes (or the next request follows) finds so when its
+        # timer fires: ending it here would cost every request a look.
+        watch = self._body_watch
+        if watch is not None and watch.cycle is cycle:
+            watch.received += size
+        elif not cycle.response_complete and self.body_limits.timeout and not self.transport.is_closing():
+            if watch is not None:
+                watch.cancel()
             self._body_watch = BodyWatch(self, cycle, self.body_limits)
 
     def _reading_paused(self) -> bool:
