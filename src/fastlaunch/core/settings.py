@@ -111,7 +111,7 @@ SETTINGS: tuple[Setting, ...] = (
     S(
         "db_wait_timeout",
         "DB_WAIT_TIMEOUT",
-        v.int_at_least(0),
+        v.whole_seconds,
         60,
         "Seconds prestart waits for DATABASE_URL to accept connections (backoff from 0.25 s up to 5 s "
         "between attempts) before giving up with exit code 6; 0 skips the wait.",
@@ -147,12 +147,12 @@ SETTINGS: tuple[Setting, ...] = (
     S(
         "workers_per_core",
         "WORKERS_PER_CORE",
-        v.positive_float,
+        v.per_core,
         1.0,
         "Workers per effective CPU.",
         "Workers",
         cli="--workers-per-core",
-        fix="set a number above 0, e.g. 1 or 0.5",
+        fix="set a number above 0 and at most 1000, e.g. 1 or 0.5",
         image="same, but applied to the CPUs the process may really use (affinity, cgroup quota)",
     ),
     S(
@@ -300,7 +300,7 @@ SETTINGS: tuple[Setting, ...] = (
     S(
         "keep_alive",
         "KEEP_ALIVE",
-        v.int_at_least(0),
+        v.whole_seconds,
         5,
         "Seconds to keep an idle connection open.",
         "Network",
@@ -310,7 +310,7 @@ SETTINGS: tuple[Setting, ...] = (
     S(
         "header_timeout",
         "HEADER_TIMEOUT",
-        v.int_at_least(0),
+        v.whole_seconds,
         10,
         "Seconds a client has, from a request's first byte, to send its request line and headers; a slower "
         "one (slowloris) gets 408 and is closed. A connection that sends nothing is closed after KEEP_ALIVE "
@@ -323,7 +323,7 @@ SETTINGS: tuple[Setting, ...] = (
     S(
         "body_timeout",
         "BODY_TIMEOUT",
-        v.int_at_least(0),
+        v.whole_seconds,
         20,
         "Seconds a client has, from the end of a request's head, to send its body, plus a second for every "
         "BODY_MIN_RATE bytes received (Apache's mod_reqtimeout `body=20,MinRate=500`). A slower client gets 408 "
@@ -350,7 +350,7 @@ SETTINGS: tuple[Setting, ...] = (
     S(
         "timeout",
         "TIMEOUT",
-        v.int_at_least(0),
+        v.whole_seconds,
         120,
         "Seconds a silent worker may hang before it is killed and replaced.",
         "Lifecycle",
@@ -360,7 +360,7 @@ SETTINGS: tuple[Setting, ...] = (
     S(
         "graceful_timeout",
         "GRACEFUL_TIMEOUT",
-        v.int_at_least(0),
+        v.whole_seconds,
         120,
         "Seconds workers get to finish in-flight requests on shutdown or reload.",
         "Lifecycle",
@@ -395,7 +395,7 @@ SETTINGS: tuple[Setting, ...] = (
     S(
         "shutdown_delay",
         "SHUTDOWN_DELAY",
-        v.int_at_least(0),
+        v.whole_seconds,
         0,
         "Seconds the server keeps serving after SIGTERM, with `fastlaunch.probes`' /readyz answering 503, "
         "before it drains (GRACEFUL_TIMEOUT) and exits: time for load balancers to stop sending to it.",
@@ -407,7 +407,7 @@ SETTINGS: tuple[Setting, ...] = (
     S(
         "startup_timeout",
         "STARTUP_TIMEOUT",
-        v.int_at_least(0),
+        v.whole_seconds,
         60,
         "Seconds every worker may take to load the app and finish its lifespan startup; past it a warning "
         "says how many serve. `fastlaunch init kubernetes` sizes the startupProbe from it. 0: no warning.",

@@ -40,14 +40,17 @@ def serve(overrides: dict[str, object], *, prestart: bool) -> None:
     from fastlaunch.launcher.cmd_args import bind_addresses
     from fastlaunch.launcher.discover import discover
     from fastlaunch.launcher.metrics import check_metrics
+    from fastlaunch.launcher.preflight import check_log_destinations, check_worker_class
     from fastlaunch.launcher.workers import plan_for_this_process
     from fastlaunch.prestart.steps import run_prestart
 
     settings = load_here(overrides)
+    check_log_destinations(settings)
     logs.configure(settings.log_level, settings.log_format, error_log=settings.error_log)
     log = logging.getLogger("fastlaunch")
     target = discover(settings)
     conf = gunicorn_conf_path(settings)
+    check_worker_class(settings)
     for address in bind_addresses(settings):
         check_bindable(address, where=_bind_source(settings, address))
     check_metrics(settings)
