@@ -19,6 +19,7 @@ class ExitCode(IntEnum):
     MIGRATION = 7  # alembic upgrade failed
     PRESTART = 8  # PRE_START_PATH set but missing, or not runnable
     TEMPLATE = 9  # fastlaunch init refused to write (file exists) or could not render
+    MEMORY_CAP = 10  # MAX_WORKER_MEMORY below what a worker holds once it has loaded the app
 
 
 class FastlaunchError(Exception):

@@ -16,13 +16,14 @@ import runpy
 import shutil
 import tempfile
 import traceback
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import gunicorn
 from gunicorn.app.base import Application
 from gunicorn.arbiter import Arbiter
-from gunicorn.errors import AppImportError
+from gunicorn.errors import AppImportError, HaltServer
 
 from fastlaunch.core.exceptions import ConfigError, ExitCode, ServerExit
 from fastlaunch.core.logs import dict_config
@@ -30,13 +31,16 @@ from fastlaunch.core.memory import current_rss, shm_dir
 from fastlaunch.core.settings import Settings
 from fastlaunch.launcher.cmd_args import cmd_args_options
 from fastlaunch.launcher.discover import AppTarget
+from fastlaunch.launcher.memory_floor import CapBelowBoot, MemoryFloor
 from fastlaunch.launcher.metrics import ENV as METRICS_DIR
 from fastlaunch.launcher.metrics import metrics_running
 from fastlaunch.launcher.preload import note_reload, preload
 from fastlaunch.launcher.readiness import ShutdownDelay, StartupWatch
 from fastlaunch.launcher.recycling import chain_child_exit, memory_options, publish_memory_cap
+from fastlaunch.launcher.restart_backoff import RestartBackoff
 from fastlaunch.launcher.workers import WorkerPlan
 from fastlaunch.worker.importer import AppNotFound, import_app
+from fastlaunch.worker.memory_guard import CAP_FILE
 from fastlaunch.worker.options import WorkerOptions
 
 log = logging.getLogger("fastlaunch")
@@ -119,6 +123,8 @@ class FastlaunchApplication(Application):  # type: ignore[misc]
         self.workers = plan.workers
         self.boot_dir = tempfile.mkdtemp(prefix="fastlaunch-", dir=shm_dir())
         self.identity = worker_identity(settings)
+        self.backoff = RestartBackoff()
+        self.memory_floor = MemoryFloor(settings, self.boot_dir)
         hand_to_workers(self.boot_dir, self.identity)
         if settings.worker_user and not self.identity:
             log.info(
@@ -174,7 +180,7 @@ class FastlaunchApplication(Application):  # type: ignore[misc]
                 "logconfig_dict",
                 dict_config(self.cfg.loglevel, s.log_format, error_log=s.error_log, access_log=s.access_log),
             )
-        chain_child_exit(self.cfg, self.boot_dir, metrics=self.settings.metrics)
+        chain_child_exit(self.cfg, self.boot_dir, metrics=self.settings.metrics, on_replaced=self.backoff.replaced)
         if self.identity:
             chain_worker_identity(self.cfg)
 
@@ -212,6 +218,7 @@ class FastlaunchApplication(Application):  # type: ignore[misc]
                 reason = {
                     int(ExitCode.APP_BOOT): "a worker failed to boot: the app raised or stopped while starting (above)",
                     int(ExitCode.APP_NOT_FOUND): "the app could not be loaded (message above)",
+                    int(ExitCode.MEMORY_CAP): "MAX_WORKER_MEMORY is below what a worker needs (above)",
                 }.get(code, "the server stopped")
                 raise ServerExit(f"Gunicorn exited with status {code}: {reason}.", exit_code=code) from None
         finally:
@@ -264,10 +271,26 @@ class StagedArbiter(Arbiter):  # type: ignore[misc]
     def manage_workers(self) -> None:
         if self.shutdown_delay.due():
             raise StopIteration  # as Gunicorn's own SIGTERM handling: the main loop halts, workers drain
+        if self.app.memory_floor.pending:
+            self._check_memory_floor()
         if self.staging:
             self._check_first_boot()
         super().manage_workers()
         self.startup.poll(self.WORKERS, self._target if self.staging else self.num_workers)
+
+    def spawn_workers(self) -> None:
+        if not self.app.backoff.waiting():  # workers replaced in a loop: spaced out (restart_backoff.py)
+            super().spawn_workers()
+
+    def _check_memory_floor(self) -> None:
+        app: FastlaunchApplication = self.app
+        try:
+            fine = app.memory_floor.check(app.plan, self._target if self.staging else self.num_workers)
+        except CapBelowBoot as exc:
+            raise HaltServer("MAX_WORKER_MEMORY is below a worker's size at boot", exc.exit_code) from None
+        if fine is False:  # auto's share is too small: no recycling by memory, in the workers to come either
+            app.worker_options = replace(app.worker_options, max_worker_memory_auto=False)
+            (Path(app.boot_dir) / CAP_FILE).unlink(missing_ok=True)
 
     def _check_first_boot(self) -> None:
         app: FastlaunchApplication = self.app

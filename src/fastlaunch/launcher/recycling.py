@@ -4,6 +4,7 @@ each replaced worker left (logged, and counted in ``fastlaunch_worker_restarts_t
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -56,9 +57,11 @@ def publish_memory_cap(options: WorkerOptions, plan: WorkerPlan, workers: int) -
     tmp.rename(Path(options.boot_dir) / CAP_FILE)  # atomic: no worker reads half a number
 
 
-def chain_child_exit(cfg: Any, boot_dir: str, *, metrics: bool) -> None:
+def chain_child_exit(
+    cfg: Any, boot_dir: str, *, metrics: bool, on_replaced: Callable[[str], None] | None = None
+) -> None:
     """Adds to Gunicorn's ``child_exit`` hook (keeping any hook the user set): why the worker left, logged and,
-    with METRICS=on, counted."""
+    with METRICS=on, counted; ``on_replaced`` is told the reason of each worker about to be replaced."""
     previous = cfg.child_exit
 
     def child_exit(server: Any, worker: Any) -> None:
@@ -66,6 +69,8 @@ def chain_child_exit(cfg: Any, boot_dir: str, *, metrics: bool) -> None:
         replaced = bool(server.LISTENERS)  # empty while shutting down: then workers exit, they are not replaced
         if replaced:
             log.info("Worker %s exited (reason: %s); a new worker replaces it", worker.pid, reason)
+            if on_replaced is not None:
+                on_replaced(reason)
         if metrics:
             from fastlaunch.launcher.metrics import worker_exited
 
