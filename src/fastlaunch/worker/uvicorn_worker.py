@@ -215,9 +215,9 @@ class UvicornWorker(_UvicornWorker):  # type: ignore[misc]
         # uvicorn-worker's _serve, with the draining server.
         self.config.app = self.wsgi
         server = DrainingServer(config=self.config)
-        server.on_started = self._report_serving
         self._install_quick_stop(server)
         watchdog = self._start_watchdog()
+        server.on_started = lambda: self._on_started(watchdog)
         guard = self._guard_memory(server)
         # The plain sockets inside Gunicorn's listeners: uvloop detaches a plain socket when it stops
         # serving, but closes anything else a second time, which Gunicorn's wrapper logged as EBADF.
@@ -227,6 +227,11 @@ class UvicornWorker(_UvicornWorker):  # type: ignore[misc]
         record_exit(self._options.boot_dir, self.pid, guard, server)
         if not server.started:
             sys.exit(Arbiter.WORKER_BOOT_ERROR)
+
+    def _on_started(self, watchdog: LoopWatchdog | None) -> None:
+        if watchdog is not None:
+            watchdog.started()  # stalls while the app started are expected: reported from now on
+        self._report_serving()
 
     def _report_serving(self) -> None:
         """Tells the master this worker serves (its readiness line waits for every worker's)."""
