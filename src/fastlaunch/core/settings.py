@@ -346,6 +346,54 @@ SETTINGS: tuple[Setting, ...] = (
         fix="set a whole number of bytes per second, e.g. 500",
         image="new",
     ),
+    S(
+        "ws_max_size",
+        "WS_MAX_SIZE",
+        v.byte_size,
+        16 * 2**20,
+        "Largest WebSocket message a client may send, e.g. 1M; a larger one closes the connection (1009). Each "
+        "connection may buffer messages up to this size, so it bounds a worker's memory per connection.",
+        "Network",
+        cli="--ws-max-size",
+        fix="use a size such as 1M or 16M",
+        doc_default="16M (Uvicorn's)",
+        image="new",
+    ),
+    S(
+        "ws_ping_interval",
+        "WS_PING_INTERVAL",
+        v.seconds,
+        20.0,
+        "Seconds between the server's WebSocket pings, which find dead connections; 0: no pings.",
+        "Network",
+        cli="--ws-ping-interval",
+        fix="set a number of seconds, e.g. 20, or 0 for no pings",
+        image="new",
+    ),
+    S(
+        "ws_ping_timeout",
+        "WS_PING_TIMEOUT",
+        v.seconds,
+        20.0,
+        "Seconds a WebSocket client has to answer a ping before its connection is closed; 0: wait for ever.",
+        "Network",
+        cli="--ws-ping-timeout",
+        fix="set a number of seconds, e.g. 20, or 0 for no limit",
+        image="new",
+    ),
+    S(
+        "ws_per_message_deflate",
+        "WS_PER_MESSAGE_DEFLATE",
+        v.boolean,
+        True,
+        "Offer WebSocket compression (permessage-deflate) to clients that ask; off saves the CPU and the "
+        "compression buffers of every connection.",
+        "Network",
+        cli="--ws-per-message-deflate",
+        fix="use on or off",
+        doc_default="on",
+        image="new",
+    ),
     # -- lifecycle
     S(
         "timeout",
@@ -541,6 +589,10 @@ class Settings:
     header_timeout: int
     body_timeout: int
     body_min_rate: int
+    ws_max_size: int
+    ws_ping_interval: float
+    ws_ping_timeout: float
+    ws_per_message_deflate: bool
     timeout: int
     graceful_timeout: int
     request_timeout: float

@@ -142,6 +142,10 @@ class FastlaunchApplication(Application):  # type: ignore[misc]
             header_timeout=settings.header_timeout,
             body_timeout=settings.body_timeout,
             body_min_rate=settings.body_min_rate,
+            ws_max_size=settings.ws_max_size,
+            ws_ping_interval=settings.ws_ping_interval,
+            ws_ping_timeout=settings.ws_ping_timeout,
+            ws_per_message_deflate=settings.ws_per_message_deflate,
         )
         try:
             super().__init__()  # loads the configuration (GUNICORN_CONF), which may fail

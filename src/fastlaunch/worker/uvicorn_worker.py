@@ -141,6 +141,7 @@ class UvicornWorker(_UvicornWorker):  # type: ignore[misc]
         self._gc_threshold = gc.get_threshold()  # before a post_fork hook or the app may set their own
         self._own_uvicorn_loggers()
         self._limit_request_heads(options)
+        self._limit_websockets(options)
 
     def _own_uvicorn_loggers(self) -> None:
         # uvicorn-worker made "uvicorn.error" and "uvicorn.access" share Gunicorn's handler *lists* (this runs in
@@ -163,6 +164,18 @@ class UvicornWorker(_UvicornWorker):  # type: ignore[misc]
             header_timeout=options.header_timeout,
         )
         self.config.http = HTTP.with_limits(limits, BodyLimits(options.body_timeout, options.body_min_rate))
+
+    def _limit_websockets(self, options: WorkerOptions) -> None:
+        # Uvicorn's protocols read these from the config for each connection; an older Uvicorn lacks the last.
+        limits = {
+            "ws_max_size": options.ws_max_size,
+            "ws_ping_interval": options.ws_ping_interval or None,
+            "ws_ping_timeout": options.ws_ping_timeout or None,
+            "ws_per_message_deflate": options.ws_per_message_deflate,
+        }
+        for name, value in limits.items():
+            if hasattr(self.config, name):
+                setattr(self.config, name, value)
 
     def init_process(self) -> None:
         # uvicorn-worker never checks for its master: after a SIGKILL of the master (OOM killer, kill -9)

@@ -82,6 +82,13 @@ def sync_sleep(seconds: float = 20.0) -> PlainTextResponse:
     return PlainTextResponse("done")
 
 
+@app.websocket("/ws-echo")
+async def ws_echo(websocket: WebSocket):
+    await websocket.accept()
+    while True:
+        await websocket.send_bytes(await websocket.receive_bytes())
+
+
 @app.websocket("/ws")
 async def ws(websocket: WebSocket, wait: float = 2.0):
     """Answers after `wait` seconds, however long REQUEST_TIMEOUT is."""
