@@ -4,11 +4,12 @@ logging is configured and before Gunicorn starts: each would otherwise end in a 
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 from pathlib import Path
 
 from fastlaunch.core.exceptions import ConfigError
-from fastlaunch.core.settings import Settings
+from fastlaunch.core.settings import BY_NAME, Settings
 
 
 def check_log_destinations(settings: Settings) -> None:
@@ -70,4 +71,23 @@ def check_worker_class(settings: Settings) -> None:
         found = "nothing" if worker is None else type(worker).__name__
         raise ConfigError(
             f"{where}: {module_name} has no Gunicorn worker class {attribute} (found {found}).", hint=hint
+        )
+
+
+def warn_without_httptools(settings: Settings, log: logging.Logger) -> None:
+    """fastlaunch's HTTP protections live in its httptools protocol (worker/http_protocol.py). Where httptools
+    cannot be imported (no wheel for this platform), the worker falls back to Uvicorn's h11 protocol: say once
+    what is then off, rather than serve without it silently."""
+    if settings.worker_class != BY_NAME["worker_class"].default:
+        return
+    try:
+        import httptools  # noqa: F401
+    except ImportError as exc:
+        log.warning(
+            "httptools cannot be imported here (%s): workers serve HTTP with Uvicorn's h11 protocol, and these "
+            "protections are off: closing a connection that sends nothing (KEEP_ALIVE), HEADER_TIMEOUT (slow "
+            "heads), BODY_TIMEOUT (slow bodies), limit_request_line, limit_request_fields and "
+            "limit_request_field_size (h11 caps a whole request head at 16 KiB). Install httptools "
+            "(pip install httptools, part of uvicorn[standard]) to have them",
+            exc,
         )
