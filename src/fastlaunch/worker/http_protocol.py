@@ -60,6 +60,7 @@ class OneWriteCycle(RequestResponseCycle):
     _held: bytes | None = None
     status = 500  # the response's, once started: the server answers 500 when the app raises before
     id_header: tuple[bytes, bytes] | None = None
+    body_timed_out = False  # answered 408 by BODY_TIMEOUT: what the app raises then (ClientDisconnect) is expected
 
     async def send(self, message: Any) -> None:
         held = self._held
@@ -155,7 +156,8 @@ class OneWriteCycle(RequestResponseCycle):
         try:
             result = await app(self.scope, self.receive, self.send)
         except BaseException as exc:
-            self.logger.error("Exception in ASGI application\n", exc_info=exc)
+            if not self.body_timed_out:
+                self.logger.error("Exception in ASGI application\n", exc_info=exc)
             if not self.response_started:
                 await self.send_500_response()
             else:
@@ -360,7 +362,7 @@ class HttpToolsOneWriteProtocol(HttpToolsProtocol):
         watch, self._body_watch = self._body_watch, None
         if watch is None or self.transport.is_closing():
             return
-        cycle = watch.cycle
+        cycle: OneWriteCycle = watch.cycle  # the cycles this protocol makes
         if cycle is not self.cycle or not cycle.more_body:
             return  # complete after all
         if cycle.response_complete:
@@ -374,6 +376,8 @@ class HttpToolsOneWriteProtocol(HttpToolsProtocol):
         cycle.message_event.set()
         if not cycle.response_started and not self.pipeline:
             self._refuse_now(408, b"Request body not received in time")
+            # The 408 is the response: the access log says so, and the app's failure to read is no error.
+            cycle.response_started, cycle.status, cycle.body_timed_out = True, 408, True
         else:
             self.transport.close()
 
