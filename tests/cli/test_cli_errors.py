@@ -139,6 +139,7 @@ MEANINGS = {
     ExitCode.MIGRATION: "the migration failed",
     ExitCode.PRESTART: "`PRE_START_PATH` is set but the script is missing",
     ExitCode.TEMPLATE: "`fastlaunch init` refused",
+    ExitCode.MEMORY_CAP: "`MAX_WORKER_MEMORY` is below what the first worker holds",
 }
 
 
