@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import re
 import resource
 import signal
 import socket
@@ -24,6 +25,8 @@ APP = Path(__file__).resolve().parent.parent / "tests" / "assets" / "abuse"
 FASTLAUNCH = str(Path(sys.executable).parent / "fastlaunch")
 KEEP_ALIVE = 2
 HEADER_TIMEOUT = 3
+BODY_TIMEOUT = 3
+REQUEST_TIMEOUT = 2
 H = b"Host: x\r\n"
 SMUGGLED = b"GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
 SMUGGLING = [
@@ -45,6 +48,12 @@ FORGED = [
     b"GET /seen HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
     b'X-Forwarded-For: 6.6.6.6" 200 "x" request_id=forged, 203.0.113.9\r\n\r\n',
     b"GET /seen HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Request-ID: one\r\nX-Request-ID: two\r\n\r\n",
+    # C1 controls (a line end for str.splitlines()) and an escaped quote in the user agent of the text log.
+    b'GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nUser-Agent: ua\\" request_id=forged \x85\x9b\r\n\r\n',
+]
+TRICKLED_BODIES = [
+    b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n",  # read by the app
+    b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n",  # answered at once, body unread
 ]
 
 
@@ -165,6 +174,60 @@ def slow_clients(port: int, idle: int = 1000, slow: int = 300) -> None:
         sock.close()
 
 
+def slow_bodies(port: int, count: int = 200) -> None:
+    """Open ``count`` connections that trickle a request body a byte every 0.5 s; wait (bounded) until the
+    server has closed all of them."""
+    held = []
+    for n in range(count):
+        sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        sock.sendall(TRICKLED_BODIES[n % 2])
+        sock.setblocking(False)
+        held.append(sock)
+    deadline = time.monotonic() + BODY_TIMEOUT + 15
+    while held and time.monotonic() < deadline:
+        for sock in list(held):
+            try:
+                sock.send(b"x")
+                while sock.recv(65536):  # the 408 or the 200: the close follows
+                    pass
+            except BlockingIOError:
+                continue
+            except OSError:
+                pass
+            sock.close()
+            held.remove(sock)
+        time.sleep(0.5)
+    print(f"slow bodies: {len(held)} of {count} still open", file=sys.stderr, flush=True)
+    for sock in held:
+        sock.close()
+
+
+def stuck_sync_handlers(port: int, master: int, clients: int = 100, seconds: float = 8.0) -> None:
+    """``clients`` clients calling a sync handler stuck in time.sleep under REQUEST_TIMEOUT; prints the most
+    threads a worker had."""
+    stop_at = time.monotonic() + seconds
+    most = 0
+
+    def client() -> None:
+        while time.monotonic() < stop_at:
+            get(port, "/sync-sleep")
+
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    while time.monotonic() < stop_at:
+        for pid in workers(master):
+            try:
+                status = Path(f"/proc/{pid}/status").read_text()
+            except OSError:
+                continue
+            most = max(most, int(status.split("Threads:")[1].split()[0]))
+        time.sleep(0.25)
+    for thread in threads:
+        thread.join(15)
+    print(f"stuck sync handlers: at most {most} threads in a worker", file=sys.stderr, flush=True)
+
+
 def attack(port: int, master: int, name: str, tried: int, action: Callable[[], None]) -> Row:
     time.sleep(KEEP_ALIVE + 1)  # the plain client's closed connections are gone from the baseline
     before = sockets(master)
@@ -190,6 +253,8 @@ def main() -> None:
         "WEB_CONCURRENCY": "2",
         "KEEP_ALIVE": str(KEEP_ALIVE),
         "HEADER_TIMEOUT": str(HEADER_TIMEOUT),
+        "BODY_TIMEOUT": str(BODY_TIMEOUT),
+        "REQUEST_TIMEOUT": str(REQUEST_TIMEOUT),
         "FORWARDED_ALLOW_IPS": "*",
         "GRACEFUL_TIMEOUT": "30",
     }
@@ -226,6 +291,16 @@ def main() -> None:
             )
         )
         rows.append(attack(port, m, "1,000 idle + 300 slowloris connections", 1300, lambda: slow_clients(port)))
+        rows.append(attack(port, m, "200 request bodies trickling a byte every 0.5 s", 200, lambda: slow_bodies(port)))
+        rows.append(
+            attack(
+                port,
+                m,
+                "100 clients on a sync handler stuck in time.sleep (REQUEST_TIMEOUT=2)",
+                100,
+                lambda: stuck_sync_handlers(port, m),
+            )
+        )
 
         def hup() -> None:
             for _ in range(3):
@@ -241,7 +316,8 @@ def main() -> None:
             os.kill(workers(m)[0], signal.SIGKILL)
 
         rows.append(attack(port, m, "SIGKILL of a worker", 1, kill))
-        forged = "request_id=forged" in log.read_text()
+        # A forged id would end a line (the real one is the line's last field); inside a quoted field it is text.
+        forged = re.search(r"request_id=forged$", log.read_text(), re.M) is not None
         started = time.monotonic()
         proc.send_signal(signal.SIGQUIT)
         proc.wait(60)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from support import ASSETS, FASTLAUNCH, child_pids, free_port, running
+from support import ASSETS, FASTLAUNCH, child_pids, free_port, require_tool, running
 
 APP = ASSETS / "abuse"
 
@@ -81,3 +81,35 @@ def wait_until(predicate: Callable[[], object], *, timeout: float, step: float =
             return True
         time.sleep(step)
     return bool(predicate())
+
+
+def startup_project(tmp_path: Path) -> Path:
+    """A project of the abuse app whose prestart script marks that it ran: it must not when the start is refused."""
+    (tmp_path / "main.py").write_text((APP / "main.py").read_text())
+    (tmp_path / "prestart.sh").write_text(f"#!/bin/sh\ntouch {tmp_path / 'prestart-ran'}\n")
+    (tmp_path / "prestart.sh").chmod(0o755)
+    return tmp_path
+
+
+def isolated_run(project: Path, env: Mapping[str, str]) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """``fastlaunch run`` with a /dev/shm of its own (a private tmpfs in a mount namespace), and what it left
+    there: other servers on this machine use the real one."""
+    import os
+
+    import pytest
+
+    unshare = require_tool("unshare", "a private /dev/shm for the test")
+    listing = project / "shm.txt"
+    script = f'mount -t tmpfs tmpfs /dev/shm && "{FASTLAUNCH}" run; code=$?; ls -A /dev/shm > "{listing}"; exit $code'
+    result = subprocess.run(
+        [unshare, "--mount", "sh", "-c", script],
+        cwd=project,
+        env={**os.environ, "HOST": "127.0.0.1", "PORT": str(free_port()), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if "mount:" in result.stderr and "permission denied" in result.stderr.lower():
+        pytest.skip("mounting a private /dev/shm is not allowed here")
+    return result, (project / "shm.txt").read_text().split()

@@ -5,49 +5,18 @@ nothing in /dev/shm, and a pyproject.toml that is not UTF-8 gives a message, not
 from __future__ import annotations
 
 import socket
-import subprocess
 from pathlib import Path
 
 import pytest
-from abuse_kit import APP
-from support import FASTLAUNCH, free_port, require_tool, run_cli, running
+from abuse_kit import isolated_run, startup_project
+from support import FASTLAUNCH, free_port, run_cli, running
 
 from fastlaunch.core.exceptions import ExitCode
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    (tmp_path / "main.py").write_text((APP / "main.py").read_text())
-    # Marks that prestart ran: it must not when the configuration is bad.
-    (tmp_path / "prestart.sh").write_text(f"#!/bin/sh\ntouch {tmp_path / 'prestart-ran'}\n")
-    (tmp_path / "prestart.sh").chmod(0o755)
-    return tmp_path
-
-
-def isolated_run(project: Path, env: dict[str, str]) -> tuple[subprocess.CompletedProcess[str], list[str]]:
-    """``fastlaunch run`` with a /dev/shm of its own (a private tmpfs in a mount namespace), and what it left
-    there: other servers on this machine use the real one."""
-    unshare = require_tool("unshare", "a private /dev/shm for the test")
-    listing = project / "shm.txt"
-    script = f'mount -t tmpfs tmpfs /dev/shm && "{FASTLAUNCH}" run; code=$?; ls -A /dev/shm > "{listing}"; exit $code'
-    result = subprocess.run(
-        [unshare, "--mount", "sh", "-c", script],
-        cwd=project,
-        env={**_base_env(), **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    if "mount:" in result.stderr and "permission denied" in result.stderr.lower():
-        pytest.skip("mounting a private /dev/shm is not allowed here")
-    return result, (project / "shm.txt").read_text().split()
-
-
-def _base_env() -> dict[str, str]:
-    import os
-
-    return {**os.environ, "HOST": "127.0.0.1", "PORT": str(free_port())}
+    return startup_project(tmp_path)
 
 
 @pytest.mark.parametrize(

@@ -141,6 +141,7 @@ MEANINGS = {
     ExitCode.TEMPLATE: "`fastlaunch init` refused",
     ExitCode.LINT: "`fastlaunch lint` cannot check what it was given",
     ExitCode.WORKER_ACCESS: "the workers' user (`WORKER_USER`) was denied a file",
+    ExitCode.MEMORY_CAP: "`MAX_WORKER_MEMORY` is below what the first worker holds",
 }
 
 

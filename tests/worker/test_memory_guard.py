@@ -108,3 +108,39 @@ def test_each_replacement_says_why(tmp_path: Path) -> None:
     assert re.search(r"Worker \d+ exited \(reason: max_requests\); a new worker replaces it", text), text
     assert f"Worker {victim} exited (reason: crash)" in text
     assert reasons["max_requests"] >= 1 and reasons["memory"] == 0
+
+
+BALLAST_APP = """\
+BALLAST = bytearray(35 * 2**20)  # a model the app loads at import: 35 MiB of its own
+BALLAST[:: 4096] = b"\\x01" * len(BALLAST[:: 4096])  # every page written, so it is really held
+
+
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+    await send({"type": "http.response.body", "body": b"ok"})
+"""
+
+
+def test_an_auto_share_below_the_boot_size_turns_recycling_off(memory_group: MemoryGroup, tmp_path: Path) -> None:
+    (tmp_path / "main.py").write_text(BALLAST_APP)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = tmp_path / "server.log"
+    # Five workers of about 46 MiB (USS) forced past the plan (GUNICORN_CMD_ARGS wins): they fit in the 300 MiB
+    # limit, but its share per worker, after the master and the margins, is about 41 MiB.
+    env = {"HOST": "127.0.0.1", "PORT": str(port), "MAX_WORKER_MEMORY": "auto", "GUNICORN_CMD_ARGS": "--workers 5"}
+    with running(memory_group.enter(FASTLAUNCH, "run"), cwd=tmp_path, env=env, log=log, ready_url=f"{base}/") as proc:
+        deadline = time.monotonic() + 60
+        while "workers are not recycled by memory" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(3)  # long enough for a worker over a cap to have said so (it checks every 0.2 s)
+        assert httpx.get(f"{base}/", headers={"Connection": "close"}).status_code == 200
+        assert proc.poll() is None
+    text = log.read_text()
+    below = r"for each of 5 workers, \d+ MiB, is below the \d+ MiB \(USS\) a worker holds once it has loaded the app"
+    assert re.search(below, text), text
+    assert text.count("workers are not recycled by memory") == 1
+    assert "is over MAX_WORKER_MEMORY" not in text and "reason: memory" not in text, text
+    assert memory_group.oom_kills() == 0

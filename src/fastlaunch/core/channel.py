@@ -123,6 +123,11 @@ class MemoryCap:
     def publish(self, cap: int) -> None:
         _put(self._memory, 0, cap)
 
+    def withdraw(self) -> None:
+        """No cap after all (``auto``'s share is below a worker's boot size): workers that read it from now on
+        find none."""
+        self._memory[: _PAIR.size] = bytes(_PAIR.size)
+
     def read(self) -> int | None:
         """In a worker. Workers can scribble over it, as over each other: that is no business of the master's."""
         return _get(self._memory, 0, None)

@@ -21,6 +21,7 @@ class ExitCode(IntEnum):
     TEMPLATE = 9  # fastlaunch init refused to write (file exists) or could not render
     LINT = 10  # fastlaunch lint could not read its input (no Dockerfile, a file Docker refuses, no parser)
     WORKER_ACCESS = 11  # WORKER_USER's user cannot read the app, or a worker failed to boot denied a file
+    MEMORY_CAP = 12  # MAX_WORKER_MEMORY below what a worker holds once it has loaded the app
 
 
 class FastlaunchError(Exception):

@@ -113,7 +113,7 @@ SETTINGS: tuple[Setting, ...] = (
     S(
         "db_wait_timeout",
         "DB_WAIT_TIMEOUT",
-        v.int_at_least(0),
+        v.whole_seconds,
         60,
         "Seconds prestart waits for DATABASE_URL to accept connections (backoff from 0.25 s up to 5 s "
         "between attempts) before giving up with exit code 6; 0 skips the wait.",
@@ -149,12 +149,12 @@ SETTINGS: tuple[Setting, ...] = (
     S(
         "workers_per_core",
         "WORKERS_PER_CORE",
-        v.positive_float,
+        v.per_core,
         1.0,
         "Workers per effective CPU.",
         "Workers",
         cli="--workers-per-core",
-        fix="set a number above 0, e.g. 1 or 0.5",
+        fix="set a number above 0 and at most 1000, e.g. 1 or 0.5",
         image="same, but applied to the CPUs the process may really use (affinity, cgroup quota)",
     ),
     S(
@@ -302,7 +302,7 @@ SETTINGS: tuple[Setting, ...] = (
     S(
         "keep_alive",
         "KEEP_ALIVE",
-        v.int_at_least(0),
+        v.whole_seconds,
         5,
         "Seconds to keep an idle connection open.",
         "Network",
@@ -312,7 +312,7 @@ SETTINGS: tuple[Setting, ...] = (
     S(
         "header_timeout",
         "HEADER_TIMEOUT",
-        v.int_at_least(0),
+        v.whole_seconds,
         10,
         "Seconds a client has, from a request's first byte, to send its request line and headers; a slower "
         "one (slowloris) gets 408 and is closed. A connection that sends nothing is closed after KEEP_ALIVE "
@@ -322,11 +322,85 @@ SETTINGS: tuple[Setting, ...] = (
         fix="set a whole number of seconds, 0 for no limit",
         image="new",
     ),
+    S(
+        "body_timeout",
+        "BODY_TIMEOUT",
+        v.whole_seconds,
+        20,
+        "Seconds a client has, from the end of a request's head, to send its body, plus a second for every "
+        "BODY_MIN_RATE bytes received (Apache's mod_reqtimeout `body=20,MinRate=500`). A slower client gets 408 "
+        "(or, once a response has started, its connection closed); so does the unread body of a request "
+        "already answered. 0: no limit.",
+        "Network",
+        cli="--body-timeout",
+        fix="set a whole number of seconds, 0 for no limit",
+        image="new",
+    ),
+    S(
+        "body_min_rate",
+        "BODY_MIN_RATE",
+        v.int_at_least(0),
+        500,
+        "Bytes per second of a request body that extend BODY_TIMEOUT by one second; 0: the whole body must "
+        "arrive within BODY_TIMEOUT.",
+        "Network",
+        cli="--body-min-rate",
+        fix="set a whole number of bytes per second, e.g. 500",
+        image="new",
+    ),
+    S(
+        "ws_max_size",
+        "WS_MAX_SIZE",
+        v.byte_size,
+        16 * 2**20,
+        "Largest WebSocket message a client may send, e.g. 1M; a larger one closes the connection (1009). Each "
+        "connection may buffer messages up to this size, so it bounds a worker's memory per connection.",
+        "Network",
+        cli="--ws-max-size",
+        fix="use a size such as 1M or 16M",
+        doc_default="16M (Uvicorn's)",
+        image="new",
+    ),
+    S(
+        "ws_ping_interval",
+        "WS_PING_INTERVAL",
+        v.seconds,
+        20.0,
+        "Seconds between the server's WebSocket pings, which find dead connections; 0: no pings.",
+        "Network",
+        cli="--ws-ping-interval",
+        fix="set a number of seconds, e.g. 20, or 0 for no pings",
+        image="new",
+    ),
+    S(
+        "ws_ping_timeout",
+        "WS_PING_TIMEOUT",
+        v.seconds,
+        20.0,
+        "Seconds a WebSocket client has to answer a ping before its connection is closed; 0: wait for ever.",
+        "Network",
+        cli="--ws-ping-timeout",
+        fix="set a number of seconds, e.g. 20, or 0 for no limit",
+        image="new",
+    ),
+    S(
+        "ws_per_message_deflate",
+        "WS_PER_MESSAGE_DEFLATE",
+        v.boolean,
+        True,
+        "Offer WebSocket compression (permessage-deflate) to clients that ask; off saves the CPU and the "
+        "compression buffers of every connection.",
+        "Network",
+        cli="--ws-per-message-deflate",
+        fix="use on or off",
+        doc_default="on",
+        image="new",
+    ),
     # -- lifecycle
     S(
         "timeout",
         "TIMEOUT",
-        v.int_at_least(0),
+        v.whole_seconds,
         120,
         "Seconds a silent worker may hang before it is killed and replaced.",
         "Lifecycle",
@@ -336,7 +410,7 @@ SETTINGS: tuple[Setting, ...] = (
     S(
         "graceful_timeout",
         "GRACEFUL_TIMEOUT",
-        v.int_at_least(0),
+        v.whole_seconds,
         120,
         "Seconds workers get to finish in-flight requests on shutdown or reload.",
         "Lifecycle",
@@ -371,7 +445,7 @@ SETTINGS: tuple[Setting, ...] = (
     S(
         "shutdown_delay",
         "SHUTDOWN_DELAY",
-        v.int_at_least(0),
+        v.whole_seconds,
         0,
         "Seconds the server keeps serving after SIGTERM, with `fastlaunch.probes`' /readyz answering 503, "
         "before it drains (GRACEFUL_TIMEOUT) and exits: time for load balancers to stop sending to it.",
@@ -383,7 +457,7 @@ SETTINGS: tuple[Setting, ...] = (
     S(
         "startup_timeout",
         "STARTUP_TIMEOUT",
-        v.int_at_least(0),
+        v.whole_seconds,
         60,
         "Seconds every worker may take to load the app and finish its lifespan startup; past it a warning "
         "says how many serve. `fastlaunch init kubernetes` sizes the startupProbe from it. 0: no warning.",
@@ -515,6 +589,12 @@ class Settings:
     root_path: str
     keep_alive: int
     header_timeout: int
+    body_timeout: int
+    body_min_rate: int
+    ws_max_size: int
+    ws_ping_interval: float
+    ws_ping_timeout: float
+    ws_per_message_deflate: bool
     timeout: int
     graceful_timeout: int
     request_timeout: float

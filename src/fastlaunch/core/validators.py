@@ -54,6 +54,12 @@ def _number(raw: object) -> float:
         raise ValueError("not a number") from None
 
 
+# Beyond these, a value is a mistake: the event loop's and threads' timers overflow (OverflowError deep inside
+# Uvicorn or Gunicorn), and a worker count computed from it cannot be an integer.
+MOST_SECONDS = 10**8  # over three years
+MOST_PER_CORE = 1000
+
+
 def positive_float(raw: object) -> float:
     value = _number(raw)
     if not value > 0 or value != value or value == float("inf"):
@@ -61,11 +67,26 @@ def positive_float(raw: object) -> float:
     return value
 
 
+def per_core(raw: object) -> float:
+    value = positive_float(raw)
+    if value > MOST_PER_CORE:
+        raise ValueError(f"must be at most {MOST_PER_CORE}")
+    return value
+
+
 def seconds(raw: object) -> float:
     """A duration in seconds, 0 or more (0 usually means off)."""
     value = _number(raw)
-    if not value >= 0 or value == float("inf"):
-        raise ValueError("must be a number of seconds, 0 or more")
+    if not 0 <= value <= MOST_SECONDS:
+        raise ValueError(f"must be a number of seconds, from 0 to {MOST_SECONDS}")
+    return value
+
+
+def whole_seconds(raw: object) -> int:
+    """A whole number of seconds, 0 or more."""
+    value = _whole(raw)
+    if not 0 <= value <= MOST_SECONDS:
+        raise ValueError(f"must be a whole number of seconds, from 0 to {MOST_SECONDS}")
     return value
 
 

@@ -5,12 +5,16 @@ from __future__ import annotations
 import errno
 import os
 import socket
+import stat
 
 from fastlaunch.core.exceptions import BindError
 from fastlaunch.core.validators import Bind
 
 
 def check_bindable(address: Bind, *, where: str) -> None:
+    if address.kind == "fd":
+        check_passed_socket(address, where=where)
+        return
     if address.kind != "tcp":
         if address.kind == "unix" and os.path.exists(address.path) and not _unix_is_stale(address.path):
             raise BindError(f"{address} is in use by another process ({where}).", hint="Stop it or pick another path.")
@@ -46,3 +50,19 @@ def _unix_is_stale(path: str) -> bool:
         return True
     finally:
         probe.close()
+
+
+def check_passed_socket(address: Bind, *, where: str) -> None:
+    """BIND=fd://N: N must be an open socket (passed by systemd or a supervisor)."""
+    try:
+        mode = os.fstat(address.fd).st_mode
+    except OSError as exc:
+        raise BindError(
+            f"{address} ({where}): file descriptor {address.fd} is not open here ({exc.strerror}).",
+            hint="Pass the listening socket to fastlaunch on that descriptor, or listen on HOST:PORT or unix:/path.",
+        ) from None
+    if not stat.S_ISSOCK(mode):
+        raise BindError(
+            f"{address} ({where}): file descriptor {address.fd} is not a socket.",
+            hint="Pass the listening socket on that descriptor, or listen on HOST:PORT or unix:/path.",
+        )

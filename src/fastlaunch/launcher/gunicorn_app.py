@@ -14,16 +14,17 @@ import os
 import pwd
 import runpy
 import traceback
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import gunicorn
 from gunicorn.app.base import Application
 from gunicorn.arbiter import Arbiter
-from gunicorn.errors import AppImportError
+from gunicorn.errors import AppImportError, HaltServer
 
 from fastlaunch.core import denied
-from fastlaunch.core.channel import heard_denied, open_denied_pipe, slot_of, tell_denied
+from fastlaunch.core.channel import MEMORY_CAP, heard_denied, open_denied_pipe, slot_of, tell_denied
 from fastlaunch.core.exceptions import ConfigError, ExitCode, ServerExit
 from fastlaunch.core.log_files import LogFileHandler
 from fastlaunch.core.logs import dict_config
@@ -31,10 +32,12 @@ from fastlaunch.core.memory import current_rss, shm_dir
 from fastlaunch.core.settings import Settings
 from fastlaunch.launcher.cmd_args import cmd_args_options
 from fastlaunch.launcher.discover import AppTarget
+from fastlaunch.launcher.memory_floor import CapBelowBoot, MemoryFloor
 from fastlaunch.launcher.metrics import metrics_running
 from fastlaunch.launcher.preload import note_reload, preload
 from fastlaunch.launcher.readiness import ShutdownDelay, StartupWatch
 from fastlaunch.launcher.recycling import chain_channel, memory_options, publish_memory_cap
+from fastlaunch.launcher.restart_backoff import RestartBackoff
 from fastlaunch.launcher.worker_access import check_workers_can_read, owner_names
 from fastlaunch.launcher.workers import WorkerPlan
 from fastlaunch.worker.importer import AppNotFound, import_app
@@ -121,6 +124,8 @@ class FastlaunchApplication(Application):  # type: ignore[misc]
         if self.identity and settings.worker_user:
             check_workers_can_read(settings.worker_user, self.identity, target)
         LogFileHandler.owner = self.identity
+        self.backoff = RestartBackoff()
+        self.memory_floor = MemoryFloor(settings)
         if settings.worker_user and not self.identity:
             if os.geteuid() == 0:
                 log.info(
@@ -146,6 +151,12 @@ class FastlaunchApplication(Application):  # type: ignore[misc]
             **memory_options(settings),
             header_timeout=settings.header_timeout,
             denied_fd=self.denied_pipe[1] if self.denied_pipe else None,
+            body_timeout=settings.body_timeout,
+            body_min_rate=settings.body_min_rate,
+            ws_max_size=settings.ws_max_size,
+            ws_ping_interval=settings.ws_ping_interval,
+            ws_ping_timeout=settings.ws_ping_timeout,
+            ws_per_message_deflate=settings.ws_per_message_deflate,
         )
         try:
             super().__init__()  # loads the configuration (GUNICORN_CONF), which may fail
@@ -184,7 +195,7 @@ class FastlaunchApplication(Application):  # type: ignore[misc]
                 "logconfig_dict",
                 dict_config(self.cfg.loglevel, s.log_format, error_log=s.error_log, access_log=s.access_log),
             )
-        chain_channel(self.cfg, metrics=self.settings.metrics)
+        chain_channel(self.cfg, metrics=self.settings.metrics, on_replaced=self.backoff.replaced)
         if self.identity:
             chain_worker_identity(self.cfg)
 
@@ -230,6 +241,7 @@ class FastlaunchApplication(Application):  # type: ignore[misc]
                 reason = {
                     int(ExitCode.APP_BOOT): "a worker failed to boot: the app raised or stopped while starting (above)",
                     int(ExitCode.APP_NOT_FOUND): "the app could not be loaded (message above)",
+                    int(ExitCode.MEMORY_CAP): "MAX_WORKER_MEMORY is below what a worker needs (above)",
                 }.get(code, "the server stopped")
                 raise ServerExit(f"Gunicorn exited with status {code}: {reason}.", exit_code=code) from None
         finally:
@@ -302,10 +314,27 @@ class StagedArbiter(Arbiter):  # type: ignore[misc]
     def manage_workers(self) -> None:
         if self.shutdown_delay.due():
             raise StopIteration  # as Gunicorn's own SIGTERM handling: the main loop halts, workers drain
+        if self.app.memory_floor.pending:
+            self._check_memory_floor()
         if self.staging:
             self._check_first_boot()
         super().manage_workers()
         self.startup.poll(self.WORKERS.values(), self._target if self.staging else self.num_workers)
+
+    def spawn_workers(self) -> None:
+        if not self.app.backoff.waiting():  # workers replaced in a loop: spaced out (restart_backoff.py)
+            super().spawn_workers()
+
+    def _check_memory_floor(self) -> None:
+        app: FastlaunchApplication = self.app
+        try:
+            booted = [pid for pid, worker in self.WORKERS.items() if (slot := slot_of(worker)) and slot.booted()]
+            fine = app.memory_floor.check(app.plan, self._target if self.staging else self.num_workers, booted)
+        except CapBelowBoot as exc:
+            raise HaltServer("MAX_WORKER_MEMORY is below a worker's size at boot", exc.exit_code) from None
+        if fine is False:  # auto's share is too small: no recycling by memory, in the workers to come either
+            app.worker_options = replace(app.worker_options, max_worker_memory_auto=False)
+            MEMORY_CAP.withdraw()
 
     def _check_first_boot(self) -> None:
         app: FastlaunchApplication = self.app

@@ -5,6 +5,7 @@ Both travel over the master-worker channel (``core/channel.py``)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from fastlaunch.core.channel import MEMORY_CAP, attach, slot_of
@@ -65,10 +66,10 @@ def exit_reason(worker: Any) -> str:
     return reason or "crash"  # it never got to say: killed, or it crashed
 
 
-def chain_channel(cfg: Any, *, metrics: bool) -> None:
+def chain_channel(cfg: Any, *, metrics: bool, on_replaced: Callable[[str], None] | None = None) -> None:
     """Adds to Gunicorn's ``pre_fork`` and ``child_exit`` hooks (keeping any hook the user set): each worker's
     slot of the channel, made before its fork; and, once it is reaped, why it left, logged and, with
-    METRICS=on, counted."""
+    METRICS=on, counted; ``on_replaced`` is told the reason of each worker about to be replaced."""
     previous_pre_fork, previous = cfg.pre_fork, cfg.child_exit
 
     def pre_fork(server: Any, worker: Any) -> None:
@@ -80,6 +81,8 @@ def chain_channel(cfg: Any, *, metrics: bool) -> None:
         replaced = bool(server.LISTENERS)  # empty while shutting down: then workers exit, they are not replaced
         if replaced:
             log.info("Worker %s exited (reason: %s); a new worker replaces it", worker.pid, reason)
+            if on_replaced is not None:
+                on_replaced(reason)
         if metrics:
             from fastlaunch.launcher.metrics import worker_exited
 

@@ -41,15 +41,18 @@ def serve(overrides: dict[str, object], *, prestart: bool) -> None:
     from fastlaunch.launcher.cmd_args import bind_addresses
     from fastlaunch.launcher.discover import discover
     from fastlaunch.launcher.metrics import check_metrics
+    from fastlaunch.launcher.preflight import check_log_destinations, check_worker_class, warn_without_httptools
     from fastlaunch.launcher.workers import plan_for_this_process
     from fastlaunch.prestart.steps import run_prestart
 
     settings = load_here(overrides)
     export_secret_files(settings)  # DATABASE_URL_FILE: prestart and the app read DATABASE_URL
+    check_log_destinations(settings)
     logs.configure(settings.log_level, settings.log_format, error_log=settings.error_log)
     log = logging.getLogger("fastlaunch")
     target = discover(settings)
     conf = gunicorn_conf_path(settings)
+    check_worker_class(settings)
     for address in bind_addresses(settings):
         check_bindable(address, where=_bind_source(settings, address))
     check_metrics(settings)
@@ -59,6 +62,7 @@ def serve(overrides: dict[str, object], *, prestart: bool) -> None:
         log.info("Gunicorn config file %s is applied on top of fastlaunch's settings", conf)
     for line in plan.warnings:
         log.warning("Worker plan: %s", line)
+    warn_without_httptools(settings, log)
     if prestart:
         run_prestart(settings)
 

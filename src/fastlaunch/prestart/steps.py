@@ -8,8 +8,6 @@ import logging
 import os
 import re
 import shlex
-import signal
-import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
@@ -20,6 +18,7 @@ from fastlaunch.core.settings import SETTINGS, Settings
 from fastlaunch.core.urls import backend
 from fastlaunch.prestart.child import run_in_child
 from fastlaunch.prestart.neighbours import migrating_line
+from fastlaunch.prestart.script_process import run_script_process, signal_name
 
 log = logging.getLogger("fastlaunch")
 
@@ -94,13 +93,6 @@ def report_carried(path: Path, names: list[str]) -> None:
         )
 
 
-def signal_name(signum: int) -> str:
-    try:
-        return f"{signal.Signals(signum).name} ({signum})"
-    except ValueError:
-        return str(signum)
-
-
 def run_script(settings: Settings) -> None:
     path = Path(settings.pre_start_path)
     if not path.is_absolute():
@@ -134,8 +126,10 @@ def run_script(settings: Settings) -> None:
     try:
         command = script_command(path, exports)
         # Output is not captured: it streams to the launcher's stdout/stderr as the script runs.
-        result = subprocess.run(command, cwd=settings.project_dir, env=env, check=False)
-        after = exported(exports.read_text()) if command[:2] == ["sh", "-c"] and result.returncode == 0 else None
+        returncode = run_script_process(
+            command, cwd=settings.project_dir, env=env, path=path, grace=settings.graceful_timeout
+        )
+        after = exported(exports.read_text()) if command[:2] == ["sh", "-c"] and returncode == 0 else None
     except OSError as exc:
         raise PrestartError(
             f"Cannot run prestart script {path}: {exc.strerror}.",
@@ -145,19 +139,19 @@ def run_script(settings: Settings) -> None:
         exports.unlink(missing_ok=True)
     if after is not None:
         report_carried(path, carry_over(env, after))
-    if result.returncode < 0:
+    if returncode < 0:
         # Killed by a signal: exit as a shell would (128+N), not 1, which means invalid configuration.
-        signum = -result.returncode
+        signum = -returncode
         code = 128 + signum
         raise PrestartError(
             f"Prestart script {path} was killed by signal {signal_name(signum)}; the server was not started "
             f"(exit code {code}: 128 + signal number, as a shell reports it).",
             exit_code=code,
         )
-    if result.returncode != 0:
+    if returncode != 0:
         raise PrestartError(
-            f"Prestart script {path} exited with code {result.returncode}; the server was not started.",
-            exit_code=result.returncode,
+            f"Prestart script {path} exited with code {returncode}; the server was not started.",
+            exit_code=returncode,
         )
 
 

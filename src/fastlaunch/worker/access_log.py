@@ -21,13 +21,15 @@ from fastlaunch.request_id import RequestIdFilter
 
 LOGGER = "fastlaunch.access"
 TEXT = '%s - "%s %s HTTP/%s" %d %.1fms "%s"'
-# Client-supplied text (path, user agent, forwarded client) must not forge a line or a field in the text format.
-_ESCAPES = {c: f"\\x{c:02x}" for c in [*range(32), 127]} | {ord('"'): '\\"'}
+# Client-supplied text (path, user agent, forwarded client) must not forge a line or a field in the text format:
+# C0, DEL and C1 controls (U+0085 and others end a line for str.splitlines()) become \xHH, a quote \" and a
+# backslash \\, so a parser that reads escapes finds each quoted field where it ends (docs/observability.md).
+_ESCAPES = {c: f"\\x{c:02x}" for c in [*range(32), *range(127, 160)]} | {ord('"'): '\\"', ord("\\"): "\\\\"}
 
 
 def _escaped(text: str) -> str:
     # isprintable() is False for every control character: the common clean text skips translate().
-    return text if text.isprintable() and '"' not in text else text.translate(_ESCAPES)
+    return text if text.isprintable() and '"' not in text and "\\" not in text else text.translate(_ESCAPES)
 
 
 class Entry(NamedTuple):

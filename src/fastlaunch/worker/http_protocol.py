@@ -19,7 +19,8 @@ The protocol also bounds what a client may hold: a connection that sends nothing
 time, a request head must arrive within HEADER_TIMEOUT of its first byte, and a head over Gunicorn's
 ``limit_request_line`` / ``limit_request_fields`` / ``limit_request_field_size`` is refused (414/431) and its
 connection closed. Uvicorn has none of these: idle and slowloris connections stayed open for ever, and a head
-of any size was buffered.
+of any size was buffered. A body, too, must arrive in time (BODY_TIMEOUT, worker/body_timeout.py), whether the
+app reads it or has already answered without it.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ from uvicorn.protocols.http.httptools_impl import (
     HttpToolsProtocol,
     RequestResponseCycle,
 )
+
+from fastlaunch.worker.body_timeout import BodyLimits, BodyWatch
 
 # Above this a body is handed to the transport next to the head (one writev) rather than copied onto it.
 COPY_LIMIT = 16 * 1024
@@ -57,6 +60,7 @@ class OneWriteCycle(RequestResponseCycle):
     _held: bytes | None = None
     status = 500  # the response's, once started: the server answers 500 when the app raises before
     id_header: tuple[bytes, bytes] | None = None
+    body_timed_out = False  # answered 408 by BODY_TIMEOUT: what the app raises then (ClientDisconnect) is expected
 
     async def send(self, message: Any) -> None:
         held = self._held
@@ -152,7 +156,8 @@ class OneWriteCycle(RequestResponseCycle):
         try:
             result = await app(self.scope, self.receive, self.send)
         except BaseException as exc:
-            self.logger.error("Exception in ASGI application\n", exc_info=exc)
+            if not self.body_timed_out:
+                self.logger.error("Exception in ASGI application\n", exc_info=exc)
             if not self.response_started:
                 await self.send_500_response()
             else:
@@ -223,6 +228,8 @@ class Refused(Exception):
 
 class HttpToolsOneWriteProtocol(HttpToolsProtocol):
     limits = HeadLimits()
+    body_limits = BodyLimits()
+    _body_watch: BodyWatch | None = None  # the last body incomplete past the read that carried its head
     # A head of at most this many bytes and fields is within every limit and is not checked further.
     _unchecked_bytes, _unchecked_fields = limits.unchecked
     _head_timer: asyncio.TimerHandle | None = None
@@ -230,9 +237,14 @@ class HttpToolsOneWriteProtocol(HttpToolsProtocol):
     _refusal: tuple[int, bytes] | None = None
 
     @classmethod
-    def with_limits(cls, limits: HeadLimits) -> type[HttpToolsOneWriteProtocol]:
+    def with_limits(cls, limits: HeadLimits, body: BodyLimits | None = None) -> type[HttpToolsOneWriteProtocol]:
         unchecked_bytes, unchecked_fields = limits.unchecked
-        attributes = {"limits": limits, "_unchecked_bytes": unchecked_bytes, "_unchecked_fields": unchecked_fields}
+        attributes = {
+            "limits": limits,
+            "body_limits": body or BodyLimits(),
+            "_unchecked_bytes": unchecked_bytes,
+            "_unchecked_fields": unchecked_fields,
+        }
         return type(cls.__name__, (cls,), attributes)
 
     # The per-request overrides below call the base class by name: in the hot path, super() costs more.
@@ -249,6 +261,9 @@ class HttpToolsOneWriteProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_head_timer()
+        if self._body_watch is not None:
+            self._body_watch.cancel()
+            self._body_watch = None
         super().connection_lost(exc)
 
     def _stop_head_timer(self) -> None:
@@ -282,6 +297,9 @@ class HttpToolsOneWriteProtocol(HttpToolsProtocol):
         else:  # a head beginning in this read is no larger than the read
             self._head_bytes = len(data)
         HttpToolsProtocol.data_received(self, data)
+        cycle = self.cycle
+        if cycle is not None and cycle.more_body:  # a body still to come: rare past the read of its head
+            self._watch_body(cycle, len(data))
         # From a head's first byte, the whole head must arrive within HEADER_TIMEOUT, however it trickles in.
         # Armed only for a head still incomplete after the read that began it: nearly every head arrives whole.
         scope = self.scope
@@ -323,6 +341,45 @@ class HttpToolsOneWriteProtocol(HttpToolsProtocol):
         head.append(b"content-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n" % len(reason))
         self.transport.write(b"".join([*head, b"connection: close\r\n\r\n", reason]))
         self.transport.close()
+
+    # -- slow bodies (worker/body_timeout.py)
+
+    def _watch_body(self, cycle: RequestResponseCycle, size: int) -> None:
+        # A watch that is not ended when its body completes (or the next request follows) finds so when its
+        # timer fires: ending it here would cost every request a look.
+        watch = self._body_watch
+        if watch is not None and watch.cycle is cycle:
+            watch.received += size
+        elif not cycle.response_complete and self.body_limits.timeout and not self.transport.is_closing():
+            if watch is not None:
+                watch.cancel()
+            self._body_watch = BodyWatch(self, cycle, self.body_limits)
+
+    def _reading_paused(self) -> bool:
+        return bool(self.flow.read_paused)
+
+    def _body_timed_out(self) -> None:
+        watch, self._body_watch = self._body_watch, None
+        if watch is None or self.transport.is_closing():
+            return
+        cycle: OneWriteCycle = watch.cycle  # the cycles this protocol makes
+        if cycle is not self.cycle or not cycle.more_body:
+            return  # complete after all
+        if cycle.response_complete:
+            # Answered without its body, which is still arriving (or, complete, left the connection idle
+            # without the keep-alive timer that each read of it disarmed): nothing more to say.
+            self.transport.close()
+            return
+        # What Uvicorn does when the client leaves: the app's receive() gets http.disconnect, its sends are
+        # dropped.
+        cycle.disconnected = True
+        cycle.message_event.set()
+        if not cycle.response_started and not self.pipeline:
+            self._refuse_now(408, b"Request body not received in time")
+            # The 408 is the response: the access log says so, and the app's failure to read is no error.
+            cycle.response_started, cycle.status, cycle.body_timed_out = True, 408, True
+        else:
+            self.transport.close()
 
     def on_headers_complete(self) -> None:
         if self._head_timer is not None:

@@ -21,5 +21,12 @@ class WorkerOptions:
     max_worker_memory_auto: bool = False
     preload: bool = False  # the app came from the master: its pages are shared, so the boot report counts USS
     header_timeout: float = 10.0  # HEADER_TIMEOUT: seconds a client has to send a request's head
+    body_timeout: float = 20.0  # BODY_TIMEOUT: seconds a request's body may take, from its head
+    body_min_rate: int = 500  # BODY_MIN_RATE: bytes/s that push the body's deadline back by a second
+    # Uvicorn's WebSocket limits: WS_MAX_SIZE, WS_PING_INTERVAL and WS_PING_TIMEOUT (0: off), WS_PER_MESSAGE_DEFLATE.
+    ws_max_size: int = 16 * 2**20
+    ws_ping_interval: float = 20.0
+    ws_ping_timeout: float = 20.0
+    ws_per_message_deflate: bool = True
     # Under an unprivileged WORKER_USER: the pipe on which a worker that failed to boot on a denied file says which.
     denied_fd: int | None = None

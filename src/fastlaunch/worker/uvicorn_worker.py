@@ -25,11 +25,13 @@ from fastlaunch.core import denied
 from fastlaunch.core.channel import slot_of, tell_denied
 from fastlaunch.core.memory import current_rss, unique_memory
 from fastlaunch.worker.access_log import AccessLog
+from fastlaunch.worker.body_timeout import BodyLimits
 from fastlaunch.worker.deadline import RequestDeadline, TimeoutCounter
 from fastlaunch.worker.memory_guard import MemoryGuard, record_exit
 from fastlaunch.worker.metrics import RequestMetrics
 from fastlaunch.worker.middleware import ObservabilityMiddleware
 from fastlaunch.worker.options import WorkerOptions
+from fastlaunch.worker.threads import hold_threads_until_they_return
 from fastlaunch.worker.watchdog import LoopWatchdog, report_abort, stall_histogram
 
 HTTP: type[HttpToolsOneWriteProtocol] | str
@@ -140,6 +142,7 @@ class UvicornWorker(_UvicornWorker):  # type: ignore[misc]
         self._gc_threshold = gc.get_threshold()  # before a post_fork hook or the app may set their own
         self._own_uvicorn_loggers()
         self._limit_request_heads(options)
+        self._limit_websockets(options)
 
     def _own_uvicorn_loggers(self) -> None:
         # uvicorn-worker made "uvicorn.error" and "uvicorn.access" share Gunicorn's handler *lists* (this runs in
@@ -152,7 +155,7 @@ class UvicornWorker(_UvicornWorker):  # type: ignore[misc]
                 logger.handlers = list(gunicorn_logger.handlers)
 
     def _limit_request_heads(self, options: WorkerOptions) -> None:
-        # Gunicorn's limit_request_* settings, which Uvicorn's protocols ignore, and HEADER_TIMEOUT.
+        # Gunicorn's limit_request_* settings, which Uvicorn's protocols ignore, HEADER_TIMEOUT and BODY_TIMEOUT.
         if isinstance(HTTP, str) or self.config.http is not HTTP:
             return
         limits = HeadLimits(
@@ -161,7 +164,19 @@ class UvicornWorker(_UvicornWorker):  # type: ignore[misc]
             field_size=self.cfg.limit_request_field_size,
             header_timeout=options.header_timeout,
         )
-        self.config.http = HTTP.with_limits(limits)
+        self.config.http = HTTP.with_limits(limits, BodyLimits(options.body_timeout, options.body_min_rate))
+
+    def _limit_websockets(self, options: WorkerOptions) -> None:
+        # Uvicorn's protocols read these from the config for each connection; an older Uvicorn lacks the last.
+        limits = {
+            "ws_max_size": options.ws_max_size,
+            "ws_ping_interval": options.ws_ping_interval or None,
+            "ws_ping_timeout": options.ws_ping_timeout or None,
+            "ws_per_message_deflate": options.ws_per_message_deflate,
+        }
+        for name, value in limits.items():
+            if hasattr(self.config, name):
+                setattr(self.config, name, value)
 
     def init_signals(self) -> None:
         # Gunicorn calls this once the worker has switched to WORKER_USER, and a credential change clears
@@ -214,10 +229,10 @@ class UvicornWorker(_UvicornWorker):  # type: ignore[misc]
         # uvicorn-worker's _serve, with the draining server.
         self.config.app = self.wsgi
         server = DrainingServer(config=self.config)
-        server.on_started = self._report_serving
-        startup_errors = self._watch_startup_errors(server)
         self._install_quick_stop(server)
         watchdog = self._start_watchdog()
+        server.on_started = lambda: self._on_started(watchdog)
+        startup_errors = self._watch_startup_errors(server)  # wraps on_started: set it first
         guard = self._guard_memory(server)
         # The plain sockets inside Gunicorn's listeners: uvloop detaches a plain socket when it stops
         # serving, but closes anything else a second time, which Gunicorn's wrapper logged as EBADF.
@@ -257,6 +272,11 @@ class UvicornWorker(_UvicornWorker):  # type: ignore[misc]
 
         server.on_started = started
         return tail
+
+    def _on_started(self, watchdog: LoopWatchdog | None) -> None:
+        if watchdog is not None:
+            watchdog.started()  # stalls while the app started are expected: reported from now on
+        self._report_serving()
 
     def _report_serving(self) -> None:
         """Tells the master this worker serves (its readiness line waits for every worker's)."""
@@ -300,6 +320,7 @@ class UvicornWorker(_UvicornWorker):  # type: ignore[misc]
         if self._options.request_timeout:
             counter = TimeoutCounter() if self._options.metrics else None
             app = RequestDeadline(app, self._options.request_timeout, counter=counter)
+            hold_threads_until_they_return()  # a cut sync handler's thread must not free its place early
         return ObservabilityMiddleware(
             app,
             access_log=self._access_log,

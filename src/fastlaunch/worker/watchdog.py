@@ -5,6 +5,9 @@ loop has not run for LOOP_BLOCK_WARN seconds, the thread logs (once per stall) t
 stack, the app's own innermost frames first, with the request in flight; when the loop runs again, the
 callback logs how long the stall lasted and records it in ``fastlaunch_event_loop_stall_seconds``.
 
+While the app starts (its lifespan startup: a model loading, say) the loop may be blocked on purpose: stalls
+are not reported then, only the longest one, in one line once the app serves.
+
 The thread only runs when the blocking code lets go of the GIL (``time.sleep``, blocking I/O, and pure
 Python code every few milliseconds do); a C extension that holds it for seconds stalls the watchdog too.
 """
@@ -65,7 +68,10 @@ def request_in_flight(frame: FrameType | None, app: Any = None) -> str:
 def format_stack(frame: FrameType | None) -> str:
     """The app's innermost frames first (most recent first), then the stack from the event loop down (most
     recent call last): the frames above it, how the worker booted, say nothing about the stall."""
-    stack = traceback.extract_stack(frame)
+    # The import system's own frames (<frozen importlib._bootstrap>, a dozen per import) say nothing of the app.
+    stack = traceback.StackSummary.from_list(
+        [f for f in traceback.extract_stack(frame) if not f.filename.startswith("<frozen ")]
+    )
     loop_level = max((i for i, f in enumerate(stack) if f"{os.sep}asyncio{os.sep}" in f.filename), default=-1)
     if loop_level + 1 < len(stack):
         stack = traceback.StackSummary.from_list(stack[loop_level + 1 :])
@@ -95,6 +101,8 @@ class LoopWatchdog:
         self.observe = observe
         self._last = monotonic()
         self._reported: str | None = None  # the request a reported stall was in
+        self._starting = True  # until the app's lifespan startup is done (``started``)
+        self._startup_stall = 0.0  # the longest stall meanwhile
         self._stop = threading.Event()
         self._loop_thread = threading.get_ident()
         self._handle: asyncio.TimerHandle | None = None
@@ -105,6 +113,18 @@ class LoopWatchdog:
         self._handle = self.loop.call_later(self.interval, self._beat)
         self._thread.start()
 
+    def started(self) -> None:
+        """The app has started: from now on stalls are reported."""
+        self._starting = False
+        if self._startup_stall >= self.warn_after:
+            log.info(
+                "Event loop of worker %d was blocked for up to %.2fs while the app started (its lifespan startup); "
+                "LOOP_BLOCK_WARN=%gs applies from now on",
+                os.getpid(),
+                self._startup_stall,
+                self.warn_after,
+            )
+
     def stop(self) -> None:
         self._stop.set()
         if self._handle is not None:
@@ -114,7 +134,9 @@ class LoopWatchdog:
         now = monotonic()
         stalled = now - self._last - self.interval
         self._last = now
-        if stalled >= self.warn_after:
+        if self._starting:
+            self._startup_stall = max(self._startup_stall, stalled)
+        elif stalled >= self.warn_after:
             where = self._reported or "request unknown (the stall was shorter than a check)"
             log.warning("Event loop of worker %d was blocked for %.2fs (%s)", os.getpid(), stalled, where)
             if self.observe is not None:
@@ -125,7 +147,7 @@ class LoopWatchdog:
     def _watch(self) -> None:
         while not self._stop.wait(self.check):
             blocked = monotonic() - self._last - self.interval
-            if blocked < self.warn_after or self._reported is not None:
+            if blocked < self.warn_after or self._reported is not None or self._starting:
                 continue
             frame = sys._current_frames().get(self._loop_thread)
             where = request_in_flight(frame, self.app)

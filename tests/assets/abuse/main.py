@@ -1,6 +1,7 @@
 import asyncio
 import logging
 import os
+import time
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import StreamingResponse
@@ -53,3 +54,9 @@ async def slow(s: float = 2.0, announce: bool = False):
 @app.post("/echo")
 async def echo(request: Request):
     return Response(await request.body(), media_type="application/octet-stream")
+
+
+@app.get("/sync-sleep")
+def sync_sleep(s: float = 20.0):
+    time.sleep(s)  # a sync handler (thread pool) stuck in a call that never times out
+    return {"slept": s}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import os
 import time
 from collections.abc import AsyncIterator
@@ -20,6 +21,8 @@ MARKS = Path(os.environ.get("MARKS_DIR", "."))
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await asyncio.sleep(float(os.environ.get("STARTUP_SECONDS", "0")))  # a model loading, say
+    if os.environ.get("STARTUP_IMPORT"):  # a model loaded the blocking way, at import
+        importlib.import_module(os.environ["STARTUP_IMPORT"])
     yield
 
 
@@ -65,6 +68,25 @@ async def stream(chunks: int = 6, every: float = 0.5) -> StreamingResponse:
 async def block(seconds: float = 2.0) -> PlainTextResponse:
     time.sleep(seconds)  # the mistake the watchdog names: blocking I/O in an async handler
     return PlainTextResponse("done")
+
+
+@app.get("/import")
+async def import_module(name: str) -> PlainTextResponse:
+    importlib.import_module(name)  # a blocking import inside a request
+    return PlainTextResponse("imported")
+
+
+@app.get("/sync-sleep")
+def sync_sleep(seconds: float = 20.0) -> PlainTextResponse:
+    time.sleep(seconds)  # a sync handler (run in the thread pool) stuck on a call that never times out
+    return PlainTextResponse("done")
+
+
+@app.websocket("/ws-echo")
+async def ws_echo(websocket: WebSocket):
+    await websocket.accept()
+    while True:
+        await websocket.send_bytes(await websocket.receive_bytes())
 
 
 @app.websocket("/ws")
