@@ -43,6 +43,8 @@ if httptools_protocol_usable():
     from fastlaunch.worker.http_protocol import HeadLimits, HttpToolsOneWriteProtocol
 
     HTTP = HttpToolsOneWriteProtocol
+# Checked on import, in the master before it forks: a release that changed is named once, at start.
+DRAIN, CLEAN_EXIT = drain_supported(), captured_signals_clearable()
 
 # The longest a shutdown waits for clients to send the request they may already be sending.
 DRAIN_GRACE = 1.5
@@ -64,7 +66,7 @@ class DrainingServer(Server):
             self.on_started()
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        if not drain_supported():  # Uvicorn's own shutdown (internals.py has said why)
+        if not DRAIN:  # Uvicorn's own shutdown (internals.py has said why)
             await super().shutdown(sockets=sockets)
             self._exit_cleanly()
             return
@@ -86,7 +88,7 @@ class DrainingServer(Server):
         # its own clean-up ran (the access log's last lines, Gunicorn's worker_exit hook). A worker that has
         # shut down gracefully exits normally instead. (A private list, so looked up with care.)
         captured = getattr(self, "_captured_signals", None)
-        if isinstance(captured, list) and captured_signals_clearable():
+        if isinstance(captured, list) and CLEAN_EXIT:
             captured.clear()
 
     def _drain_step(self, now: float) -> bool:
