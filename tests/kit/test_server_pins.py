@@ -19,7 +19,7 @@ APP = "from fastapi import FastAPI\napp = FastAPI()\n"
         (
             {
                 "pyproject.toml": '[tool.poetry]\nname = "x"\n[tool.poetry.dependencies]\npython = "^3.11"\n'
-                'gunicorn = "^22.0.0"\nuvicorn-worker = {version = "~0.1"}\n',
+                'gunicorn = "^21.2.0"\nuvicorn-worker = {version = "~0.1"}\n',
                 "poetry.lock": '[[package]]\nname = "fastapi"\nversion = "0.110.0"\n',
             },
             ["gunicorn", "uvicorn-worker"],
@@ -27,7 +27,7 @@ APP = "from fastapi import FastAPI\napp = FastAPI()\n"
         (
             {
                 "pyproject.toml": '[project]\nname = "x"\ndependencies = ["fastapi", "uvicorn~=0.24.0"]\n',
-                "uv.lock": 'version = 1\n[[package]]\nname = "gunicorn"\nversion = "22.0.0"\n',
+                "uv.lock": 'version = 1\n[[package]]\nname = "gunicorn"\nversion = "21.2.0"\n',
             },
             ["uvicorn", "gunicorn"],
         ),
