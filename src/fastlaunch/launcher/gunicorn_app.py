@@ -266,7 +266,7 @@ class StagedArbiter(Arbiter):  # type: ignore[misc]
         return result
 
     def sleep(self) -> None:
-        # Gunicorn 23's main loop waits here, a second at a time, for a byte on its signal pipe (24+ call
+        # Gunicorn 22 and 23's main loop waits here, a second at a time, for a byte on its signal pipe (24+ call
         # wait_for_signals instead): the same shorter waits apply, as its own sleep() does them otherwise.
         try:
             if select.select([self.PIPE[0]], [], [], self._wait_time(1.0))[0]:

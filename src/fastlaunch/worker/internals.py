@@ -180,7 +180,7 @@ STAGING = "Staged start (one worker first, measured) and SHUTDOWN_DELAY"
 @functools.cache
 def arbiter_hooks(arbiter: type[Any]) -> frozenset[str]:
     """The Arbiter methods StagedArbiter may override, among those its main loop calls: ``wait_for_signals``
-    (Gunicorn 24+) or ``sleep`` (23), ``manage_workers``, and the signal handler ``handle_term``. Staging needs
+    (Gunicorn 24+) or ``sleep`` (22, 23), ``manage_workers``, and the signal handler ``handle_term``. Staging needs
     ``manage_workers``; without it the master starts every worker at once, as Gunicorn does."""
     loop = code_names(arbiter.run)
     hooks: set[str] = {name for name in ("wait_for_signals", "sleep", "manage_workers") if name in loop}
