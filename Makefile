@@ -1,5 +1,6 @@
 # `make run` serves the example; `make test` installs the tools the tests drive, then runs ruff, mypy and pytest;
-# `make bench` compares servers. All set themselves up.
+# `make test-compat` runs the server-facing tests at both ends of the supported Gunicorn/Uvicorn range; `make bench`
+# compares servers; `make lock` refreshes the lock files. All set themselves up.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -7,9 +8,10 @@ STAMP := $(VENV)/.installed-stamp
 BENCH_STAMP := $(VENV)/.bench-stamp
 PORT ?= 8000
 
-.PHONY: run test test-quick lint system-deps docs image bench bench-smoke bench-memory clean
+.PHONY: run test test-quick test-compat lock lint system-deps docs image bench bench-smoke bench-memory clean
 
-$(STAMP): pyproject.toml scripts/bootstrap $(wildcard example/pyproject.toml)
+# The virtualenv holds exactly locks/dev.txt (and the example's lock, a subset of it).
+$(STAMP): pyproject.toml scripts/bootstrap locks/dev.txt $(wildcard example/pyproject.toml example/requirements.txt)
 	PYTHON=$(PYTHON) VENV=$(VENV) scripts/bootstrap
 	touch $@
 
@@ -30,8 +32,8 @@ test: system-deps lint $(BENCH_STAMP)
 
 # The side-by-side benchmark (bench/): `make bench` is the full, manual run (about half an hour; results in
 # bench/results/), `make bench-smoke` a few seconds of it for CI. BENCH_ARGS passes options (python -m bench -h).
+# bench's tools are in locks/dev.txt: the bootstrap installed them.
 $(BENCH_STAMP): $(STAMP)
-	$(BIN)/python -m pip install -q -e '.[dev,bench]'
 	touch $@
 
 bench: $(BENCH_STAMP)
@@ -49,6 +51,17 @@ docs: $(STAMP)
 # PRELOAD on/off beside gunicorn --preload, uvicorn --workers and granian (bench/memory.py; a few minutes).
 bench-memory: $(BENCH_STAMP)
 	$(BIN)/python -m bench.memory $(BENCH_ARGS)
+
+# Every lock file, resolved again from pyproject.toml and example/pyproject.toml on PyPI (scripts/lock): run it after
+# changing a dependency, and commit the result. Pins stay where the inputs allow; `make lock UPGRADE=1` takes the
+# newest releases.
+lock: $(STAMP)
+	UV=$(BIN)/uv scripts/lock
+
+# The tests that lean on Gunicorn's, Uvicorn's and uvicorn-worker's internals, in a virtualenv at the lowest versions
+# pyproject.toml declares and in one at the newest the index serves (build/compat/; scripts/test-compat).
+test-compat: system-deps
+	PYTHON=$(PYTHON) scripts/test-compat
 
 # Everything but the container builds (podman): for a quick local loop.
 test-quick: system-deps lint $(BENCH_STAMP)

@@ -52,6 +52,13 @@ def pytest_configure(config: pytest.Config) -> None:
         )
 
 
+def pytest_report_header(config: pytest.Config) -> str:
+    """The server releases the run tests against (the compatibility suite runs at both ends of the range)."""
+    from importlib.metadata import version
+
+    return "servers: " + ", ".join(f"{p} {version(p)}" for p in ("gunicorn", "uvicorn", "uvicorn-worker"))
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if os.environ.get("FASTLAUNCH_SKIP_CONTAINERS"):
         skip = pytest.mark.skip(reason="FASTLAUNCH_SKIP_CONTAINERS is set (make test-quick)")

@@ -51,3 +51,14 @@ def test_alembic_probes_module_and_declared_fastlaunch(tmp_path: Path) -> None:
     project = detected(tmp_path)
     assert (project.alembic, project.healthz, project.readyz, project.declares_fastlaunch) == (True, True, True, True)
     assert project.name == tmp_path.name.lower().replace("_", "-")
+
+
+def test_a_requirements_lock_beside_pyproject_is_what_the_image_installs(tmp_path: Path) -> None:
+    """A requirements.txt (a lock of pyproject.toml's dependencies, as the example's) is all the image installs:
+    fastlaunch listed only in pyproject.toml is not in it, so the image must add it."""
+    (tmp_path / "main.py").write_text("from fastapi import FastAPI\napp = FastAPI()\n")
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\ndependencies = ["fastapi", "fastlaunch"]\n')
+    (tmp_path / "requirements.txt").write_text("fastapi==0.110.0\n")
+    assert (detected(tmp_path).manager, detected(tmp_path).declares_fastlaunch) == ("requirements", False)
+    (tmp_path / "requirements.txt").write_text("fastapi==0.110.0\nfastlaunch==0.1.0\n")
+    assert detected(tmp_path).declares_fastlaunch

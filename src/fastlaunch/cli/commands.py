@@ -243,6 +243,7 @@ def init(
     Never overwrites a changed file without --force; shows the diff instead."""
     from fastlaunch.kit.project import detect
     from fastlaunch.kit.render import Options, compare, next_steps, notes, refuse_overwrites, render, write
+    from fastlaunch.kit.server_pins import pin_warnings
 
     with rendered_errors():
         settings = load_here(overrides)
@@ -265,6 +266,8 @@ def init(
             typer.echo("".join(change.diff), nl=False)
         for note in notes(project, targets or []):
             typer.echo(f"Note: {note}")
+        for warning in pin_warnings(project.root):
+            typer.echo(f"Warning: {warning}", err=True)
         if dry_run:
             typer.echo("Dry run: nothing written.")
             return

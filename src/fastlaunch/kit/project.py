@@ -270,7 +270,8 @@ def _dependency_names(root: Path, pyproject: dict[str, object]) -> set[str]:
     if requirements.is_file():
         specs += [line.strip() for line in requirements.read_text().splitlines() if line.strip()[:1].isalnum()]
     deps = _table(pyproject, "project").get("dependencies")
-    if isinstance(deps, list):
+    # A requirements.txt without a uv or Poetry lock is all the image installs (a lock of pyproject.toml's list).
+    if isinstance(deps, list) and detect_manager(root, pyproject) != "requirements":
         specs += [str(d) for d in deps]
     names = {re.split(r"[\s\[<>=!~;@(]", spec, maxsplit=1)[0].lower().replace("_", "-") for spec in specs}
     names |= {n.lower() for n in _table(_table(_table(pyproject, "tool"), "poetry"), "dependencies")}

@@ -7,12 +7,15 @@ import errors are shown once (not once per worker), and its RSS sizes the rest w
 
 from __future__ import annotations
 
+import errno
 import grp
 import importlib
 import logging
 import os
 import pwd
 import runpy
+import select
+import sys
 import traceback
 from dataclasses import replace
 from pathlib import Path
@@ -41,6 +44,7 @@ from fastlaunch.launcher.restart_backoff import RestartBackoff
 from fastlaunch.launcher.worker_access import check_workers_can_read, owner_names
 from fastlaunch.launcher.workers import WorkerPlan
 from fastlaunch.worker.importer import AppNotFound, import_app
+from fastlaunch.worker.internals import arbiter_hooks
 from fastlaunch.worker.options import WorkerOptions
 
 log = logging.getLogger("fastlaunch")
@@ -279,7 +283,10 @@ class StagedArbiter(Arbiter):  # type: ignore[misc]
         super().setup(app)
         # setup() runs again on every SIGHUP reload; staging is for the first start only.
         first_start = not hasattr(self, "staging")
-        self.staging = first_start and bool(getattr(self.worker_class, "reports_boot", False)) and self.num_workers > 1
+        # Staging adds workers in manage_workers: where Gunicorn's loop no longer calls it, all start at once.
+        hooks = arbiter_hooks(Arbiter)
+        reports = bool(getattr(self.worker_class, "reports_boot", False))
+        self.staging = first_start and reports and self.num_workers > 1 and "manage_workers" in hooks
         if self.staging:
             self._target = self.num_workers
             self.num_workers = 1
@@ -296,16 +303,32 @@ class StagedArbiter(Arbiter):  # type: ignore[misc]
         """PRELOAD=on: the master imports the app here, before Gunicorn forks (its own preload_app finds it)."""
         if not app.settings.preload:
             return
-        if app.callable is None:
+        if getattr(app, "callable", None) is None:  # Gunicorn's loaded app (a reload is the first start otherwise)
             preload(app.wsgi)
         else:  # setup() again: a SIGHUP reload
             note_reload()
 
-    def wait_for_signals(self, timeout: float = 1.0) -> list[int]:
+    def _wait_time(self, timeout: float) -> float:
         # While staging, poll often: the other workers start as soon as the first one reports.
         timeout = 0.05 if self.staging else min(timeout, self.startup.poll_interval)
-        result: list[int] = super().wait_for_signals(timeout=self.shutdown_delay.remaining(timeout))
+        return self.shutdown_delay.remaining(timeout)
+
+    def wait_for_signals(self, timeout: float = 1.0) -> list[int]:
+        result: list[int] = super().wait_for_signals(timeout=self._wait_time(timeout))
         return result
+
+    def sleep(self) -> None:
+        # Gunicorn 22 and 23's main loop waits here, a second at a time, for a byte on its signal pipe (24+ call
+        # wait_for_signals instead): the same shorter waits apply, as its own sleep() does them otherwise.
+        try:
+            if select.select([self.PIPE[0]], [], [], self._wait_time(1.0))[0]:
+                while os.read(self.PIPE[0], 1):
+                    pass
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EINTR):
+                raise
+        except KeyboardInterrupt:
+            sys.exit()
 
     def handle_term(self) -> None:
         if not self.shutdown_delay.begin():

@@ -38,6 +38,7 @@ from uvicorn.protocols.http.httptools_impl import (
 )
 
 from fastlaunch.worker.body_timeout import BodyLimits, BodyWatch
+from fastlaunch.worker.internals import cycle_replaceable
 
 # Above this a body is handed to the transport next to the head (one writev) rather than copied onto it.
 COPY_LIMIT = 16 * 1024
@@ -195,7 +196,12 @@ def _making(cycle_class: type[RequestResponseCycle], method: Any) -> Any:
     return types.FunctionType(method.__code__, namespace, method.__name__, method.__defaults__, method.__closure__)
 
 
-_on_headers_complete = _making(OneWriteCycle, HttpToolsProtocol.on_headers_complete)
+# Uvicorn's own, cycle and all, where its method no longer has the shape the copy relies on (internals.py warns).
+_on_headers_complete = (
+    _making(OneWriteCycle, HttpToolsProtocol.on_headers_complete)
+    if cycle_replaceable()
+    else HttpToolsProtocol.on_headers_complete
+)
 
 
 class HeadLimits(NamedTuple):

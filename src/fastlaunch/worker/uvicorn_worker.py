@@ -27,6 +27,12 @@ from fastlaunch.core.memory import current_rss, unique_memory
 from fastlaunch.worker.access_log import AccessLog
 from fastlaunch.worker.body_timeout import BodyLimits
 from fastlaunch.worker.deadline import RequestDeadline, TimeoutCounter
+from fastlaunch.worker.internals import (
+    captured_signals_clearable,
+    drain_supported,
+    httptools_protocol_usable,
+    worker_serve_replaceable,
+)
 from fastlaunch.worker.memory_guard import MemoryGuard, record_exit
 from fastlaunch.worker.metrics import RequestMetrics
 from fastlaunch.worker.middleware import ObservabilityMiddleware
@@ -34,13 +40,14 @@ from fastlaunch.worker.options import WorkerOptions
 from fastlaunch.worker.threads import hold_threads_until_they_return
 from fastlaunch.worker.watchdog import LoopWatchdog, report_abort, stall_histogram
 
-HTTP: type[HttpToolsOneWriteProtocol] | str
-try:
+# Without httptools (no wheel for this platform) or with a Uvicorn whose protocol changed: Uvicorn's own choice.
+HTTP: type[HttpToolsOneWriteProtocol] | str = "auto"
+if httptools_protocol_usable():
     from fastlaunch.worker.http_protocol import HeadLimits, HttpToolsOneWriteProtocol
 
     HTTP = HttpToolsOneWriteProtocol
-except ImportError:  # httptools has no wheel for this platform: Uvicorn's own choice (h11)
-    HTTP = "auto"
+# Checked on import, in the master before it forks: a release that changed is named once, at start.
+DRAIN, CLEAN_EXIT = drain_supported(), captured_signals_clearable()
 
 # The longest a shutdown waits for clients to send the request they may already be sending.
 DRAIN_GRACE = 1.5
@@ -62,6 +69,10 @@ class DrainingServer(Server):
             self.on_started()
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if not DRAIN:  # Uvicorn's own shutdown (internals.py has said why)
+            await super().shutdown(sockets=sockets)
+            self._exit_cleanly()
+            return
         for server in self.servers:
             server.close()
         # Every response from now on announces the close, so keep-alive clients reconnect (to the workers
@@ -73,11 +84,14 @@ class DrainingServer(Server):
         while loop.time() < deadline and not self.force_exit and self._drain_step(loop.time()):
             await asyncio.sleep(0.02)
         await super().shutdown()  # not the listeners: closing the servers above has closed them
+        self._exit_cleanly()
+
+    def _exit_cleanly(self) -> None:
         # Uvicorn re-raises the signal it caught once serve() returns, so the worker died by SIGTERM before
         # its own clean-up ran (the access log's last lines, Gunicorn's worker_exit hook). A worker that has
         # shut down gracefully exits normally instead. (A private list, so looked up with care.)
         captured = getattr(self, "_captured_signals", None)
-        if isinstance(captured, list):
+        if isinstance(captured, list) and CLEAN_EXIT:
             captured.clear()
 
     def _drain_step(self, now: float) -> bool:
@@ -123,8 +137,9 @@ class UvicornWorker(_UvicornWorker):  # type: ignore[misc]
     # access_log=False: fastlaunch's middleware writes the access log, off the request path (Uvicorn's own
     # formats and writes each line inside the request). Uvicorn applies it only when its Config is built.
     CONFIG_KWARGS: dict[str, Any] = {"loop": "auto", "http": HTTP, "access_log": False}
-    # The master stages startup (one worker first, measured, then the rest) only for workers that report.
-    reports_boot = True
+    # The master stages startup (one worker first, measured, then the rest) only for workers that report, which
+    # _serve below does: where uvicorn-worker no longer serves through it, the worker is uvicorn-worker's own.
+    reports_boot = worker_serve_replaceable(_UvicornWorker)
     wsgi: Any  # the ASGI app, despite Gunicorn's name
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
