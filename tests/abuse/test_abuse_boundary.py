@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from worker_user_kit import WORKER_USER, as_root_with_worker_user, require_root
 memory_group = cgroup_kit.memory_group
 GRACEFUL = 5
 ATTACKS = 30
+ATTACK_SECONDS = 20
 
 
 @dataclass
@@ -72,12 +74,17 @@ def ground() -> Iterator[Ground]:
 
 
 def attack(port: int) -> int:
-    """Requests that make every worker plant again, some of them landing while workers are replaced."""
+    """Requests that make every worker plant again, some of them landing while workers are replaced. The app
+    kills its own workers, so the master's restart backoff soon spaces the replacements out: the loop is bounded
+    in time as well as in count."""
     answered = 0
+    deadline = time.monotonic() + ATTACK_SECONDS
     for i in range(ATTACKS):
+        if time.monotonic() > deadline:
+            break
         with contextlib.suppress(httpx.HTTPError):
             path = "/attack" if i % 3 else "/"
-            response = httpx.get(f"http://127.0.0.1:{port}{path}", headers={"Connection": "close"}, timeout=10)
+            response = httpx.get(f"http://127.0.0.1:{port}{path}", headers={"Connection": "close"}, timeout=5)
             answered += response.status_code == 200
     return answered
 
@@ -111,15 +118,14 @@ def test_a_hostile_app_cannot_reach_past_the_boundary(
     with running(command, cwd=ground.app, env=env, log=log, ready_url=f"http://127.0.0.1:{port}/") as proc:
         answered = attack(port)
         assert proc.poll() is None, log.read_text(errors="replace")
-        assert httpx.get(f"http://127.0.0.1:{port}/", timeout=10).status_code == 200
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signal.SIGTERM)  # replacements may be waiting out the backoff: the stop must not
         try:
             code = proc.wait(GRACEFUL + 10)  # the graceful timeout, and a margin for a loaded machine
         except subprocess.TimeoutExpired:
             pytest.fail(f"the master did not stop on SIGTERM:\n{log.read_text(errors='replace')[-3000:]}")
     text = log.read_text(errors="replace")
     assert code == 0, text[-3000:]
-    assert answered > ATTACKS // 2, text[-3000:]
+    assert answered >= 3, text[-3000:]  # the app ran: it planted
     assert ground.state() == before, "the canary changed"
     assert "Unhandled exception" not in text and "Traceback" not in master_lines(text), text[-3000:]
     # Each kind of nonsense is reported once, not once per worker or per read.
