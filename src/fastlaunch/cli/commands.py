@@ -225,7 +225,7 @@ def init(
     overrides: dict[str, object],
     targets: Annotated[
         Optional[list[str]],  # noqa: UP045 - typer needs the runtime Optional here
-        typer.Argument(help="What to write: docker, compose, kubernetes, server, paas (default: all)."),
+        typer.Argument(help="What to write: docker, compose, kubernetes (or k8s), server, paas (default: all)."),
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what was detected and what would change.")] = False,
     force: Annotated[
@@ -239,7 +239,16 @@ def init(
     """Write deployment files fitted to this project: Dockerfile, compose, Kubernetes, classic server, PaaS.
     Never overwrites a changed file without --force; shows the diff instead."""
     from fastlaunch.kit.project import detect
-    from fastlaunch.kit.render import Options, compare, next_steps, notes, refuse_overwrites, render, write
+    from fastlaunch.kit.render import (
+        Options,
+        compare,
+        next_steps,
+        notes,
+        refuse_overwrites,
+        render,
+        setting_warnings,
+        write,
+    )
 
     with rendered_errors():
         settings = load_here(overrides)
@@ -262,6 +271,8 @@ def init(
             typer.echo("".join(change.diff), nl=False)
         for note in notes(project, targets or []):
             typer.echo(f"Note: {note}")
+        for warning in setting_warnings(project, targets or []):
+            typer.echo(f"Warning: {warning}")
         if dry_run:
             typer.echo("Dry run: nothing written.")
             return

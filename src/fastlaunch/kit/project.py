@@ -19,6 +19,9 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from fastlaunch.core.exceptions import TemplateError
 from fastlaunch.core.pyproject import read_pyproject
 from fastlaunch.core.settings import Settings
+from fastlaunch.kit.app_settings import AppSettings, read_app_settings
+from fastlaunch.kit.database import Database, code_schemes, detect_database, installed_packages
+from fastlaunch.kit.deploy_env import EnvEntry, app_environment
 from fastlaunch.launcher.discover import AppTarget, discover
 
 Manager = Literal["uv", "poetry", "pep621", "requirements"]
@@ -69,6 +72,24 @@ class Project:
     sqlite: Sqlite | None = None
     members: tuple[Member, ...] = ()  # a uv workspace's members, when the root is one
     app_package: str | None = None  # the member that holds the app (uv sync --package)
+    database: Database | None = None
+    runtime_url: str | None = None  # where a DATABASE_URL for a database server is set here (.env, environment)
+    app_settings: AppSettings = AppSettings()
+
+    @property
+    def environment(self) -> list[EnvEntry]:
+        """What the generated files set in the app's environment (database, required settings)."""
+        return app_environment(self.app_settings, self.database)
+
+    @property
+    def server_database(self) -> Database | None:
+        return self.database if self.database and self.database.server else None
+
+    @property
+    def sqlite_names(self) -> list[str]:
+        """The names the image sets the SQLite URL under: fastlaunch's DATABASE_URL and the app's own."""
+        url = self.app_settings.database_url
+        return ["DATABASE_URL"] + ([url.name] if url and url.name != "DATABASE_URL" else [])
 
     @property
     def dependency_files(self) -> tuple[str, ...]:
@@ -100,7 +121,13 @@ class Project:
         app = f"{self.app.import_string} in {self.app_file} ({self.app.source})"
         if self.pythonpath:
             app += f"; the image puts {self.pythonpath} on PYTHONPATH"
-        database = "no local SQLite file found (DATABASE_URL is set at run time)"
+        database = "none found (no database driver in the dependencies, no database URL in the code)"
+        if self.server_database:
+            database = self.server_database.describe()
+        elif self.runtime_url:
+            database = f"a server's URL in DATABASE_URL ({self.runtime_url}): set at run time, no driver found"
+        elif self.database and not self.sqlite:
+            database = f"{self.database.describe()}; no relative SQLite path found, set its URL at run time"
         if self.sqlite:
             database = (
                 f"SQLite ({self.sqlite.url} in {self.sqlite.where}): the image keeps it in {DATA_DIR}, owned by the "
@@ -113,10 +140,28 @@ class Project:
             ("python", f"{self.python} ({self.python_source})"),
             ("alembic", "yes: the prestart step migrates" if self.alembic else "no"),
             ("database", database),
+            *self._settings_summary(),
             ("/healthz", "found" if self.healthz else "not found: no HEALTHCHECK, liveness probes the TCP port"),
             ("/readyz", "found" if self.readyz else "not found: readiness probes /healthz or the TCP port"),
             ("fastlaunch", "in the dependencies" if self.declares_fastlaunch else "added to the image (pinned)"),
         ]
+
+    def _settings_summary(self) -> list[tuple[str, str]]:
+        """One row per setting the app reads, with where it is read and what the generated files do with it."""
+        found = self.app_settings.settings
+        if not found:
+            return [("settings", "none read from the environment found in the code")]
+        written = {e.name: e for e in self.environment}
+        rows = [("settings", f"{len(found)} read by the app, {sum(s.required for s in found)} required")]
+        for setting in found:
+            entry = written.get(setting.name)
+            what = "required" if setting.required else "optional"
+            if entry and entry.filled:
+                what += ", set by init (" + entry.reason.split(":")[0] + ")"
+            elif entry:
+                what += ", a placeholder: set it yourself"
+            rows.append(("", f"{setting.name}: {what}; {setting.describe().split(' (', 1)[1][:-1]}"))
+        return rows
 
 
 def detect_manager(root: Path, pyproject: dict[str, object]) -> Manager:
@@ -337,6 +382,12 @@ def detect_sqlite(root: Path, settings: Settings, files: list[Path]) -> Sqlite |
 def import_root(root: Path, app: AppTarget) -> str:
     """The app's sys.path entry relative to the root; a TemplateError when the image would not contain it."""
     inside = app.file is None or (app.file.is_relative_to(root) and app.path.is_relative_to(root))
+    if not inside and (root / "__init__.py").is_file() and app.path == root.parent:
+        raise TemplateError(
+            f"{root} is itself a Python package (it holds __init__.py) and the app's module imports it as "
+            f"{app.module}: the image must hold the directory {root.name}/, so it is built from {root.parent}.",
+            hint=f"Run fastlaunch init in {root.parent} (the app is then {app.import_string}).",
+        )
     if not inside or SKIP_DIRS.intersection(app.path.relative_to(root).parts):
         raise TemplateError(
             f"The app {app.import_string} is imported from {app.file}, outside the project {root}: the image, "
@@ -362,6 +413,17 @@ def detect(settings: Settings, root: Path | None = None) -> Project:
     routes = routes_declared(files)
     app = discover(settings, root, check_imports=False)
     members = workspace_members(root, pyproject) if (root / "uv.lock").is_file() else ()
+    texts = [(f.relative_to(root).as_posix(), v) for f, v in _constants(files)]
+    for name in ("alembic.ini", ".env.example"):
+        texts += [(name, (root / name).read_text(errors="replace"))] if (root / name).is_file() else []
+    database = detect_database(installed_packages(root, _dependency_names(root, pyproject)), code_schemes(texts))
+    sqlite = detect_sqlite(root, settings, files)
+    if database and database.server:
+        sqlite = None  # a SQLite default in the code is for development: the project installs a server's driver
+    runtime_url = None
+    if settings.database_url and not settings.database_url.startswith("sqlite"):
+        runtime_url = settings.source("database_url").describe()
+        database = database if database and database.server else None
     return Project(
         root=root,
         name=_name(root, pyproject),
@@ -374,7 +436,10 @@ def detect(settings: Settings, root: Path | None = None) -> Project:
         readyz="/readyz" in routes,
         declares_fastlaunch="fastlaunch" in _dependency_names(root, pyproject),
         import_root=import_root(root, app),
-        sqlite=detect_sqlite(root, settings, files),
+        sqlite=sqlite,
         members=members,
         app_package=_member_of(root, members, app),
+        database=database,
+        runtime_url=runtime_url,
+        app_settings=read_app_settings(root, files),
     )

@@ -15,6 +15,7 @@ import jinja2
 from fastlaunch import __version__
 from fastlaunch.core.exceptions import TemplateError
 from fastlaunch.core.settings import Settings
+from fastlaunch.kit.deploy_env import warnings
 from fastlaunch.kit.dockerignore import read_patterns
 from fastlaunch.kit.project import DATA_DIR, Project
 from fastlaunch.launcher.workers import HEADROOM_FRACTION, MiB, PlanRequest, Sourced, compute_workers
@@ -39,7 +40,11 @@ K8S_FILES = ("kustomization", "configmap", "secret", "deployment", "service", "i
 # target -> (template, output path); {name} is the project's name.
 TARGETS: dict[str, tuple[tuple[str, str], ...]] = {
     "docker": (("docker/Dockerfile.j2", "Dockerfile"), ("docker/dockerignore.j2", ".dockerignore")),
-    "compose": (("compose/compose.yaml.j2", "compose.yaml"), ("compose/Caddyfile.j2", "Caddyfile")),
+    "compose": (
+        ("compose/compose.yaml.j2", "compose.yaml"),
+        ("compose/Caddyfile.j2", "Caddyfile"),
+        ("compose/env.example.j2", ".env.example"),
+    ),
     "kubernetes": tuple((f"kubernetes/{n}.yaml.j2", f"k8s/{n}.yaml") for n in K8S_FILES),
     "server": (
         ("server/systemd.service.j2", "deploy/server/{name}.service"),
@@ -53,10 +58,12 @@ TARGETS: dict[str, tuple[tuple[str, str], ...]] = {
         ("paas/service.yaml.j2", "deploy/cloudrun/service.yaml"),
     ),
 }
+# Other names a target is known by (the folder `init kubernetes` writes is k8s/).
+ALIASES = {"k8s": "kubernetes", "kube": "kubernetes", "docker-compose": "compose"}
 # Files a target cannot work without: compose builds the image from the Dockerfile.
 REQUIRES = {"compose": ("docker",)}
 # Files whose existing content is kept and completed rather than replaced.
-MERGED = frozenset({".dockerignore"})
+MERGED = frozenset({".dockerignore", ".env.example"})
 # What to run on each target's files once written.
 CHECKS = {
     "docker": "fastlaunch lint Dockerfile",
@@ -173,11 +180,21 @@ def context(project: Project, settings: Settings, options: Options) -> dict[str,
         "upstream_name": project.name.replace("-", "_"),
         "data_dir": DATA_DIR,
         "cluster_proxies": CLUSTER_PROXIES,
+        "env_required": env_required(project),
         "platform_proxies": PLATFORM_PROXIES,
     }
 
 
+def env_required(project: Project) -> list[str]:
+    """The variables compose.yaml requires to be set: the database password, the app's unfilled settings."""
+    names = [
+        f"{'POSTGRES' if db.backend == 'postgresql' else 'MARIADB'}_PASSWORD" for db in [project.server_database] if db
+    ]
+    return names + [e.name for e in project.environment if not e.filled and e.name not in names]
+
+
 def expand(targets: list[str]) -> list[str]:
+    targets = [ALIASES.get(t, t) for t in targets]
     unknown = [t for t in targets if t not in TARGETS]
     if unknown:
         raise TemplateError(
@@ -223,6 +240,24 @@ def notes(project: Project, targets: list[str]) -> list[str]:
     return found
 
 
+def setting_warnings(project: Project, targets: list[str]) -> list[str]:
+    """One line per setting the app requires that the compose file and the Secret could only hold a
+    placeholder for."""
+    if not {"compose", "kubernetes"} & set(expand(targets)):
+        return []
+    return warnings(project.environment)
+
+
+def merge_env_example(current: str, generated: str) -> str:
+    """The project's .env.example with the variables it lacks appended: its own lines and values stay."""
+    have = {line.split("=", 1)[0].strip() for line in current.splitlines() if "=" in line}
+    missing = [line for line in generated.splitlines() if "=" in line and line.split("=", 1)[0] not in have]
+    if not missing:
+        return current
+    header = f"# Added by fastlaunch {__version__} (`fastlaunch init compose`): required by compose.yaml or the app."
+    return current.rstrip("\n") + "\n\n" + "\n".join([header, *missing]) + "\n"
+
+
 def merge_ignore(current: str, generated: str) -> str:
     """The project's .dockerignore with the generated patterns it lacks appended after its own: its lines
     stay as they were, and ours come last so that no earlier `!` line of the project re-includes a secret."""
@@ -250,7 +285,8 @@ def compare(root: Path, files: dict[str, str]) -> list[Change]:
         current = path.read_text(encoding="utf-8", errors="replace")
         status: Literal["merge", "update"] = "update"
         if relative in MERGED:
-            content, status = merge_ignore(current, content), "merge"
+            merge = merge_ignore if relative == ".dockerignore" else merge_env_example
+            content, status = merge(current, content), "merge"
         if current == content:
             changes.append(Change(path, "unchanged", content))
             continue
