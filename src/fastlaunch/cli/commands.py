@@ -50,7 +50,10 @@ def settings_options(func: Callable[..., None]) -> Callable[..., None]:
         env = f" [env: {s.env}]" if s.env else ""
         annotation = Annotated[
             Optional[str],  # noqa: UP045 - typer needs the runtime Optional here
-            typer.Option(s.cli, help=f"{s.help}{env}", rich_help_panel=s.section, show_default=False),
+            # The help is plain text: escape "[" so Rich markup keeps `fastlaunch[metrics]` as written.
+            typer.Option(
+                s.cli, help=f"{s.help}{env}".replace("[", r"\["), rich_help_panel=s.section, show_default=False
+            ),
         ]
         params.append(inspect.Parameter(s.name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation))
         annotations[s.name] = annotation

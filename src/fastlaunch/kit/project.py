@@ -16,6 +16,7 @@ from typing import Literal
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
+from fastlaunch.core.alembic_ini import find_alembic_ini
 from fastlaunch.core.exceptions import TemplateError
 from fastlaunch.core.pyproject import read_pyproject
 from fastlaunch.core.settings import Settings
@@ -73,6 +74,7 @@ class Project:
     members: tuple[Member, ...] = ()  # a uv workspace's members, when the root is one
     app_package: str | None = None  # the member that holds the app (uv sync --package)
     database: Database | None = None
+    alembic_ini: str = "alembic.ini"  # where it is, relative to the root
     runtime_url: str | None = None  # where a DATABASE_URL for a database server is set here (.env, environment)
     app_settings: AppSettings = AppSettings()
 
@@ -138,13 +140,20 @@ class Project:
             ("dependencies", self._dependencies()),
             ("app", app),
             ("python", f"{self.python} ({self.python_source})"),
-            ("alembic", "yes: the prestart step migrates" if self.alembic else "no"),
+            ("alembic", self._alembic_summary()),
             ("database", database),
             *self._settings_summary(),
             ("/healthz", "found" if self.healthz else "not found: no HEALTHCHECK, liveness probes the TCP port"),
             ("/readyz", "found" if self.readyz else "not found: readiness probes /healthz or the TCP port"),
             ("fastlaunch", "in the dependencies" if self.declares_fastlaunch else "added to the image (pinned)"),
         ]
+
+    def _alembic_summary(self) -> str:
+        if not self.alembic:
+            return "no alembic.ini in the project (nor two levels down)"
+        if self.alembic_ini == "alembic.ini":
+            return "yes: the prestart step migrates"
+        return f"yes ({self.alembic_ini}): the prestart step migrates with it, run from the project directory"
 
     def _settings_summary(self) -> list[tuple[str, str]]:
         """One row per setting the app reads, with where it is read and what the generated files do with it."""
@@ -369,9 +378,9 @@ def detect_sqlite(root: Path, settings: Settings, files: list[Path]) -> Sqlite |
         candidates.append((settings.database_url, f"DATABASE_URL ({settings.source('database_url').describe()})"))
     else:
         candidates += [(value, file.relative_to(root).as_posix()) for file, value in _constants(files)]
-        ini = root / "alembic.ini"
-        if ini.is_file() and (found := re.search(r"^sqlalchemy\.url\s*=\s*(\S+)", ini.read_text(), re.M)):
-            candidates.append((found.group(1), "alembic.ini"))
+        ini = find_alembic_ini(root)
+        if ini and (found := re.search(r"^sqlalchemy\.url\s*=\s*(\S+)", ini.read_text(), re.M)):
+            candidates.append((found.group(1), ini.relative_to(root).as_posix()))
     for url, where in candidates:
         if match := SQLITE_RELATIVE.match(url.strip()):
             name = Path(match.group("path")).name
@@ -414,8 +423,9 @@ def detect(settings: Settings, root: Path | None = None) -> Project:
     app = discover(settings, root, check_imports=False)
     members = workspace_members(root, pyproject) if (root / "uv.lock").is_file() else ()
     texts = [(f.relative_to(root).as_posix(), v) for f, v in _constants(files)]
-    for name in ("alembic.ini", ".env.example"):
-        texts += [(name, (root / name).read_text(errors="replace"))] if (root / name).is_file() else []
+    ini = find_alembic_ini(root)
+    for path in (ini, root / ".env.example"):
+        texts += [(path.name, path.read_text(errors="replace"))] if path and path.is_file() else []
     database = detect_database(installed_packages(root, _dependency_names(root, pyproject)), code_schemes(texts))
     sqlite = detect_sqlite(root, settings, files)
     if database and database.server:
@@ -431,7 +441,8 @@ def detect(settings: Settings, root: Path | None = None) -> Project:
         python=python,
         python_source=python_source,
         app=app,
-        alembic=(root / "alembic.ini").is_file(),
+        alembic=ini is not None,
+        alembic_ini=ini.relative_to(root).as_posix() if ini else "alembic.ini",
         healthz="/healthz" in routes,
         readyz="/readyz" in routes,
         declares_fastlaunch="fastlaunch" in _dependency_names(root, pyproject),
