@@ -6,6 +6,7 @@ started for real in tests/kit/test_stacks_run.py."""
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import yaml
 from support import ASSETS, run_cli
 
 from fastlaunch.kit.database import detect_database
+from fastlaunch.kit.requirements import SELF_GREP
 
 STACKS = ASSETS / "stacks"
 
@@ -111,3 +113,89 @@ def test_driver_decides_server_and_scheme(
     assert (found.scheme if found else None) == expected
     if found:
         assert found.server == (not expected.startswith("sqlite"))  # type: ignore[union-attr]
+
+
+def write_project(root: Path, files: dict[str, str]) -> Path:
+    for relative, text in files.items():
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).write_text(text)
+    return root
+
+
+APP = "from fastapi import FastAPI\n\napp = FastAPI()\n"
+
+
+def test_requirements_installing_the_project_and_including_files(tmp_path: Path) -> None:
+    project = write_project(
+        tmp_path / "svc",
+        {
+            "main.py": APP,
+            "requirements.txt": "-e .[pg]\n-r requirements/base.txt\n",
+            "requirements/base.txt": "fastapi\n-c constraints.txt\n",
+            "requirements/constraints.txt": "fastapi<1\n",
+            "pyproject.toml": '[project]\nname = "svc"\ndependencies = ["httpx"]\n'
+            '[project.optional-dependencies]\npg = ["asyncpg", "sqlalchemy"]\n',
+        },
+    )
+    result = run_cli(["init", "docker"], cwd=project)
+    assert result.returncode == 0, result.stderr
+    assert "requirements (requirements.txt, requirements/base.txt, requirements/constraints.txt, pyproject.toml)" in (
+        result.stdout
+    )
+    # The extra's driver counts as installed.
+    assert "database      PostgreSQL, postgresql+asyncpg:// (asyncpg in the dependencies)" in result.stdout
+    dockerfile = (project / "Dockerfile").read_text()
+    assert "COPY requirements/base.txt ./requirements/\n" in dockerfile
+    assert "COPY requirements/constraints.txt ./requirements/\n" in dockerfile
+    assert "requirements.txt > requirements.image.txt" in dockerfile and "extras = ['pg']" in dockerfile
+    # What the build's grep keeps: everything but the line installing the project.
+    kept = subprocess.run(
+        ["grep", "-vE", SELF_GREP],
+        input="-e .[pg]\n.\n-e file:.\nfastapi\n-r x.txt\n./vendor/pkg\n",
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    assert kept == "fastapi\n-r x.txt\n./vendor/pkg\n"
+
+
+def test_pdm_lock_is_exported_exactly_and_other_locks_are_refused(tmp_path: Path) -> None:
+    project = write_project(
+        tmp_path / "svc",
+        {"main.py": APP, "pyproject.toml": '[project]\nname = "svc"\ndependencies = ["fastapi"]\n', "pdm.lock": ""},
+    )
+    result = run_cli(["init", "docker"], cwd=project)
+    assert result.returncode == 0 and "dependencies  pdm (pyproject.toml, pdm.lock)" in result.stdout
+    assert "pdm export --prod --format requirements --output requirements.txt" in (project / "Dockerfile").read_text()
+    other = write_project(tmp_path / "pipenv", {"main.py": APP, "Pipfile.lock": "{}"})
+    refused = run_cli(["init", "docker"], cwd=other)
+    assert refused.returncode == 9 and "locked in Pipfile.lock" in refused.stderr
+    assert "pipenv requirements > requirements.txt" in refused.stderr
+    assert not (other / "Dockerfile").exists()
+
+
+def test_directories_the_app_writes_under_its_code_are_made_writable(tmp_path: Path) -> None:
+    code = (
+        "import logging, os\nfrom pathlib import Path\nfrom fastapi import FastAPI\n\n"
+        'BASE_DIR = Path(__file__).resolve().parent\nLOG_DIR = BASE_DIR / "logs"\nLOG_DIR.mkdir(exist_ok=True)\n'
+        'os.makedirs("uploads", exist_ok=True)\n'
+        'handler = logging.FileHandler(os.path.join(os.path.dirname(__file__), "var", "app.log"))\n'
+        'os.makedirs(os.environ.get("CACHE", "/tmp/c"), exist_ok=True)\nopen("/tmp/x", "w")\napp = FastAPI()\n'
+    )
+    project = write_project(
+        tmp_path / "svc", {"app/__init__.py": "", "app/main.py": code, "requirements.txt": "fastapi\n"}
+    )
+    result = run_cli(["init", "docker", "kubernetes"], cwd=project)
+    assert result.returncode == 0, result.stderr
+    assert "writes        app/logs (app/main.py:7), uploads (app/main.py:8), app/var (app/main.py:9)" in result.stdout
+    assert (
+        "RUN install -d -o 10001 -g 10001 /app/app/logs /app/uploads /app/app/var\n"
+        in (project / "Dockerfile").read_text()
+    )
+    mounts = yaml.safe_load((project / "k8s/deployment.yaml").read_text())["spec"]["template"]["spec"]
+    paths = [m["mountPath"] for m in mounts["containers"][0]["volumeMounts"]]
+    assert paths == ["/tmp", "/app/app/logs", "/app/uploads", "/app/app/var"]  # the root filesystem is read-only
+    assert result.stdout.count("Warning: ") == 1
+    assert "Warning: app/main.py:10 writes to os.environ.get('CACHE', '/tmp/c'), a path known only at run time" in (
+        result.stdout
+    )

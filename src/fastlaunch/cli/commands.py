@@ -251,6 +251,7 @@ def init(
         render,
         setting_warnings,
         write,
+        write_warnings,
     )
 
     with rendered_errors():
@@ -274,7 +275,7 @@ def init(
             typer.echo("".join(change.diff), nl=False)
         for note in notes(project, targets or []):
             typer.echo(f"Note: {note}")
-        for warning in setting_warnings(project, targets or []):
+        for warning in setting_warnings(project, targets or []) + write_warnings(project):
             typer.echo(f"Warning: {warning}")
         if dry_run:
             typer.echo("Dry run: nothing written.")

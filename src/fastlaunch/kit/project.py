@@ -23,13 +23,16 @@ from fastlaunch.core.settings import Settings
 from fastlaunch.kit.app_settings import AppSettings, read_app_settings
 from fastlaunch.kit.database import Database, code_schemes, detect_database, installed_packages
 from fastlaunch.kit.deploy_env import EnvEntry, app_environment
+from fastlaunch.kit.requirements import REQUIREMENTS, Requirements, read_requirements
+from fastlaunch.kit.writable_dirs import Writes, find_writes
 from fastlaunch.launcher.discover import AppTarget, discover
 
-Manager = Literal["uv", "poetry", "pep621", "requirements"]
+Manager = Literal["uv", "poetry", "pdm", "pep621", "requirements"]
 # Where the dependency list comes from, per manager (the files the Dockerfile copies before the code).
 MANAGER_FILES: dict[Manager, tuple[str, ...]] = {
     "uv": ("pyproject.toml", "uv.lock"),
     "poetry": ("pyproject.toml", "poetry.lock"),
+    "pdm": ("pyproject.toml", "pdm.lock"),
     "pep621": ("pyproject.toml",),
     "requirements": ("requirements.txt",),
 }
@@ -93,8 +96,13 @@ class Project:
         url = self.app_settings.database_url
         return ["DATABASE_URL"] + ([url.name] if url and url.name != "DATABASE_URL" else [])
 
+    requirements: Requirements = Requirements((REQUIREMENTS,))
+    writes: Writes = Writes()
+
     @property
     def dependency_files(self) -> tuple[str, ...]:
+        if self.manager == "requirements":
+            return self.requirements.files + (("pyproject.toml",) if self.requirements.installs_self else ())
         return MANAGER_FILES[self.manager] + tuple(f"{m.path}/pyproject.toml" for m in self.members)
 
     @property
@@ -143,10 +151,17 @@ class Project:
             ("alembic", self._alembic_summary()),
             ("database", database),
             *self._settings_summary(),
+            ("writes", self._writes_summary()),
             ("/healthz", "found" if self.healthz else "not found: no HEALTHCHECK, liveness probes the TCP port"),
             ("/readyz", "found" if self.readyz else "not found: readiness probes /healthz or the TCP port"),
             ("fastlaunch", "in the dependencies" if self.declares_fastlaunch else "added to the image (pinned)"),
         ]
+
+    def _writes_summary(self) -> str:
+        if not self.writes.dirs:
+            return "no directory under the code found that the app writes to"
+        shown = ", ".join(f"{d.path} ({d.where})" for d in self.writes.dirs)
+        return f"{shown}: owned by the image's app user (the rest of /app stays read-only to it)"
 
     def _alembic_summary(self) -> str:
         if not self.alembic:
@@ -186,8 +201,20 @@ def detect_manager(root: Path, pyproject: dict[str, object]) -> Manager:
         )
     if (root / "poetry.lock").is_file() or "poetry" in _table(pyproject, "tool"):
         return "poetry"
+    if (root / "pdm.lock").is_file():
+        return "pdm"
     if (root / "requirements.txt").is_file():
         return "requirements"
+    for lock, export in (
+        ("Pipfile.lock", "pipenv requirements"),
+        ("pylock.toml", "uv export --format requirements-txt"),
+    ):
+        if (root / lock).is_file():
+            raise TemplateError(
+                f"The project's dependencies are locked in {lock}, which the generated image cannot install exactly; "
+                "installing the unlocked ranges instead would build something other than what was tested.",
+                hint=f"Export the lock to requirements.txt ({export} > requirements.txt), then run again.",
+            )
     if "project" in pyproject:
         return "pep621"
     return "requirements"
@@ -320,12 +347,17 @@ def _at_least(minor: int, floor: int, source: str) -> tuple[str, str]:
 
 def _dependency_names(root: Path, pyproject: dict[str, object]) -> set[str]:
     specs: list[str] = []
-    requirements = root / "requirements.txt"
-    if requirements.is_file():
-        specs += [line.strip() for line in requirements.read_text().splitlines() if line.strip()[:1].isalnum()]
+    requirements = read_requirements(root)
+    for name in requirements.files:
+        lines = (root / name).read_text(errors="replace").splitlines()
+        specs += [line.strip() for line in lines if line.strip()[:1].isalnum()]
     deps = _table(pyproject, "project").get("dependencies")
     if isinstance(deps, list):
         specs += [str(d) for d in deps]
+    optional = _table(_table(pyproject, "project"), "optional-dependencies")
+    for extra in requirements.extras:
+        listed = optional.get(extra)
+        specs += [str(d) for d in listed] if isinstance(listed, list) else []
     names = {re.split(r"[\s\[<>=!~;@(]", spec, maxsplit=1)[0].lower().replace("_", "-") for spec in specs}
     names |= {n.lower() for n in _table(_table(_table(pyproject, "tool"), "poetry"), "dependencies")}
     return names
@@ -452,5 +484,7 @@ def detect(settings: Settings, root: Path | None = None) -> Project:
         app_package=_member_of(root, members, app),
         database=database,
         runtime_url=runtime_url,
+        requirements=read_requirements(root),
+        writes=find_writes(root, files),
         app_settings=read_app_settings(root, files),
     )

@@ -18,6 +18,7 @@ from fastlaunch.core.settings import Settings
 from fastlaunch.kit.deploy_env import warnings
 from fastlaunch.kit.dockerignore import read_patterns
 from fastlaunch.kit.project import DATA_DIR, Project
+from fastlaunch.kit.requirements import SELF_GREP
 from fastlaunch.launcher.workers import HEADROOM_FRACTION, MiB, PlanRequest, Sourced, compute_workers
 
 # FORWARDED_ALLOW_IPS behind a cluster's ingress: the private ranges pod networks use (RFC 1918, the RFC 6598
@@ -181,6 +182,7 @@ def context(project: Project, settings: Settings, options: Options) -> dict[str,
         "data_dir": DATA_DIR,
         "cluster_proxies": CLUSTER_PROXIES,
         "env_required": env_required(project),
+        "self_grep": SELF_GREP,
         "platform_proxies": PLATFORM_PROXIES,
     }
 
@@ -246,6 +248,15 @@ def setting_warnings(project: Project, targets: list[str]) -> list[str]:
     if not {"compose", "kubernetes"} & set(expand(targets)):
         return []
     return warnings(project.environment)
+
+
+def write_warnings(project: Project) -> list[str]:
+    """Writes whose path the code builds at run time: the image cannot know which directory to open up."""
+    return [
+        f"{u.where} writes to {u.code}, a path known only at run time: under /app, only the directories listed "
+        f"as 'writes' are writable for the image's user (uid {UID}); point it at /tmp or a volume."
+        for u in project.writes.unresolved
+    ]
 
 
 def merge_env_example(current: str, generated: str) -> str:
