@@ -67,6 +67,17 @@ def test_src_package_psycopg3_parts_and_nested_alembic(tmp_path: Path) -> None:
     assert env["POSTGRES_PASSWORD"] == "${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD}"
 
 
+def test_package_rooted_project_on_mysql_driver_gets_mariadb_and_its_parts(tmp_path: Path) -> None:
+    project, out = initialised("backend", tmp_path, "compose")
+    assert "app           main:app in main.py (automatic: found main.py)" in out  # backend/ holds __init__.py
+    assert "database      MySQL/MariaDB, mysql+pymysql:// (pymysql in the dependencies)" in out
+    services, env = compose_env(project)
+    assert services["db"]["image"] == "mariadb:11"
+    assert env["DATABASE_URL"].startswith("mysql+pymysql://${MARIADB_USER:-app}:${MARIADB_PASSWORD:?")
+    assert (env["DB_HOST"], env["DB_PORT"], env["DB_NAME"]) == ("db", "3306", "${MARIADB_DATABASE:-app}")
+    assert "Warning" not in out
+
+
 def test_no_database_no_server_and_the_required_key(tmp_path: Path) -> None:
     project, out = initialised("nodb", tmp_path, "compose", "kubernetes")
     assert "database      none found" in out

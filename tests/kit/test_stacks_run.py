@@ -1,12 +1,14 @@
-"""Each shape of tests/assets/stacks taken through `fastlaunch init`, then started with the real tools:
-`podman-compose up` (database, migrate, app) until an endpoint that reads the database answers 200 through the
-stack, and the generated Deployment under `podman kube play` against a database container.
+"""Each shape of tests/assets/stacks (and the SQLite project of tests/assets/init) taken through
+`fastlaunch init`, then started with the real tools: `podman-compose up` (database, migrate, app) until an
+endpoint that reads the database answers 200 through the stack, the generated Deployment under `podman kube
+play` against a database container, and for the shapes without a database server, that none is started.
 
 STAND-INS: postgres:16 is Debian's PostgreSQL behind the official image's POSTGRES_* contract
-(tests/assets/standins/postgres), as in test_compose.py, which explains why services are started one at a
-time in the order compose.yaml declares (podman 4.3 runs no health checks and podman-compose ignores
-`service_healthy`). One image build per shape; the stand-in and base images are shared with the other
-container tests."""
+(tests/assets/standins/postgres, as in test_compose.py); mariadb:11 is Debian's MariaDB 10.11 behind the
+official image's MARIADB_* contract and healthcheck.sh (tests/assets/standins/mariadb). test_compose.py says
+why services are started one at a time in the order compose.yaml declares (podman 4.3 runs no health checks
+and podman-compose ignores `service_healthy`). One image build per shape; the stand-in and base images are
+shared with the other container tests."""
 
 from __future__ import annotations
 
@@ -30,7 +32,8 @@ COMPOSE = str(Path(sys.executable).parent / "podman-compose")
 PASSWORD = "throwaway-stack-password"
 API_KEY = "throwaway-api-key"
 # What `init` was asked to write, and what an operator sets (the .env.example names).
-ENV = {"POSTGRES_PASSWORD": PASSWORD, "API_KEY": API_KEY}
+ENV = {"POSTGRES_PASSWORD": PASSWORD, "MARIADB_PASSWORD": PASSWORD, "API_KEY": API_KEY}
+STANDINS = {"postgres:16": "postgres", "mariadb:11": "mariadb"}
 
 
 @dataclass
@@ -104,9 +107,10 @@ def podman() -> Iterator[Podman]:
     for tool in ("podman", "runc", "debootstrap"):
         require_tool(tool, "runs the generated stacks")
     podman = prepared()
-    tag = "docker.io/library/postgres:16"
-    if podman("image", "exists", tag, check=False).returncode != 0:
-        podman("build", "--pull=never", "-t", tag, str(ASSETS / "standins" / "postgres"))
+    for image, directory in STANDINS.items():
+        tag = f"docker.io/library/{image}"
+        if podman("image", "exists", tag, check=False).returncode != 0:
+            podman("build", "--pull=never", "-t", tag, str(ASSETS / "standins" / directory))
     yield podman
     cleanup_netfilter()
 
@@ -122,9 +126,9 @@ def wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return wheels
 
 
-def initialised(podman: Podman, wheels: Path, tmp_path: Path, shape: str) -> Stack:
+def initialised(podman: Podman, wheels: Path, tmp_path: Path, shape: str, assets: Path = ASSETS / "stacks") -> Stack:
     project = tmp_path / shape
-    shutil.copytree(ASSETS / "stacks" / shape, project)
+    shutil.copytree(assets / shape, project)
     result = run_cli(["init", "compose", "kubernetes"], cwd=project)
     assert result.returncode == 0, result.stdout + result.stderr
     name = yaml.safe_load((project / "compose.yaml").read_text())["name"]
@@ -197,11 +201,26 @@ def test_src_package_with_psycopg3_parts_and_nested_alembic(podman: Podman, whee
         stack.down()
 
 
-def test_no_database_starts_no_database_server(podman: Podman, wheels: Path, tmp_path: Path) -> None:
-    stack = initialised(podman, wheels, tmp_path, "nodb")
+def test_package_rooted_project_on_mariadb_with_parts(podman: Podman, wheels: Path, tmp_path: Path) -> None:
+    stack = initialised(podman, wheels, tmp_path, "backend")
+    try:
+        stack.up()  # migrate waited for MariaDB through SQLAlchemy and PyMySQL (mysql+pymysql://)
+        status, body = stack.answer("GET", "/visits")
+        assert (status, body) == (200, {"visits": 1, "driver": "pymysql"})
+    finally:
+        stack.down()
+
+
+@pytest.mark.parametrize(
+    ("shape", "assets", "path"), [("nodb", "stacks", "/healthz"), ("sqlite-alembic", "init", "/notes")]
+)
+def test_no_database_server_for_no_database_and_sqlite(
+    podman: Podman, wheels: Path, tmp_path: Path, shape: str, assets: str, path: str
+) -> None:
+    stack = initialised(podman, wheels, tmp_path, shape, ASSETS / assets)
     try:
         stack.up()
-        status, body = stack.answer("GET", "/healthz")
+        status, body = stack.answer("GET", path)  # sqlite-alembic: migrated by the app's own prestart, in /data
         assert status == 200, body
         app = stack.container("app")
         running = podman("ps", "--filter", f"label=com.docker.compose.project={stack.name}", "--format", "{{.Names}}")
