@@ -142,7 +142,7 @@ def test_requirements_installing_the_project_and_including_files(tmp_path: Path)
         {
             "main.py": APP,
             "requirements.txt": "-e .[pg]\n-r requirements/base.txt\n",
-            "requirements/base.txt": "fastapi\n-c constraints.txt\n",
+            "requirements/base.txt": "fastapi\n-c constraints.txt\npytest>=8\n",
             "requirements/constraints.txt": "fastapi<1\n",
             "pyproject.toml": '[project]\nname = "svc"\ndependencies = ["httpx"]\n'
             '[project.optional-dependencies]\npg = ["asyncpg", "sqlalchemy"]\n',
@@ -153,6 +153,7 @@ def test_requirements_installing_the_project_and_including_files(tmp_path: Path)
     assert "requirements (requirements.txt, requirements/base.txt, requirements/constraints.txt, pyproject.toml)" in (
         result.stdout
     )
+    assert "install(s) development tools (pytest): the image carries them too" in result.stdout
     # The extra's driver counts as installed.
     assert "database      PostgreSQL, postgresql+asyncpg:// (asyncpg in the dependencies)" in result.stdout
     dockerfile = (project / "Dockerfile").read_text()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -59,6 +60,15 @@ TARGETS: dict[str, tuple[tuple[str, str], ...]] = {
         ("paas/service.yaml.j2", "deploy/cloudrun/service.yaml"),
     ),
 }
+# How to create the file the Dockerfile installs from, per manager, when it is missing.
+LOCK_HINTS = {
+    "poetry": "Run `poetry lock` to create poetry.lock, then run again.",
+    "pdm": "Run `pdm lock` to create pdm.lock, then run again.",
+    "uv": "Run `uv lock` to create uv.lock, then run again.",
+    "requirements": "Create the requirements file(s) it names, or fix the -r/-c line, then run again.",
+}
+# Tools a production image has no use for, seen in a requirements file it installs.
+DEV_TOOLS = frozenset({"pytest", "ruff", "mypy", "black", "flake8", "isort", "pre-commit", "coverage", "pylint", "tox"})
 # Other names a target is known by (the folder `init kubernetes` writes is k8s/).
 ALIASES = {"k8s": "kubernetes", "kube": "kubernetes", "docker-compose": "compose"}
 # Files a target cannot work without: compose builds the image from the Dockerfile.
@@ -216,7 +226,7 @@ def render(project: Project, settings: Settings, targets: list[str], options: Op
         raise TemplateError(
             f"The Dockerfile installs the dependencies from {', '.join(missing)}, which does not exist in "
             f"{project.root}.",
-            hint="Run `poetry lock` (Poetry) to create the lock file, or add a requirements.txt, then run again.",
+            hint=LOCK_HINTS.get(project.manager, "Create the missing file(s), then run again."),
         )
     values = context(project, settings, options or Options())
     env = environment()
@@ -239,6 +249,18 @@ def notes(project: Project, targets: list[str]) -> list[str]:
             f"Procfile and app.yaml run `fastlaunch run`, but {', '.join(project.dependency_files)} does not list "
             f"fastlaunch: add fastlaunch=={__version__} to the dependencies."
         )
+    if project.manager == "requirements" and "docker" in expand(targets):
+        installed = {
+            re.split(r"[\s\[<>=!~;@]", line.strip(), maxsplit=1)[0].lower()
+            for name in project.requirements.files
+            if (project.root / name).is_file()
+            for line in (project.root / name).read_text(errors="replace").splitlines()
+        }
+        if tools := sorted(DEV_TOOLS & installed):
+            found.append(
+                f"{', '.join(project.requirements.files)} install(s) development tools ({', '.join(tools)}): the "
+                "image carries them too; move them to a requirements-dev.txt that requirements.txt does not include."
+            )
     return found
 
 
