@@ -44,6 +44,8 @@ def test_flat_package_asyncpg_url_under_the_apps_name_and_required_key(tmp_path:
     assert env["NOTES_DB_URI"] == env["DATABASE_URL"]
     assert env["NOTES_DB_URI"].startswith("postgresql+asyncpg://${POSTGRES_USER:-app}:")
     assert env["API_KEY"] == "${API_KEY:?set API_KEY}"
+    ignored = (project / ".dockerignore").read_text().splitlines()
+    assert ".fastlaunch-migrate.lock" in ignored and "**/*.migrate.lock" in ignored
     assert (project / ".env.example").read_text().splitlines()[-2:] == [
         "POSTGRES_PASSWORD=CHANGE-ME",
         "API_KEY=CHANGE-ME",
