@@ -148,14 +148,21 @@ def run_migrations(settings: Settings) -> None:
         path = lock_file(settings, url)
         log.info("Migrating: alembic upgrade head under the file lock %s", path)
         env = url_from_elsewhere(ini) if url is None else None
-        if env is not None and not _sqlite_only(ini, env):
+        if env is not None:
+            # SQLite's lock belongs next to its file, which replicas share; another database has its own lock.
+            fix = (
+                "set DATABASE_URL to that SQLite URL (the lock then sits next to the database file)"
+                if _sqlite_only(ini, env)
+                else "when that is a PostgreSQL database, set DATABASE_URL to its URL (fastlaunch then takes a "
+                "PostgreSQL advisory lock)"
+            )
             log.warning(
                 "The migration lock is only a file lock (%s): it serialises processes on this file system, not "
                 "replicas in separate containers. DATABASE_URL is not set and %s builds its database URL itself; "
-                "when that is a PostgreSQL database, set DATABASE_URL to its URL (fastlaunch then takes a "
-                "PostgreSQL advisory lock), or set MIGRATE=off and migrate once in a Job.",
+                "%s, or set MIGRATE=off and migrate once in a Job.",
                 path,
                 env,
+                fix,
             )
         with file_lock(path):
             _alembic(settings, ini)
