@@ -83,13 +83,14 @@ def test_package_rooted_project_on_mysql_driver_gets_mariadb_and_its_parts(tmp_p
 def test_no_database_no_server_and_the_required_key(tmp_path: Path) -> None:
     project, out = initialised("nodb", tmp_path, "compose", "kubernetes")
     assert "database      none found" in out
+    assert "writes        logs (app.py:13): owned by the image's app user" in out
     services, env = compose_env(project)
     assert set(services) == {"app", "proxy"}
     assert services["app"]["command"] == ["fastlaunch", "run"]
     assert set(env) == {"API_KEY", "FORWARDED_ALLOW_IPS", "LOG_LEVEL"}
     assert "db-data" not in yaml.safe_load((project / "compose.yaml").read_text())["volumes"]
     assert yaml.safe_load((project / "k8s/secret.yaml").read_text())["stringData"] == {"API_KEY": "CHANGE-ME"}
-    assert "Warning: the app requires API_KEY (os.environ, app.py:7)" in out
+    assert "Warning: the app requires API_KEY (os.environ, app.py:10)" in out
 
 
 def test_env_example_of_the_project_is_completed_not_replaced(tmp_path: Path) -> None:
@@ -213,3 +214,22 @@ def test_directories_the_app_writes_under_its_code_are_made_writable(tmp_path: P
     assert "Warning: app/main.py:10 writes to os.environ.get('CACHE', '/tmp/c'), a path known only at run time" in (
         result.stdout
     )
+
+
+def test_package_rooted_project_importing_itself_is_sent_to_its_parent(tmp_path: Path) -> None:
+    backend = write_project(
+        tmp_path / "backend",
+        {
+            "__init__.py": "",
+            "core.py": "X = 1\n",
+            "main.py": "from backend.core import X\n" + APP,
+            "requirements.txt": "",
+        },
+    )
+    refused = run_cli(["init", "docker"], cwd=backend)
+    assert refused.returncode == 9, refused.stdout + refused.stderr
+    assert "is itself a Python package (it holds __init__.py) and the app's module imports it as backend.main" in (
+        refused.stderr
+    )
+    assert f"Run fastlaunch init in {tmp_path.resolve()} (the app is then backend.main:app)" in refused.stderr
+    assert "outside the project" not in refused.stderr
