@@ -343,11 +343,11 @@ def _automatic(root: Path, search: list[Path] | None) -> AppTarget:
         if not file.is_file():
             continue
         module, path = module_for_file(file, root)
-        info = parse_module(file, module)
         # A package's __init__.py is taken only when it defines an app: most are empty or re-export.
-        needs_app = file.name == "__init__.py" or file in checked
-        if needs_app and (_app_candidates(info) is None or (file in checked and info.first_asgi is None)):
-            continue
+        if file.name == "__init__.py" or file in checked:
+            info = parse_module(file, module)
+            if _app_candidates(info) is None or (file in checked and info.first_asgi is None):
+                continue
         return _resolve(module, file, path, None, source, "", search)
     seen = _candidates(root)
     named = f" Files that create an app: {', '.join(seen)}." if seen else ""
