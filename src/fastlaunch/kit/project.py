@@ -139,10 +139,13 @@ class Project:
         elif self.database and not self.sqlite:
             database = f"{self.database.describe()}; no relative SQLite path found, set its URL at run time"
         if self.sqlite:
-            database = (
+            sqlite = (
                 f"SQLite ({self.sqlite.url} in {self.sqlite.where}): the image keeps it in {DATA_DIR}, owned by the "
                 f"app user (mount a volume there), DATABASE_URL={self.sqlite.image_url}"
             )
+            # With a server's driver installed, the code's SQLite default is what the image runs on by itself;
+            # compose and the Secret point the app at the server.
+            database = f"{database}; the image alone: {sqlite}" if self.server_database else sqlite
         return [
             ("project", f"{self.name} ({self.root})"),
             ("dependencies", self._dependencies()),
@@ -460,8 +463,6 @@ def detect(settings: Settings, root: Path | None = None) -> Project:
         texts += [(path.name, path.read_text(errors="replace"))] if path and path.is_file() else []
     database = detect_database(installed_packages(root, _dependency_names(root, pyproject)), code_schemes(texts))
     sqlite = detect_sqlite(root, settings, files)
-    if database and database.server:
-        sqlite = None  # a SQLite default in the code is for development: the project installs a server's driver
     runtime_url = None
     if settings.database_url and not settings.database_url.startswith("sqlite"):
         runtime_url = settings.source("database_url").describe()
