@@ -233,3 +233,16 @@ def test_package_rooted_project_importing_itself_is_sent_to_its_parent(tmp_path:
     )
     assert f"Run fastlaunch init in {tmp_path.resolve()} (the app is then backend.main:app)" in refused.stderr
     assert "outside the project" not in refused.stderr
+
+
+def test_server_driver_and_a_sqlite_default_image_alone_keeps_sqlite_compose_uses_the_server(tmp_path: Path) -> None:
+    app = 'import os\nURL = os.getenv("DATABASE_URL", "sqlite+aiosqlite:///./app.db")\n' + APP
+    project = write_project(
+        tmp_path / "svc", {"main.py": app, "requirements.txt": "fastapi\nsqlalchemy\nasyncpg\naiosqlite\n"}
+    )
+    result = run_cli(["init", "compose"], cwd=project)
+    assert result.returncode == 0, result.stderr
+    assert 'DATABASE_URL="sqlite+aiosqlite:////data/app.db"' in (project / "Dockerfile").read_text()
+    services, env = compose_env(project)
+    assert "db" in services and env["DATABASE_URL"].startswith("postgresql+asyncpg://")
+    assert "app-data" not in yaml.safe_load((project / "compose.yaml").read_text())["volumes"]
