@@ -10,9 +10,10 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 import pytest
@@ -172,3 +173,23 @@ def wait_for_log(log: Path, text: str, *, timeout: float = 30.0) -> str:
             return content
         time.sleep(0.1)
     raise AssertionError(f"{text!r} not logged within {timeout}s:\n{log.read_text(errors='replace')[-3000:]}")
+
+
+T = TypeVar("T")
+
+
+def until(check: Callable[[], T], what: str, timeout: float = 120) -> T:
+    """The first truthy value of ``check``, polled each second; an assertion naming ``what`` and the last value
+    (or error) when none comes within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        try:
+            value = check()
+            if value:
+                return value
+            last = value
+        except (httpx.HTTPError, AssertionError, ValueError) as exc:
+            last = exc
+        time.sleep(1)
+    raise AssertionError(f"{what} not reached within {timeout}s: {last}")

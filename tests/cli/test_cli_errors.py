@@ -169,3 +169,9 @@ def test_documented_exit_code_table_matches_exit_code() -> None:
     for code, phrase in MEANINGS.items():
         assert phrase in rows[str(int(code))], f"{code.name}: {rows[str(int(code))]!r} lacks {phrase!r}"
     assert "passed through" in rows["other"] and "128+N" in rows["other"]
+
+
+def test_run_help_shows_brackets_as_written() -> None:
+    """Setting help is plain text: Rich markup must not eat `fastlaunch[metrics]` nor `[env: METRICS]`."""
+    result = run_cli(["run", "--help"], cwd=ROOT, env={"COLUMNS": "300"})
+    assert "pip install 'fastlaunch[metrics]'" in result.stdout and "[env: METRICS]" in result.stdout

@@ -16,8 +16,6 @@ import shutil
 import ssl
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -25,7 +23,7 @@ import pytest
 import yaml
 from podmanctl import Podman, cleanup_netfilter, prepared
 from projects import REPO
-from support import ASSETS, free_port, require_tool, run_cli
+from support import ASSETS, free_port, require_tool, run_cli, until
 
 pytestmark = [pytest.mark.container, pytest.mark.timeout(1800)]
 STANDINS = {"postgres:16": "postgres", "caddy:2": "caddy"}
@@ -46,20 +44,6 @@ def container(podman: Podman, service: str) -> str:
     found = [n for n in names.stdout.split() if n == f"{NAME}_{service}_1"]
     assert found, f"no container for {service}: {names.stdout}"
     return found[0]
-
-
-def until(check: Callable[[], object], what: str, timeout: float = 120) -> object:
-    deadline = time.monotonic() + timeout
-    last: object = None
-    while time.monotonic() < deadline:
-        try:
-            last = check()
-            if last:
-                return last
-        except (httpx.HTTPError, AssertionError, ValueError) as exc:
-            last = exc
-        time.sleep(1)
-    raise AssertionError(f"{what} not reached within {timeout}s: {last}")
 
 
 def test_compose_migrates_once_serves_through_tls_and_keeps_data(tmp_path: Path) -> None:

@@ -124,7 +124,7 @@ def test_sqlite_default_gets_a_data_directory_the_app_user_owns(tmp_path: Path) 
     # A DATABASE_URL for another database (here from .env): the SQLite default is for development only.
     with (project / ".env").open("a") as env:
         env.write("DATABASE_URL=postgresql://app@db/notes\n")
-    assert "database      no local SQLite file found" in init(project, "docker", "--force")
+    assert "database      a server's URL in DATABASE_URL (" in init(project, "docker", "--force")
     assert "DATABASE_URL" not in env_of(final_stage(project))
     poetry = copy_project("poetry", tmp_path)
     init(poetry, "docker")

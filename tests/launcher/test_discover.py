@@ -167,3 +167,47 @@ def test_tool_fastapi_entrypoint_between_fastlaunch_app_and_automatic(tmp_path: 
     assert found(tmp_path, pyproject={"app": "service.web:admin"}) == "service.web:admin"
     assert found(tmp_path, {"APP_MODULE": "main:app"}) == "main:app"
     assert "[tool.fastapi] entrypoint" in discover(load_settings(project_dir=tmp_path)).source
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        # Poetry's default layout: a package at the root; scripts/ and tests/ are never taken.
+        (
+            {"notesvc/__init__.py": "", "notesvc/main.py": FASTAPI_APP.format(name="app"), "tests/main.py": ""},
+            "notesvc.main:app",
+        ),
+        ({"scripts/__init__.py": "", "scripts/main.py": FASTAPI_APP.format(name="app")}, None),
+        # src is itself the package: src/main.py imports as src.main from the root.
+        ({"src/__init__.py": "", "src/main.py": FASTAPI_APP.format(name="app")}, "src.main:app"),
+        # A package with a main.py that builds no app (a CLI) is not taken.
+        ({"tool/__init__.py": "", "tool/main.py": "def main():\n    pass\n"}, None),
+    ],
+)
+def test_flat_packages_and_src_as_a_package(tmp_path: Path, files: dict[str, str], expected: str | None) -> None:
+    write(tmp_path, files)
+    if expected:
+        assert found(tmp_path) == expected
+        assert discover(load_settings(project_dir=tmp_path)).path == tmp_path.resolve()
+    else:
+        with pytest.raises(AppDiscoveryError):
+            found(tmp_path)
+
+
+def test_nothing_found_names_the_files_that_create_an_app(tmp_path: Path) -> None:
+    write(tmp_path, {"service/web/server.py": FASTAPI_APP.format(name="application"), "tests/t.py": "x = FastAPI()"})
+    with pytest.raises(AppDiscoveryError) as caught:
+        found(tmp_path)
+    assert "Files that create an app: service/web/server.py." in caught.value.message
+    assert "APP_MODULE=service.web.server:app" in (caught.value.hint or "")
+
+
+def test_project_rooted_at_a_package_directory(tmp_path: Path) -> None:
+    backend = write(tmp_path / "backend", {"__init__.py": "", "main.py": FASTAPI_APP.format(name="app")})
+    target = discover(load_settings(project_dir=backend))
+    assert (target.import_string, target.path) == ("main:app", backend.resolve())
+    # Its main.py imports the package by name: then it is backend.main, from the parent directory.
+    (backend / "core.py").write_text("X = 1\n")
+    (backend / "main.py").write_text("from backend.core import X\n" + FASTAPI_APP.format(name="app"))
+    target = discover(load_settings(project_dir=backend), check_imports=False)
+    assert (target.import_string, target.path) == ("backend.main:app", tmp_path.resolve())

@@ -191,6 +191,7 @@ def test_prestart_warns_of_a_second_migration_and_a_file_only_lock(tmp_path: Pat
     )
     assert "The migration lock is only a file lock" in log
     assert f"DATABASE_URL is not set and {root / 'migrations' / 'env.py'} builds its database URL itself" in log
+    assert "set DATABASE_URL to that SQLite URL" in log and "PostgreSQL" not in log  # the app's is SQLite
     quiet = serve(root, "/", {"SHOP_DB_FILE": str(tmp_path / "shop.db"), "MIGRATE": "off"})[1]
     assert "runs `alembic upgrade head`" not in quiet and "only a file lock" not in quiet
 

@@ -50,7 +50,10 @@ def settings_options(func: Callable[..., None]) -> Callable[..., None]:
         env = f" [env: {s.env}]" if s.env else ""
         annotation = Annotated[
             Optional[str],  # noqa: UP045 - typer needs the runtime Optional here
-            typer.Option(s.cli, help=f"{s.help}{env}", rich_help_panel=s.section, show_default=False),
+            # The help is plain text: escape "[" so Rich markup keeps `fastlaunch[metrics]` as written.
+            typer.Option(
+                s.cli, help=f"{s.help}{env}".replace("[", r"\["), rich_help_panel=s.section, show_default=False
+            ),
         ]
         params.append(inspect.Parameter(s.name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation))
         annotations[s.name] = annotation
@@ -227,7 +230,9 @@ def init(
     overrides: dict[str, object],
     targets: Annotated[
         Optional[list[str]],  # noqa: UP045 - typer needs the runtime Optional here
-        typer.Argument(help="What to write: docker, compose, kubernetes, swarm, nomad, server, paas (default: all)."),
+        typer.Argument(
+            help="What to write: docker, compose, kubernetes (or k8s), swarm, nomad, server, paas (default: all)."
+        ),
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what was detected and what would change.")] = False,
     force: Annotated[
@@ -242,7 +247,17 @@ def init(
     classic server, PaaS.
     Never overwrites a changed file without --force; shows the diff instead."""
     from fastlaunch.kit.project import detect
-    from fastlaunch.kit.render import Options, compare, next_steps, notes, refuse_overwrites, render, write
+    from fastlaunch.kit.render import (
+        Options,
+        compare,
+        next_steps,
+        notes,
+        refuse_overwrites,
+        render,
+        setting_warnings,
+        write,
+        write_warnings,
+    )
     from fastlaunch.kit.server_pins import pin_warnings
 
     with rendered_errors():
@@ -266,6 +281,8 @@ def init(
             typer.echo("".join(change.diff), nl=False)
         for note in notes(project, targets or []):
             typer.echo(f"Note: {note}")
+        for warning in setting_warnings(project, targets or []) + write_warnings(project):
+            typer.echo(f"Warning: {warning}")
         for warning in pin_warnings(project.root):
             typer.echo(f"Warning: {warning}", err=True)
         if dry_run:

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastlaunch.core.pyproject import read_pyproject
-from fastlaunch.kit.project import Project, _dependency_names
+from fastlaunch.kit.project import Project
 
 # Two tasks, so that a rolling update or the loss of one node never leaves none serving; scale with
 # `docker service scale` or the job's count.
@@ -17,30 +16,22 @@ HEALTH_INTERVAL = 5
 HEALTH_RETRIES = 3
 CPU_RESERVATION = 0.25
 NOMAD_CPU = 500  # MHz reserved per task (Nomad's unit); a busy task may use more when the node has it free
-# Dependencies that mean the app talks to a database: the stack then brings PostgreSQL and the database URL secret.
-DATABASE_PACKAGES = frozenset(
-    {
-        *("sqlalchemy", "sqlmodel", "alembic", "databases", "tortoise-orm", "ormar", "piccolo", "peewee"),
-        *("asyncpg", "psycopg", "psycopg2", "psycopg2-binary", "psycopg-binary", "pg8000", "aiosqlite"),
-        *("pymysql", "aiomysql", "asyncmy", "mysqlclient"),
-    }
-)
 # How often the proxy looks up the app's task addresses; SHUTDOWN_DELAY must be longer.
 DNS_REFRESH = 2
 
 
-def uses_database(project: Project) -> bool:
-    """Alembic, an SQLite default, or a database library among the dependencies."""
-    if project.alembic or project.sqlite:
-        return True
-    names = _dependency_names(project.root, read_pyproject(project.root))
-    return bool({n.split("[")[0] for n in names} & DATABASE_PACKAGES)
+def database_scheme(project: Project) -> str | None:
+    """The URL scheme of the PostgreSQL server the stack brings, from the driver the project installs (kit/database.py);
+    None when the project needs no database server (SQLite, or none) or names another one."""
+    database = project.server_database
+    return database.scheme if database is not None and database.backend == "postgresql" else None
 
 
 def cluster_context(project: Project, memory: str) -> dict[str, Any]:
     mebibytes = int(memory.removesuffix("Mi"))
     return {
-        "database": uses_database(project),
+        "database": database_scheme(project) is not None,
+        "database_scheme": database_scheme(project),
         "replicas": DEFAULT_REPLICAS,
         "edge_subnet": EDGE_SUBNET,
         "swarm_memory": f"{mebibytes}M",  # Docker's M is MiB

@@ -16,16 +16,23 @@ from typing import Literal
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
+from fastlaunch.core.alembic_ini import find_alembic_ini
 from fastlaunch.core.exceptions import TemplateError
 from fastlaunch.core.pyproject import read_pyproject
 from fastlaunch.core.settings import Settings
+from fastlaunch.kit.app_settings import AppSettings, read_app_settings
+from fastlaunch.kit.database import Database, code_schemes, detect_database, installed_packages
+from fastlaunch.kit.deploy_env import EnvEntry, app_environment
+from fastlaunch.kit.requirements import REQUIREMENTS, Requirements, read_requirements
+from fastlaunch.kit.writable_dirs import Writes, find_writes
 from fastlaunch.launcher.discover import AppTarget, discover
 
-Manager = Literal["uv", "poetry", "pep621", "requirements"]
+Manager = Literal["uv", "poetry", "pdm", "pep621", "requirements"]
 # Where the dependency list comes from, per manager (the files the Dockerfile copies before the code).
 MANAGER_FILES: dict[Manager, tuple[str, ...]] = {
     "uv": ("pyproject.toml", "uv.lock"),
     "poetry": ("pyproject.toml", "poetry.lock"),
+    "pdm": ("pyproject.toml", "pdm.lock"),
     "pep621": ("pyproject.toml",),
     "requirements": ("requirements.txt",),
 }
@@ -69,9 +76,33 @@ class Project:
     sqlite: Sqlite | None = None
     members: tuple[Member, ...] = ()  # a uv workspace's members, when the root is one
     app_package: str | None = None  # the member that holds the app (uv sync --package)
+    database: Database | None = None
+    alembic_ini: str = "alembic.ini"  # where it is, relative to the root
+    runtime_url: str | None = None  # where a DATABASE_URL for a database server is set here (.env, environment)
+    app_settings: AppSettings = AppSettings()
+
+    @property
+    def environment(self) -> list[EnvEntry]:
+        """What the generated files set in the app's environment (database, required settings)."""
+        return app_environment(self.app_settings, self.database)
+
+    @property
+    def server_database(self) -> Database | None:
+        return self.database if self.database and self.database.server else None
+
+    @property
+    def sqlite_names(self) -> list[str]:
+        """The names the image sets the SQLite URL under: fastlaunch's DATABASE_URL and the app's own."""
+        url = self.app_settings.database_url
+        return ["DATABASE_URL"] + ([url.name] if url and url.name != "DATABASE_URL" else [])
+
+    requirements: Requirements = Requirements((REQUIREMENTS,))
+    writes: Writes = Writes()
 
     @property
     def dependency_files(self) -> tuple[str, ...]:
+        if self.manager == "requirements":
+            return self.requirements.files + (("pyproject.toml",) if self.requirements.installs_self else ())
         return MANAGER_FILES[self.manager] + tuple(f"{m.path}/pyproject.toml" for m in self.members)
 
     @property
@@ -100,23 +131,64 @@ class Project:
         app = f"{self.app.import_string} in {self.app_file} ({self.app.source})"
         if self.pythonpath:
             app += f"; the image puts {self.pythonpath} on PYTHONPATH"
-        database = "no local SQLite file found (DATABASE_URL is set at run time)"
+        database = "none found (no database driver in the dependencies, no database URL in the code)"
+        if self.server_database:
+            database = self.server_database.describe()
+        elif self.runtime_url:
+            database = f"a server's URL in DATABASE_URL ({self.runtime_url}): set at run time, no driver found"
+        elif self.database and not self.sqlite:
+            database = f"{self.database.describe()}; no relative SQLite path found, set its URL at run time"
         if self.sqlite:
-            database = (
+            sqlite = (
                 f"SQLite ({self.sqlite.url} in {self.sqlite.where}): the image keeps it in {DATA_DIR}, owned by the "
                 f"app user (mount a volume there), DATABASE_URL={self.sqlite.image_url}"
             )
+            # With a server's driver installed, the code's SQLite default is what the image runs on by itself;
+            # compose and the Secret point the app at the server.
+            database = f"{database}; the image alone: {sqlite}" if self.server_database else sqlite
         return [
             ("project", f"{self.name} ({self.root})"),
             ("dependencies", self._dependencies()),
             ("app", app),
             ("python", f"{self.python} ({self.python_source})"),
-            ("alembic", "yes: the prestart step migrates" if self.alembic else "no"),
+            ("alembic", self._alembic_summary()),
             ("database", database),
+            *self._settings_summary(),
+            ("writes", self._writes_summary()),
             ("/healthz", "found" if self.healthz else "not found: no HEALTHCHECK, liveness probes the TCP port"),
             ("/readyz", "found" if self.readyz else "not found: readiness probes /healthz or the TCP port"),
             ("fastlaunch", "in the dependencies" if self.declares_fastlaunch else "added to the image (pinned)"),
         ]
+
+    def _writes_summary(self) -> str:
+        if not self.writes.dirs:
+            return "no directory under the code found that the app writes to"
+        shown = ", ".join(f"{d.path} ({d.where})" for d in self.writes.dirs)
+        return f"{shown}: owned by the image's app user (the rest of /app stays read-only to it)"
+
+    def _alembic_summary(self) -> str:
+        if not self.alembic:
+            return "no alembic.ini in the project (nor two levels down)"
+        if self.alembic_ini == "alembic.ini":
+            return "yes: the prestart step migrates"
+        return f"yes ({self.alembic_ini}): the prestart step migrates with it, run from the project directory"
+
+    def _settings_summary(self) -> list[tuple[str, str]]:
+        """One row per setting the app reads, with where it is read and what the generated files do with it."""
+        found = self.app_settings.settings
+        if not found:
+            return [("settings", "none read from the environment found in the code")]
+        written = {e.name: e for e in self.environment}
+        rows = [("settings", f"{len(found)} read by the app, {sum(s.required for s in found)} required")]
+        for setting in found:
+            entry = written.get(setting.name)
+            what = "required" if setting.required else "optional"
+            if entry and entry.filled:
+                what += ", set by init (" + entry.reason.split(":")[0] + ")"
+            elif entry:
+                what += ", a placeholder: set it yourself"
+            rows.append(("", f"{setting.name}: {what}; {setting.describe().split(' (', 1)[1][:-1]}"))
+        return rows
 
 
 def detect_manager(root: Path, pyproject: dict[str, object]) -> Manager:
@@ -132,8 +204,20 @@ def detect_manager(root: Path, pyproject: dict[str, object]) -> Manager:
         )
     if (root / "poetry.lock").is_file() or "poetry" in _table(pyproject, "tool"):
         return "poetry"
+    if (root / "pdm.lock").is_file():
+        return "pdm"
     if (root / "requirements.txt").is_file():
         return "requirements"
+    for lock, export in (
+        ("Pipfile.lock", "pipenv requirements"),
+        ("pylock.toml", "uv export --format requirements-txt"),
+    ):
+        if (root / lock).is_file():
+            raise TemplateError(
+                f"The project's dependencies are locked in {lock}, which the generated image cannot install exactly; "
+                "installing the unlocked ranges instead would build something other than what was tested.",
+                hint=f"Export the lock to requirements.txt ({export} > requirements.txt), then run again.",
+            )
     if "project" in pyproject:
         return "pep621"
     return "requirements"
@@ -266,13 +350,18 @@ def _at_least(minor: int, floor: int, source: str) -> tuple[str, str]:
 
 def _dependency_names(root: Path, pyproject: dict[str, object]) -> set[str]:
     specs: list[str] = []
-    requirements = root / "requirements.txt"
-    if requirements.is_file():
-        specs += [line.strip() for line in requirements.read_text().splitlines() if line.strip()[:1].isalnum()]
+    requirements = read_requirements(root)
+    for name in requirements.files:
+        lines = (root / name).read_text(errors="replace").splitlines()
+        specs += [line.strip() for line in lines if line.strip()[:1].isalnum()]
     deps = _table(pyproject, "project").get("dependencies")
     # A requirements.txt without a uv or Poetry lock is all the image installs (a lock of pyproject.toml's list).
     if isinstance(deps, list) and detect_manager(root, pyproject) != "requirements":
         specs += [str(d) for d in deps]
+    optional = _table(_table(pyproject, "project"), "optional-dependencies")
+    for extra in requirements.extras:
+        listed = optional.get(extra)
+        specs += [str(d) for d in listed] if isinstance(listed, list) else []
     names = {re.split(r"[\s\[<>=!~;@(]", spec, maxsplit=1)[0].lower().replace("_", "-") for spec in specs}
     names |= {n.lower() for n in _table(_table(_table(pyproject, "tool"), "poetry"), "dependencies")}
     return names
@@ -325,9 +414,9 @@ def detect_sqlite(root: Path, settings: Settings, files: list[Path]) -> Sqlite |
         candidates.append((settings.database_url, f"DATABASE_URL ({settings.source('database_url').describe()})"))
     else:
         candidates += [(value, file.relative_to(root).as_posix()) for file, value in _constants(files)]
-        ini = root / "alembic.ini"
-        if ini.is_file() and (found := re.search(r"^sqlalchemy\.url\s*=\s*(\S+)", ini.read_text(), re.M)):
-            candidates.append((found.group(1), "alembic.ini"))
+        ini = find_alembic_ini(root)
+        if ini and (found := re.search(r"^sqlalchemy\.url\s*=\s*(\S+)", ini.read_text(), re.M)):
+            candidates.append((found.group(1), ini.relative_to(root).as_posix()))
     for url, where in candidates:
         if match := SQLITE_RELATIVE.match(url.strip()):
             name = Path(match.group("path")).name
@@ -338,6 +427,12 @@ def detect_sqlite(root: Path, settings: Settings, files: list[Path]) -> Sqlite |
 def import_root(root: Path, app: AppTarget) -> str:
     """The app's sys.path entry relative to the root; a TemplateError when the image would not contain it."""
     inside = app.file is None or (app.file.is_relative_to(root) and app.path.is_relative_to(root))
+    if not inside and (root / "__init__.py").is_file() and app.path == root.parent:
+        raise TemplateError(
+            f"{root} is itself a Python package (it holds __init__.py) and the app's module imports it as "
+            f"{app.module}: the image must hold the directory {root.name}/, so it is built from {root.parent}.",
+            hint=f"Run fastlaunch init in {root.parent} (the app is then {app.import_string}).",
+        )
     if not inside or SKIP_DIRS.intersection(app.path.relative_to(root).parts):
         raise TemplateError(
             f"The app {app.import_string} is imported from {app.file}, outside the project {root}: the image, "
@@ -363,6 +458,16 @@ def detect(settings: Settings, root: Path | None = None) -> Project:
     routes = routes_declared(files)
     app = discover(settings, root, check_imports=False)
     members = workspace_members(root, pyproject) if (root / "uv.lock").is_file() else ()
+    texts = [(f.relative_to(root).as_posix(), v) for f, v in _constants(files)]
+    ini = find_alembic_ini(root)
+    for path in (ini, root / ".env.example"):
+        texts += [(path.name, path.read_text(errors="replace"))] if path and path.is_file() else []
+    database = detect_database(installed_packages(root, _dependency_names(root, pyproject)), code_schemes(texts))
+    sqlite = detect_sqlite(root, settings, files)
+    runtime_url = None
+    if settings.database_url and not settings.database_url.startswith("sqlite"):
+        runtime_url = settings.source("database_url").describe()
+        database = database if database and database.server else None
     return Project(
         root=root,
         name=_name(root, pyproject),
@@ -370,12 +475,18 @@ def detect(settings: Settings, root: Path | None = None) -> Project:
         python=python,
         python_source=python_source,
         app=app,
-        alembic=(root / "alembic.ini").is_file(),
+        alembic=ini is not None,
+        alembic_ini=ini.relative_to(root).as_posix() if ini else "alembic.ini",
         healthz="/healthz" in routes,
         readyz="/readyz" in routes,
         declares_fastlaunch="fastlaunch" in _dependency_names(root, pyproject),
         import_root=import_root(root, app),
-        sqlite=detect_sqlite(root, settings, files),
+        sqlite=sqlite,
         members=members,
         app_package=_member_of(root, members, app),
+        database=database,
+        runtime_url=runtime_url,
+        requirements=read_requirements(root),
+        writes=find_writes(root, files),
+        app_settings=read_app_settings(root, files),
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -19,8 +20,10 @@ from fastlaunch.kit.check.connections import MIGRATION_CONNECTIONS, demand
 from fastlaunch.kit.check.pools import read_pools
 from fastlaunch.kit.check.server import default_limit
 from fastlaunch.kit.cluster import cluster_context
+from fastlaunch.kit.deploy_env import warnings
 from fastlaunch.kit.dockerignore import read_patterns
 from fastlaunch.kit.project import DATA_DIR, Project, python_files
+from fastlaunch.kit.requirements import SELF_GREP
 from fastlaunch.launcher.workers import HEADROOM_FRACTION, MiB, PlanRequest, Sourced, compute_workers
 
 # FORWARDED_ALLOW_IPS behind a cluster's ingress: the private ranges pod networks use (RFC 1918, the RFC 6598
@@ -45,7 +48,11 @@ K8S_FILES = ("kustomization", "configmap", "secret", "deployment", "service", "i
 # target -> (template, output path); {name} is the project's name.
 TARGETS: dict[str, tuple[tuple[str, str], ...]] = {
     "docker": (("docker/Dockerfile.j2", "Dockerfile"), ("docker/dockerignore.j2", ".dockerignore")),
-    "compose": (("compose/compose.yaml.j2", "compose.yaml"), ("compose/Caddyfile.j2", "Caddyfile")),
+    "compose": (
+        ("compose/compose.yaml.j2", "compose.yaml"),
+        ("compose/Caddyfile.j2", "Caddyfile"),
+        ("compose/env.example.j2", ".env.example"),
+    ),
     "kubernetes": tuple((f"kubernetes/{n}.yaml.j2", f"k8s/{n}.yaml") for n in K8S_FILES),
     "server": (
         ("server/systemd.service.j2", "deploy/server/{name}.service"),
@@ -61,10 +68,21 @@ TARGETS: dict[str, tuple[tuple[str, str], ...]] = {
     "swarm": (("swarm/stack.yaml.j2", "swarm/stack.yaml"), ("swarm/Caddyfile.j2", "swarm/Caddyfile")),
     "nomad": (("nomad/job.nomad.hcl.j2", "deploy/nomad/{name}.nomad.hcl"),),
 }
+# How to create the file the Dockerfile installs from, per manager, when it is missing.
+LOCK_HINTS = {
+    "poetry": "Run `poetry lock` to create poetry.lock, then run again.",
+    "pdm": "Run `pdm lock` to create pdm.lock, then run again.",
+    "uv": "Run `uv lock` to create uv.lock, then run again.",
+    "requirements": "Create the requirements file(s) it names, or fix the -r/-c line, then run again.",
+}
+# Tools a production image has no use for, seen in a requirements file it installs.
+DEV_TOOLS = frozenset({"pytest", "ruff", "mypy", "black", "flake8", "isort", "pre-commit", "coverage", "pylint", "tox"})
+# Other names a target is known by (the folder `init kubernetes` writes is k8s/).
+ALIASES = {"k8s": "kubernetes", "kube": "kubernetes", "docker-compose": "compose"}
 # Files a target cannot work without: compose builds the image from the Dockerfile, Swarm and Nomad run it.
 REQUIRES = {"compose": ("docker",), "swarm": ("docker",), "nomad": ("docker",)}
 # Files whose existing content is kept and completed rather than replaced.
-MERGED = frozenset({".dockerignore"})
+MERGED = frozenset({".dockerignore", ".env.example"})
 # What to run on each target's files once written.
 CHECKS = {
     "docker": "fastlaunch lint Dockerfile",
@@ -205,12 +223,23 @@ def context(project: Project, settings: Settings, options: Options) -> dict[str,
         "upstream_name": project.name.replace("-", "_"),
         "data_dir": DATA_DIR,
         "cluster_proxies": CLUSTER_PROXIES,
+        "env_required": env_required(project),
+        "self_grep": SELF_GREP,
         "platform_proxies": PLATFORM_PROXIES,
         **cluster_context(project, resources.memory),
     }
 
 
+def env_required(project: Project) -> list[str]:
+    """The variables compose.yaml requires to be set: the database password, the app's unfilled settings."""
+    names = [
+        f"{'POSTGRES' if db.backend == 'postgresql' else 'MARIADB'}_PASSWORD" for db in [project.server_database] if db
+    ]
+    return names + [e.name for e in project.environment if not e.filled and e.name not in names]
+
+
 def expand(targets: list[str]) -> list[str]:
+    targets = [ALIASES.get(t, t) for t in targets]
     unknown = [t for t in targets if t not in TARGETS]
     if unknown:
         raise TemplateError(
@@ -230,7 +259,7 @@ def render(project: Project, settings: Settings, targets: list[str], options: Op
         raise TemplateError(
             f"The Dockerfile installs the dependencies from {', '.join(missing)}, which does not exist in "
             f"{project.root}.",
-            hint="Run `poetry lock` (Poetry) to create the lock file, or add a requirements.txt, then run again.",
+            hint=LOCK_HINTS.get(project.manager, "Create the missing file(s), then run again."),
         )
     values = context(project, settings, options or Options())
     env = environment()
@@ -262,7 +291,46 @@ def notes(project: Project, targets: list[str]) -> list[str]:
             f"Procfile and app.yaml run `fastlaunch run`, but {', '.join(project.dependency_files)} does not list "
             f"fastlaunch: add fastlaunch=={__version__} to the dependencies."
         )
+    if project.manager == "requirements" and "docker" in expand(targets):
+        installed = {
+            re.split(r"[\s\[<>=!~;@]", line.strip(), maxsplit=1)[0].lower()
+            for name in project.requirements.files
+            if (project.root / name).is_file()
+            for line in (project.root / name).read_text(errors="replace").splitlines()
+        }
+        if tools := sorted(DEV_TOOLS & installed):
+            found.append(
+                f"{', '.join(project.requirements.files)} install(s) development tools ({', '.join(tools)}): the "
+                "image carries them too; move them to a requirements-dev.txt that requirements.txt does not include."
+            )
     return found
+
+
+def setting_warnings(project: Project, targets: list[str]) -> list[str]:
+    """One line per setting the app requires that the compose file and the Secret could only hold a
+    placeholder for."""
+    if not {"compose", "kubernetes"} & set(expand(targets)):
+        return []
+    return warnings(project.environment)
+
+
+def write_warnings(project: Project) -> list[str]:
+    """Writes whose path the code builds at run time: the image cannot know which directory to open up."""
+    return [
+        f"{u.where} writes to {u.code}, a path known only at run time: under /app, only the directories listed "
+        f"as 'writes' are writable for the image's user (uid {UID}); point it at /tmp or a volume."
+        for u in project.writes.unresolved
+    ]
+
+
+def merge_env_example(current: str, generated: str) -> str:
+    """The project's .env.example with the variables it lacks appended: its own lines and values stay."""
+    have = {line.split("=", 1)[0].strip() for line in current.splitlines() if "=" in line}
+    missing = [line for line in generated.splitlines() if "=" in line and line.split("=", 1)[0] not in have]
+    if not missing:
+        return current
+    header = f"# Added by fastlaunch {__version__} (`fastlaunch init compose`): required by compose.yaml or the app."
+    return current.rstrip("\n") + "\n\n" + "\n".join([header, *missing]) + "\n"
 
 
 def merge_ignore(current: str, generated: str) -> str:
@@ -292,7 +360,8 @@ def compare(root: Path, files: dict[str, str]) -> list[Change]:
         current = path.read_text(encoding="utf-8", errors="replace")
         status: Literal["merge", "update"] = "update"
         if relative in MERGED:
-            content, status = merge_ignore(current, content), "merge"
+            merge = merge_ignore if relative == ".dockerignore" else merge_env_example
+            content, status = merge(current, content), "merge"
         if current == content:
             changes.append(Change(path, "unchanged", content))
             continue

@@ -1,8 +1,9 @@
 """Finds the ASGI app: an import string, the ``sys.path`` entry it needs, and where the choice came from.
 
 Order: APP_MODULE > MODULE_NAME / VARIABLE_NAME > ``[tool.fastlaunch] app`` > ``[tool.fastapi] entrypoint``
-(fastapi-cli's setting) > automatic (the first of ``AUTO_FILES``, then a src layout; attribute ``app``, then
-``api``, then the first ASGI application).
+(fastapi-cli's setting) > automatic (the first of ``AUTO_FILES``, then a src layout, then ``src`` as a package and
+flat packages at the root that define an app; attribute ``app``, then ``api``, then the first ASGI application).
+``fastlaunch run`` and ``fastlaunch init`` both find the app here.
 
 The master never imports the app (it would carry the app's memory into every fork and cost startup);
 modules and attributes are checked statically here and for real by the first worker. The app's own file is
@@ -29,6 +30,10 @@ AUTO_FILES = ("main.py", "app/main.py", "app.py", "api.py", "app/app.py", "app/a
 SRC_FILES = ("main.py", "app.py", "api.py", "__init__.py")
 # Calls that build an ASGI application, recognised statically for "the first ASGI application".
 ASGI_FACTORIES = frozenset({"FastAPI", "Starlette", "Quart", "Litestar", "Router"})
+# Directories at the root that hold no app: never taken as a flat package, nor named as candidates.
+NOT_APP_DIRS = frozenset(
+    {"tests", "test", "migrations", "alembic", "scripts", "docs", "venv", ".venv", "node_modules", "build", "dist"}
+)
 # Names of functions taken for app factories when a module defines no application.
 FACTORY_NAMES = ("create_app", "get_app", "make_app", "app_factory", "build_app")
 
@@ -62,15 +67,32 @@ class _Module:
     edits_sys_path: bool  # sys.path.insert(...) and the like at top level
 
 
-def module_for_file(file: Path) -> tuple[str, Path]:
-    """Module name and sys.path entry for a file, walking up through packages (dirs with __init__.py)."""
+def module_for_file(file: Path, root: Path | None = None) -> tuple[str, Path]:
+    """Module name and sys.path entry for a file, walking up through packages (dirs with __init__.py). With
+    ``root``: a project rooted at a package directory (``backend/`` holding ``__init__.py`` and ``main.py``) is
+    its own sys.path entry, unless the file imports the package by name or relatively."""
     file = file.resolve()
     parts = [] if file.name == "__init__.py" else [file.stem]
     directory = file.parent
     while (directory / "__init__.py").is_file():
+        if root is not None and directory == root.resolve() and not _imports_own_package(file, root.resolve().name):
+            break
         parts.insert(0, directory.name)
         directory = directory.parent
     return ".".join(parts), directory
+
+
+def _imports_own_package(file: Path, package: str) -> bool:
+    try:
+        tree = ast.parse(file.read_bytes())
+    except (SyntaxError, ValueError, OSError):
+        return True  # keep Python's own reading; the syntax error is reported later with its line
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.level > 0 or (node.module or "").split(".")[0] == package):
+            return True
+        if isinstance(node, ast.Import) and any(a.name.split(".")[0] == package for a in node.names):
+            return True
+    return False
 
 
 def find_module_file(module: str, search: list[Path]) -> tuple[Path, Path] | None:
@@ -269,7 +291,7 @@ def discover(settings: Settings, project_dir: Path | None = None, *, check_impor
                 file = file / "__init__.py"
             if not file.is_file():
                 raise AppDiscoveryError(f"App file '{module}' (from {source}) does not exist under {root}.")
-            name, path = module_for_file(file)
+            name, path = module_for_file(file, root)
             return _resolve(name, file, path, attr, source, fix, checked)
         found = find_module_file(module, search)
         if found is None:
@@ -313,17 +335,50 @@ def _automatic(root: Path, search: list[Path] | None) -> AppTarget:
             for name in SRC_FILES:
                 file = package / name
                 candidates.append((file, f"automatic: found {file.relative_to(root)}"))
+    # Only taken when they define an app: src as the package itself, then flat packages at the root.
+    checked = [src / name for name in SRC_FILES if (src / "__init__.py").is_file()]
+    checked += [p / name for p in _root_packages(root) for name in SRC_FILES]
+    candidates += [(file, f"automatic: found {file.relative_to(root)}, which defines an app") for file in checked]
     for file, source in candidates:
         if not file.is_file():
             continue
-        module, path = module_for_file(file)
+        module, path = module_for_file(file, root)
         # A package's __init__.py is taken only when it defines an app: most are empty or re-export.
-        if file.name == "__init__.py" and _app_candidates(parse_module(file, module)) is None:
-            continue
+        if file.name == "__init__.py" or file in checked:
+            info = parse_module(file, module)
+            if _app_candidates(info) is None or (file in checked and info.first_asgi is None):
+                continue
         return _resolve(module, file, path, None, source, "", search)
+    seen = _candidates(root)
+    named = f" Files that create an app: {', '.join(seen)}." if seen else ""
+    example = seen[0].replace(".py", "").replace("/", ".") if seen else "package.module"
     raise AppDiscoveryError(
         f"No app found in {root}: none of {', '.join(AUTO_FILES)} exists, nor src/<package>/"
-        f"{{{','.join(SRC_FILES)}}} defining an app.",
-        hint="Run fastlaunch from your project directory, or name the app: APP_MODULE=package.module:app "
+        f"{{{','.join(SRC_FILES)}}} or <package>/{{{','.join(SRC_FILES)}}} defining an app.{named}",
+        hint=f"Run fastlaunch from your project directory, or name the app: APP_MODULE={example}:app "
         '(or --app, or app = "..." under [tool.fastlaunch] in pyproject.toml).',
     )
+
+
+def _root_packages(root: Path) -> list[Path]:
+    return sorted(
+        p for p in root.iterdir() if p.name not in NOT_APP_DIRS and p.name != "src" and (p / "__init__.py").is_file()
+    )
+
+
+def _candidates(root: Path, limit: int = 3) -> list[str]:
+    """Up to ``limit`` files (two levels down at most) whose top level creates an ASGI app, shallowest first."""
+    found: list[str] = []
+    for pattern in ("*.py", "*/*.py", "*/*/*.py"):
+        for file in sorted(root.glob(pattern)):
+            relative = file.relative_to(root)
+            if NOT_APP_DIRS.intersection(relative.parts[:-1]) or any(p.startswith(".") for p in relative.parts):
+                continue
+            try:
+                if parse_module(file, file.stem).first_asgi:
+                    found.append(relative.as_posix())
+            except AppLoadError:
+                continue
+            if len(found) >= limit:
+                return found
+    return found

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from fastlaunch.core.alembic_ini import find_alembic_ini
 from fastlaunch.core.exceptions import MigrationError
 from fastlaunch.core.settings import Settings
 from fastlaunch.prestart.database import ATTEMPT_TIMEOUT, DatabaseURL, connect, describe
@@ -53,14 +54,12 @@ def _alembic(settings: Settings, ini: Path) -> None:
 
 
 def lock_file(settings: Settings, url: DatabaseURL | None) -> Path:
-    """Next to the SQLite file (the directory replicas share with it), else in the project directory,
-    else (read-only project) in the temp directory."""
+    """Next to the SQLite file (the directory replicas share with it), else in the temp directory, named for the
+    project directory (processes of one machine share it; nothing is left in the project)."""
     if url and url.is_sqlite and url.path not in ("", "/", "/:memory:"):
         database = Path(url.path[1:])  # sqlite:///relative.db, sqlite:////absolute.db
         database = database if database.is_absolute() else settings.project_dir / database
         return database.with_name(database.name + ".migrate.lock")
-    if os.access(settings.project_dir, os.W_OK):
-        return settings.project_dir / ".fastlaunch-migrate.lock"
     digest = hashlib.sha256(str(settings.project_dir).encode()).hexdigest()[:12]
     return Path(tempfile.gettempdir()) / f"fastlaunch-migrate-{digest}.lock"
 
@@ -105,18 +104,32 @@ async def _under_advisory_lock(settings: Settings, ini: Path, url: DatabaseURL) 
         ) from None
 
 
+def _sqlite_only(ini: Path, env: Path) -> bool:
+    """Whether the migrations are for SQLite (whose file lock is the right lock): the only URL scheme the
+    ini and env.py write is sqlite."""
+    try:
+        text = ini.read_text(errors="replace") + env.read_text(errors="replace")
+    except OSError:
+        return False
+    return "sqlite" in text and not any(s in text for s in ("postgres", "mysql", "mariadb", "mssql", "oracle"))
+
+
 def run_migrations(settings: Settings) -> None:
     if settings.migrate == "off":
         log.debug("MIGRATE=off: not running migrations")
         return
-    ini = settings.project_dir / "alembic.ini"
-    if not ini.is_file():
+    found = find_alembic_ini(settings.project_dir)
+    ini = found or settings.project_dir / "alembic.ini"
+    if found and found.parent != settings.project_dir:
+        log.info("Using %s, run from %s", found.relative_to(settings.project_dir), settings.project_dir)
+    if found is None:
         if settings.migrate == "on":
             raise MigrationError(
                 f"MIGRATE=on ({settings.source('migrate').describe()}) but {ini} does not exist.",
-                hint="Run fastlaunch from the directory holding alembic.ini, or set MIGRATE=auto/off.",
+                hint="Run fastlaunch from the project holding alembic.ini (its directory, or two levels above at "
+                "most), or set MIGRATE=auto/off.",
             )
-        log.debug("No alembic.ini in %s; no migrations to run", settings.project_dir)
+        log.debug("No alembic.ini in %s (nor two levels down); no migrations to run", settings.project_dir)
         return
     if importlib.util.find_spec("alembic") is None:
         raise MigrationError(
@@ -136,13 +149,20 @@ def run_migrations(settings: Settings) -> None:
         log.info("Migrating: alembic upgrade head under the file lock %s", path)
         env = url_from_elsewhere(ini) if url is None else None
         if env is not None:
+            # SQLite's lock belongs next to its file, which replicas share; another database has its own lock.
+            fix = (
+                "set DATABASE_URL to that SQLite URL (the lock then sits next to the database file)"
+                if _sqlite_only(ini, env)
+                else "when that is a PostgreSQL database, set DATABASE_URL to its URL (fastlaunch then takes a "
+                "PostgreSQL advisory lock)"
+            )
             log.warning(
                 "The migration lock is only a file lock (%s): it serialises processes on this file system, not "
                 "replicas in separate containers. DATABASE_URL is not set and %s builds its database URL itself; "
-                "set DATABASE_URL to that PostgreSQL URL (fastlaunch then takes a PostgreSQL advisory lock), or "
-                "set MIGRATE=off and migrate once in a Job.",
+                "%s, or set MIGRATE=off and migrate once in a Job.",
                 path,
                 env,
+                fix,
             )
         with file_lock(path):
             _alembic(settings, ini)

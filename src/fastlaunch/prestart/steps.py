@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from fastlaunch.core.alembic_ini import find_alembic_ini
 from fastlaunch.core.exceptions import PrestartError
 from fastlaunch.core.settings import SETTINGS, Settings
 from fastlaunch.core.urls import backend
@@ -107,7 +108,7 @@ def run_script(settings: Settings) -> None:
         log.debug("No prestart script at %s; skipping", path)
         return
     migrating = migrating_line(path)
-    if migrating and settings.migrate != "off" and (settings.project_dir / "alembic.ini").is_file():
+    if migrating and settings.migrate != "off" and find_alembic_ini(settings.project_dir) is not None:
         log.warning(
             "%s:%d runs `%s` although fastlaunch has just migrated (MIGRATE=%s, %s): a second migration, "
             "outside the lock that serialises replicas. Remove that line, or set MIGRATE=off to leave "
@@ -172,7 +173,7 @@ def has_database_work(settings: Settings) -> bool:
     url = settings.database_url
     waits = url is not None and url != "" and backend(url) != "sqlite" and settings.db_wait_timeout != 0
     migrates = settings.migrate == "on" or (
-        settings.migrate != "off" and (settings.project_dir / "alembic.ini").is_file()
+        settings.migrate != "off" and find_alembic_ini(settings.project_dir) is not None
     )
     return waits or migrates
 
