@@ -15,7 +15,7 @@ from pathlib import Path
 from bench import coldstart_results, example, machine, postgres
 from bench.bytecode import compile_checkout
 from bench.coldstart_results import ColdStart
-from bench.judge import verdicts
+from bench.judge import overload_verdicts, verdicts
 from bench.measure import Load, Sample, command_for, measure_group
 from bench.plan import AppSpec, Config, configurations, rounds
 from bench.reliability import RELIABILITY_SERVERS, SCENARIOS, Reliability, run_reliability
@@ -42,6 +42,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--databases", help="example databases: sqlite,postgresql (default both; smoke sqlite)")
     parser.add_argument("--no-example", action="store_true", help="skip the example service")
     parser.add_argument("--no-reliability", action="store_true", help="skip the SIGHUP/SIGTERM/SIGKILL runs")
+    parser.add_argument("--no-overload", action="store_true", help="skip the open-loop overload scenario")
     parser.add_argument(
         "--no-images",
         action="store_true",
@@ -165,11 +166,21 @@ def run_bench(args: argparse.Namespace) -> int:
                     )
                     reliability.append(result)
                     print(f"reliability {server} {scenario}: {result.ok} ok, {result.failed} failed", flush=True)
+    if not args.no_overload:
+        from bench.overload import run_overload
+
+        overload = run_overload(smoke=args.smoke, workers=args.workers, out=out, logs=logs)
+        errors_overload = [f"overload {s['name']}: {s['error']}" for s in overload["servers"] if s["error"]]
+        overload_runs = len(overload["servers"])
+        print("\n".join(["", f"Overload report: {out / 'overload.md'}", *verdict_lines(overload_verdicts(overload))]))
+    else:
+        errors_overload, overload_runs = [], 0
     cold = cold_starts(args, skipped)
     stats = summarize_all(samples)
     judged = verdicts(stats, [(spec.name, f"{spec.label}, migrations at head") for spec in examples], cold)
     errors = [f"{s.key} rep {s.rep}: {s.error}" for s in samples if s.error]
     errors += [f"reliability {r.server} {r.scenario}: {r.error}" for r in reliability if r.error]
+    errors += errors_overload
     errors += [
         f"{key} {path}: {e.non_2xx} non-2xx responses"
         for key, config_stats in stats.items()
@@ -206,7 +217,7 @@ def run_bench(args: argparse.Namespace) -> int:
         print(f"skipped: {line}")
     for line in errors:
         print(f"FAILED: {line}", file=sys.stderr)
-    runs = len(samples) + len(reliability)
+    runs = len(samples) + len(reliability) + overload_runs
     # The plain closing line CI reads: measurements (and reliability runs) that completed vs failed.
     print(f"bench: {runs - len(errors)} passed, {len(errors)} failed")
     return 1 if errors or not samples else 0
