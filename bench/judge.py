@@ -96,6 +96,11 @@ def _peer_ratios(stats: dict[str, ConfigStats]) -> list[Verdict]:
         on, off = rps(stats, fl, path), rps(stats, docs_key("fastlaunch-nowatchdog"), path)
         if off is not None:
             out.append(Verdict(f"watchdog on / off, fastlaunch, `{path}`", _ratio(on, off), ">= 0.97", ""))
+    # Admission control's cost where it sheds nothing (closed-loop, as the rest): the goal is 2 %.
+    for path in DOCS_ENDPOINTS:
+        on, off = rps(stats, docs_key("fastlaunch-overload"), path), rps(stats, fl, path)
+        if on is not None:
+            out.append(Verdict(f"OVERLOAD=auto / off, fastlaunch, `{path}`", _ratio(on, off), ">= 0.98", ""))
     for server in ["fastlaunch", *PEERS]:
         if not SERVERS[server].access_log_off:
             continue

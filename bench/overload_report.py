@@ -23,7 +23,8 @@ def render(data: dict[str, Any], plot: Path | None) -> str:
         f"{data['workers']} workers): **{data['capacity_rps']:.0f} req/s**. Then each server gets the same "
         f"open-loop steps of {data['step_s']:g} s (bench/openloop.py), each request with a {data['deadline_s']:g} s "
         "client deadline. Goodput: 2xx answered within the deadline, per second. p50/p99: of the admitted (2xx). "
-        "Recovery: seconds into the last 0.5x step until every 0.25 s slice's p99 is within 2x the first step's.",
+        "Recovery: seconds into the last 0.5x step until every 0.25 s slice's p99 is within 2x the first step's "
+        "(a shed or timed-out request counts as infinitely slow).",
         "",
         f"Machine load average after the run: {machine.load_average()} (a shared machine makes these noisy).",
         "",

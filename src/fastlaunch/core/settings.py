@@ -386,8 +386,9 @@ SETTINGS: tuple[Setting, ...] = (
         v.choice("auto", "off"),
         "off",
         "Admission control: `auto` answers `503` with `Retry-After: 1`, before the app runs, a request that has "
-        "waited over 20 ms in its worker's queue (or since a trusted proxy's `X-Request-Start`), so that above "
-        "capacity the admitted requests keep their latency instead of every request timing out. Probes "
+        "waited over 20 ms in its worker's queue (or since a trusted proxy's `X-Request-Start`) once requests "
+        "have been waiting that long for 100 ms (a burst that drains sooner is served), so that above capacity "
+        "the admitted requests keep their latency instead of every request timing out. Probes "
         "(`/healthz`, `/readyz`) and WebSockets are never shed. Shed requests are logged as 503s and counted "
         "in `http_requests_shed_total`.",
         "Lifecycle",

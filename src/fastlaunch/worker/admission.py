@@ -5,14 +5,16 @@ Above capacity, every request a worker accepts waits behind the others in its ev
 grow together until clients time out, and the work done for them is wasted. So the decision is made on the
 time a request has waited, not on a concurrency limit:
 
-- ``OVERLOAD=auto`` sheds a request whose *queueing delay* exceeds ``QUEUE_TARGET``: the time from its head
-  being parsed to the app starting it (the worker's own HTTP protocol stamps the arrival, worker/http_protocol.py),
-  or, when a trusted proxy (FORWARDED_ALLOW_IPS) sends ``X-Request-Start``, from the time the proxy received it
-  (which also covers the proxy's and the kernel's queues). It is a deadline on the worker's own queue, not a
-  limit on how long the app takes: a handler slow on its database is not shed for being slow, only requests
-  waiting behind a busy loop are. An adaptive concurrency limit (gradient or AIMD on latency) was not chosen: on a
-  single event loop concurrency is not what saturates (one CPU-bound handler holds the loop at concurrency 1;
-  a thousand awaiting I/O cost little), and a latency gradient reads a slow dependency as overload.
+- ``OVERLOAD=auto`` sheds a request whose *queueing delay* exceeds ``QUEUE_TARGET`` once requests have been
+  waiting over it for ``QUEUE_INTERVAL`` (CoDel's rule: a burst that drains is absorbed, a standing queue is
+  shed). The delay runs from the request's head being parsed (the worker's own HTTP protocol stamps it,
+  worker/http_protocol.py) to the app starting it, or, when a trusted proxy (FORWARDED_ALLOW_IPS) sends
+  ``X-Request-Start``, from the time the proxy received it (which also covers the proxy's and the kernel's
+  queues). It bounds waiting, not the app's own time: a handler slow on its database is not shed for being
+  slow, only requests waiting behind a busy loop are. An adaptive concurrency limit (gradient or AIMD on
+  latency) was not chosen: on one event loop concurrency is not what saturates (one CPU-bound handler holds
+  the loop at concurrency 1; a thousand awaiting I/O cost little), and a latency gradient reads a slow
+  dependency as overload.
 - ``MAX_CONCURRENCY`` is a fixed bound on the HTTP requests one worker runs at once (probes excepted), for
   what the queueing delay does not see: a pool the app waits on (threads for ``def`` endpoints, database
   connections).
@@ -43,6 +45,9 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 # deadline (about a second) and against what users notice, large against a loop iteration at normal load
 # (well under a millisecond per request), so a burst at normal load is not shed.
 QUEUE_TARGET = 0.02
+# ... once the queue has stayed over the target this long (CoDel's interval): a burst that drains sooner is
+# absorbed, not shed; a standing queue is.
+QUEUE_INTERVAL = 0.1
 RETRY_AFTER = b"1"  # seconds: a retrying client spreads out rather than coming back at once
 PROBES = frozenset({"/healthz", "/readyz"})
 REQUEST_START = b"x-request-start"
@@ -91,6 +96,9 @@ class AdmissionControl:
         self.proxies = TrustedProxies(forwarded_allow_ips) if forwarded_allow_ips is not None else None
         self.counter = counter
         self.in_flight = 0
+        # Since when the worker's queue has held requests waiting over the target, and when one last did.
+        self._above_since: float | None = None
+        self._last_above = 0.0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in PROBES:
@@ -113,9 +121,24 @@ class AdmissionControl:
         """Why the request is shed, or None to admit it."""
         if self.max_concurrency and self.in_flight >= self.max_concurrency:
             return "concurrency"
-        if self.queue_target is not None and self.queue_delay(scope, send) > self.queue_target:
+        if self.queue_target is not None and self._standing_queue(self.queue_delay(scope, send)):
             return "queue"
         return None
+
+    def _standing_queue(self, delay: float) -> bool:
+        """Whether a request that waited ``delay`` is shed: it waited over the target, and requests have been
+        waiting over it for at least QUEUE_INTERVAL. A request over the target proves the queue was over it
+        from its arrival plus the target on; the episode ends after an interval with none over it."""
+        target = self.queue_target
+        if target is None or delay <= target:
+            return False
+        now = perf_counter()
+        if self._above_since is None or now - self._last_above > QUEUE_INTERVAL:
+            self._above_since = now - delay + target
+        else:
+            self._above_since = min(self._above_since, now - delay + target)
+        self._last_above = now
+        return now - self._above_since >= QUEUE_INTERVAL
 
     def queue_delay(self, scope: Scope, send: Send) -> float:
         """Seconds since the request arrived: at the worker (stamped by its HTTP protocol), or at a trusted
