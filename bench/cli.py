@@ -172,12 +172,14 @@ def run_bench(args: argparse.Namespace) -> int:
         overload = run_overload(smoke=args.smoke, workers=args.workers, out=out, logs=logs)
         errors_overload = [f"overload {s['name']}: {s['error']}" for s in overload["servers"] if s["error"]]
         overload_runs = len(overload["servers"])
-        print("\n".join(["", f"Overload report: {out / 'overload.md'}", *verdict_lines(overload_verdicts(overload))]))
+        overload_judged = overload_verdicts(overload)
+        print(f"Overload report: {out / 'overload.md'}", flush=True)
     else:
-        errors_overload, overload_runs = [], 0
+        errors_overload, overload_runs, overload_judged = [], 0, []
     cold = cold_starts(args, skipped)
     stats = summarize_all(samples)
     judged = verdicts(stats, [(spec.name, f"{spec.label}, migrations at head") for spec in examples], cold)
+    judged += overload_judged  # beside the other ratios, in the report and the GOAL MISSED lines
     errors = [f"{s.key} rep {s.rep}: {s.error}" for s in samples if s.error]
     errors += [f"reliability {r.server} {r.scenario}: {r.error}" for r in reliability if r.error]
     errors += errors_overload

@@ -153,8 +153,8 @@ def run_server(name: str, capacity: float, step_s: float, workers: int, logs: Pa
 
 
 def run_overload(*, smoke: bool, workers: int, out: Path, logs: Path, names: list[str] | None = None) -> dict[str, Any]:
-    step_s = 0.5 if smoke else 5.0
-    capacity = measure_capacity(workers, 1.0 if smoke else 3.0, logs)
+    step_s = 0.3 if smoke else 5.0
+    capacity = measure_capacity(workers, 0.5 if smoke else 3.0, logs)
     results = []
     for name in names or (SMOKE_VARIANTS if smoke else VARIANTS):
         result = run_server(name, capacity, step_s, workers, logs)
@@ -184,7 +184,7 @@ def line(result: ServerResult) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.overload", description=__doc__)
-    parser.add_argument("--smoke", action="store_true", help="0.5 s steps, fastlaunch (OVERLOAD auto and off) only")
+    parser.add_argument("--smoke", action="store_true", help="0.3 s steps, fastlaunch (OVERLOAD auto and off) only")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--servers", help=f"comma-separated subset of: {'; '.join(VARIANTS)}")
     parser.add_argument("--out", type=Path)
