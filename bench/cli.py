@@ -183,11 +183,13 @@ def run_bench(args: argparse.Namespace) -> int:
     errors = [f"{s.key} rep {s.rep}: {s.error}" for s in samples if s.error]
     errors += [f"reliability {r.server} {r.scenario}: {r.error}" for r in reliability if r.error]
     errors += errors_overload
+    # OVERLOAD=auto may shed (503) when a stall of the shared machine makes wrk's 64 connections queue past its
+    # target: its non-2xx are shown in the report, not failures.
     errors += [
         f"{key} {path}: {e.non_2xx} non-2xx responses"
         for key, config_stats in stats.items()
         for path, e in config_stats.endpoints.items()
-        if e.non_2xx
+        if e.non_2xx and not key.startswith("fastlaunch-overload/")
     ]
     run = Run(
         mode="smoke run" if args.smoke else "full run",
