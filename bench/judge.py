@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from bench.coldstart_results import ColdStart
 from bench.plan import DOCS_ENDPOINTS
@@ -95,6 +96,11 @@ def _peer_ratios(stats: dict[str, ConfigStats]) -> list[Verdict]:
         on, off = rps(stats, fl, path), rps(stats, docs_key("fastlaunch-nowatchdog"), path)
         if off is not None:
             out.append(Verdict(f"watchdog on / off, fastlaunch, `{path}`", _ratio(on, off), ">= 0.97", ""))
+    # Admission control's cost where it sheds nothing (closed-loop, as the rest): the issue's goal is 2 %.
+    for path in DOCS_ENDPOINTS:
+        on, off = rps(stats, docs_key("fastlaunch-overload"), path), rps(stats, fl, path)
+        if on is not None:
+            out.append(Verdict(f"OVERLOAD=auto / off, fastlaunch, `{path}`", _ratio(on, off), ">= 0.98", ""))
     for server in ["fastlaunch", *PEERS]:
         if not SERVERS[server].access_log_off:
             continue
@@ -165,3 +171,50 @@ def verdicts(
     """examples: (app name, label) of each example configuration measured; cold: the image cold starts."""
     apps = [("docs", "FastAPI docs app"), *examples]
     return [*_peer_ratios(stats), *_against_gunicorn(stats, apps), *_cold_starts(cold or [])]
+
+
+FASTLAUNCH_GUARDED = "fastlaunch OVERLOAD=auto"
+
+
+def overload_verdicts(data: dict[str, Any]) -> list[Verdict]:
+    """The overload scenario's goals (bench/overload.py), from its JSON."""
+    runs = {s["name"]: {step["factor"]: step for step in s["steps"][:-1]} for s in data["servers"] if s["steps"]}
+    recovery = {s["name"]: s["recovery_s"] for s in data["servers"] if s["steps"]}
+    fl = runs.get(FASTLAUNCH_GUARDED, {})
+
+    def figure(name: str, factor: float, key: str) -> float | None:
+        value = runs.get(name, {}).get(factor, {}).get(key)
+        return float(value) if value is not None else None
+
+    out = [
+        Verdict(
+            "overload: goodput at 2x / at 1x", _ratio(figure(FASTLAUNCH_GUARDED, 2.0, "goodput"),
+            figure(FASTLAUNCH_GUARDED, 1.0, "goodput")), ">= 0.9", "fastlaunch, OVERLOAD=auto",
+        ),
+        Verdict(
+            "overload: admitted p99 at 2x / at 0.5x", _ratio(figure(FASTLAUNCH_GUARDED, 2.0, "p99_ms"),
+            figure(FASTLAUNCH_GUARDED, 0.5, "p99_ms")), "<= 3", "fastlaunch, OVERLOAD=auto",
+        ),
+    ]  # fmt: skip
+    peers = [name for name in runs if not name.startswith("fastlaunch")]
+    for factor in (2.0, 3.0):
+        best = max(peers, key=lambda name: figure(name, factor, "goodput") or 0.0, default="")
+        out.append(
+            Verdict(
+                f"overload: goodput at {factor:g}x / best peer",
+                _ratio(figure(FASTLAUNCH_GUARDED, factor, "goodput"), figure(best, factor, "goodput"))
+                if best
+                else None,
+                ">= 1.0",
+                f"best peer: {best}" if best else "no peer measured",
+            )  # fmt: skip
+        )
+    out.append(
+        Verdict(
+            "overload: seconds to normal p99 after the spike",
+            recovery.get(FASTLAUNCH_GUARDED) if fl else None,
+            "<= 2",
+            "fastlaunch, OVERLOAD=auto; none: not normal again within the last step",
+        )  # fmt: skip
+    )
+    return out

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 COLORS = {"fastlaunch": "#d62728", "gunicorn": "#1f77b4", "uvicorn": "#2ca02c", "fastapi": "#9467bd"}
 COLORS["granian"] = "#ff7f0e"
 COLORS["fastlaunch-nowatchdog"] = "#f4a3a3"
+COLORS["fastlaunch-overload"] = "#8c1c13"
 
 
 def _grouped(configs: list[Config], stats: dict[str, ConfigStats]) -> dict[str, list[Config]]:

@@ -43,6 +43,11 @@ def _fastlaunch_without_watchdog(launch: Launch) -> list[str]:
     return [*_fastlaunch(launch), "--loop-block-warn", "0"]
 
 
+def _fastlaunch_overload(launch: Launch) -> list[str]:
+    # Admission control on (OVERLOAD=auto, off by default): what the guard costs below capacity.
+    return [*_fastlaunch(launch), "--overload", "auto"]
+
+
 def _gunicorn(launch: Launch) -> list[str]:
     args = [
         str(BIN / "gunicorn"), launch.app, "--worker-class", "uvicorn_worker.UvicornWorker",
@@ -79,6 +84,7 @@ SERVERS: dict[str, ServerKind] = {
     for kind in (
         ServerKind("fastlaunch", "fastlaunch run", _fastlaunch),
         ServerKind("fastlaunch-nowatchdog", "fastlaunch run (watchdog off)", _fastlaunch_without_watchdog),
+        ServerKind("fastlaunch-overload", "fastlaunch run (OVERLOAD=auto)", _fastlaunch_overload),
         ServerKind("gunicorn", "gunicorn + uvicorn-worker", _gunicorn),
         ServerKind("uvicorn", "uvicorn --workers", _uvicorn),
         ServerKind("fastapi", "fastapi run --workers", _fastapi, access_log_off=False, fastapi_only=True),

@@ -15,7 +15,7 @@ def test_bench_measures_reports_and_plots(tmp_path: Path) -> None:
     out = tmp_path / "results"
     done = subprocess.run(
         [sys.executable, "-m", "bench", "--smoke", "--servers", "fastlaunch", "--no-reliability", "--no-example",
-         "--out", str(out)],
+         "--no-overload", "--out", str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=240, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
@@ -50,3 +50,23 @@ def test_inprocess_bench_counts_writes_per_request() -> None:
     for (_, stack), (cpu, writes) in rows.items():
         # Uvicorn's protocol writes head and body apart; fastlaunch's sends them in one write.
         assert float(cpu) > 0 and float(writes) == (2.0 if stack == "uvicorn" else 1.0)
+
+
+def test_overload_scenario_reports_every_step_and_plots(tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.overload", "--smoke", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=240, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    data = json.loads((out / "overload.json").read_text())
+    assert data["capacity_rps"] > 0
+    assert [s["name"] for s in data["servers"]] == ["fastlaunch OVERLOAD=auto", "fastlaunch OVERLOAD=off"]
+    for server in data["servers"]:
+        assert [step["factor"] for step in server["steps"]] == [0.5, 1.0, 1.5, 2.0, 3.0, 0.5]
+        assert all(step["rate"] > 0 for step in server["steps"])
+    # Only the guarded server sheds: OVERLOAD=off answers or times out, never a 503.
+    assert all(step["shed"] == 0 for step in data["servers"][1]["steps"])
+    report = (out / "overload.md").read_text()
+    assert "overload: goodput at 2x / at 1x" in report
+    assert (out / "overload.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -12,7 +12,7 @@ from support import ROOT
 sys.path.insert(0, str(ROOT))
 
 from bench.coldstart_results import ColdStart
-from bench.judge import verdicts
+from bench.judge import overload_verdicts, verdicts
 from bench.plan import DOCS_ENDPOINTS
 from bench.stats import ConfigStats, EndpointStats, Spread
 
@@ -57,3 +57,29 @@ def test_unmeasured_figures_say_so() -> None:
     judged = verdicts({}, [("example-sqlite", "example on SQLite")])
     assert {v.verdict for v in judged if v.goal} == {"no data"}
     assert any(v.name.startswith("image cold start") and v.detail == "not measured" for v in judged)
+
+
+def _overload_server(name: str, goodput: list[float], p99: list[float], recovery: float | None) -> dict[str, object]:
+    factors = [0.5, 1.0, 1.5, 2.0, 3.0, 0.5]
+    steps = [{"factor": f, "goodput": g, "p99_ms": p} for f, g, p in zip(factors, goodput, p99, strict=True)]
+    return {"name": name, "steps": steps, "recovery_s": recovery, "error": None}
+
+
+def test_overload_ratios_against_the_best_peer() -> None:
+    data = {
+        "servers": [
+            _overload_server("fastlaunch OVERLOAD=auto", [250, 500, 480, 470, 460, 250], [10, 20, 25, 28, 40, 10], 0.5),
+            _overload_server(
+                "fastlaunch OVERLOAD=off", [250, 480, 200, 100, 50, 100], [10, 90, 900, 990, 990, 900], None
+            ),
+            _overload_server("granian", [250, 490, 300, 200, 100, 250], [10, 50, 600, 900, 990, 20], 1.0),
+            _overload_server("uvicorn --workers", [250, 490, 400, 235, 50, 250], [10, 50, 600, 900, 990, 20], 1.0),
+        ]
+    }
+    judged = {v.name: v for v in overload_verdicts(data)}
+    assert judged["overload: goodput at 2x / at 1x"].value == pytest.approx(0.94)
+    assert judged["overload: admitted p99 at 2x / at 0.5x"].value == pytest.approx(2.8)
+    at_2x = judged["overload: goodput at 2x / best peer"]
+    assert at_2x.value == pytest.approx(2.0) and "uvicorn" in at_2x.detail  # fastlaunch OVERLOAD=off is no peer
+    assert judged["overload: goodput at 3x / best peer"].detail == "best peer: granian"
+    assert judged["overload: seconds to normal p99 after the spike"].met is True

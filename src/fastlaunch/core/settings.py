@@ -455,6 +455,35 @@ SETTINGS: tuple[Setting, ...] = (
         image="new; replaces a `preStop: sleep` hook",
     ),
     S(
+        "overload",
+        "OVERLOAD",
+        v.choice("auto", "off"),
+        "off",
+        "Admission control: `auto` answers `503` with `Retry-After: 1`, before the app runs, a request that has "
+        "waited over 20 ms in its worker's queue (or since a trusted proxy's `X-Request-Start`) once requests "
+        "have been waiting that long for 100 ms (a burst that drains sooner is served), so that above capacity "
+        "the admitted requests keep their latency instead of every request timing out. Probes "
+        "(`/healthz`, `/readyz`) and WebSockets are never shed. Shed requests are logged as 503s and counted "
+        "in `http_requests_shed_total`.",
+        "Lifecycle",
+        cli="--overload",
+        fix="set auto or off",
+        image="new",
+    ),
+    S(
+        "max_concurrency",
+        "MAX_CONCURRENCY",
+        v.int_at_least(0),
+        0,
+        "Most HTTP requests one worker runs at once (probes excepted); past it a request is answered `503` with "
+        "`Retry-After: 1` before the app runs, whatever OVERLOAD is. For a bound the queueing delay does not "
+        "see, such as a database pool. 0: no limit.",
+        "Lifecycle",
+        cli="--max-concurrency",
+        fix="set a whole number of requests per worker, or 0 for no limit",
+        image="new",
+    ),
+    S(
         "startup_timeout",
         "STARTUP_TIMEOUT",
         v.whole_seconds,
@@ -600,6 +629,8 @@ class Settings:
     request_timeout: float
     loop_block_warn: float
     shutdown_delay: int
+    overload: str
+    max_concurrency: int
     startup_timeout: int
     gunicorn_conf: str | None
     gunicorn_cmd_args: str

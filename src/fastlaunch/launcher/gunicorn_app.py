@@ -152,6 +152,8 @@ class FastlaunchApplication(Application):  # type: ignore[misc]
             serve_metrics=settings.metrics and settings.metrics_port is None,
             request_timeout=settings.request_timeout,
             loop_block_warn=settings.loop_block_warn,
+            overload=settings.overload == "auto",
+            max_concurrency=settings.max_concurrency,
             **memory_options(settings),
             header_timeout=settings.header_timeout,
             denied_fd=self.denied_pipe[1] if self.denied_pipe else None,

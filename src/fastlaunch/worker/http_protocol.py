@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import types
+from time import perf_counter
 from typing import Any, NamedTuple, NoReturn
 
 from uvicorn.protocols.http.httptools_impl import (
@@ -62,6 +63,7 @@ class OneWriteCycle(RequestResponseCycle):
     status = 500  # the response's, once started: the server answers 500 when the app raises before
     id_header: tuple[bytes, bytes] | None = None
     body_timed_out = False  # answered 408 by BODY_TIMEOUT: what the app raises then (ClientDisconnect) is expected
+    arrived = 0.0  # perf_counter() when the head was parsed: admission control's queueing delay (worker/admission.py)
 
     async def send(self, message: Any) -> None:
         held = self._held
@@ -393,3 +395,5 @@ class HttpToolsOneWriteProtocol(HttpToolsProtocol):
         if self._head_bytes > self._unchecked_bytes or len(self.headers) > self._unchecked_fields:
             self._check_head()
         _on_headers_complete(self)
+        if self.cycle is not None:  # None for a WebSocket upgrade: no cycle, never shed
+            self.cycle.arrived = perf_counter()  # type: ignore[attr-defined]  # a OneWriteCycle (_making)

@@ -16,6 +16,8 @@ class WorkerOptions:
     serve_metrics: bool = False  # /metrics on the app's port (METRICS_PORT unset)
     request_timeout: float = 0.0  # REQUEST_TIMEOUT; 0: off
     loop_block_warn: float = 0.0  # LOOP_BLOCK_WARN; 0: no watchdog
+    overload: bool = False  # OVERLOAD=auto: shed requests queued too long (worker/admission.py)
+    max_concurrency: int = 0  # MAX_CONCURRENCY per worker; 0: no limit
     # MAX_WORKER_MEMORY: a size, or (auto) the share the master writes once the plan is final.
     max_worker_memory: int | None = None
     max_worker_memory_auto: bool = False

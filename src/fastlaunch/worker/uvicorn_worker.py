@@ -25,6 +25,7 @@ from fastlaunch.core import denied
 from fastlaunch.core.channel import slot_of, tell_denied
 from fastlaunch.core.memory import current_rss, unique_memory
 from fastlaunch.worker.access_log import AccessLog
+from fastlaunch.worker.admission import QUEUE_TARGET, AdmissionControl, ShedCounter
 from fastlaunch.worker.body_timeout import BodyLimits
 from fastlaunch.worker.deadline import RequestDeadline, TimeoutCounter
 from fastlaunch.worker.internals import (
@@ -336,6 +337,15 @@ class UvicornWorker(_UvicornWorker):  # type: ignore[misc]
             counter = TimeoutCounter() if self._options.metrics else None
             app = RequestDeadline(app, self._options.request_timeout, counter=counter)
             hold_threads_until_they_return()  # a cut sync handler's thread must not free its place early
+        options = self._options
+        if options.overload or options.max_concurrency:
+            app = AdmissionControl(
+                app,
+                queue_target=QUEUE_TARGET if options.overload else None,
+                max_concurrency=options.max_concurrency,
+                forwarded_allow_ips=self._forwarded_allow_ips,
+                counter=ShedCounter() if options.metrics else None,
+            )
         return ObservabilityMiddleware(
             app,
             access_log=self._access_log,
