@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import types
 from collections.abc import Iterable
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -26,6 +27,15 @@ def code_names(function: object) -> frozenset[str]:
     """The global and attribute names a function's own code uses (empty for anything but plain Python code)."""
     code = getattr(function, "__code__", None)
     return frozenset(code.co_names) if code is not None else frozenset()
+
+
+def making(cycle_class: type[Any], method: Any) -> Any:
+    """A Uvicorn protocol method as it is, except that it makes a ``cycle_class`` where it makes a
+    RequestResponseCycle: its own code, looking the class up in a copy of its module's namespace. (Changing the
+    class of each cycle after the fact cost every request more than it saved: CPython then stops specializing
+    attribute access on it.)"""
+    namespace = {**method.__globals__, "RequestResponseCycle": cycle_class}
+    return types.FunctionType(method.__code__, namespace, method.__name__, method.__defaults__, method.__closure__)
 
 
 def release(package: str) -> str:
@@ -96,13 +106,19 @@ CYCLE_STATE = (
 EXPORTS = ("HEADER_RE", "HEADER_VALUE_RE", "STATUS_LINE", "HttpToolsProtocol", "RequestResponseCycle")
 
 
+def httptools_importable() -> bool:
+    try:
+        import httptools  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 @functools.cache
 def httptools_protocol_usable() -> bool:
     """Whether the worker may serve with HttpToolsOneWriteProtocol. False, silently, where httptools itself is
     missing (Uvicorn then picks h11, as it would anyway); False with a warning where Uvicorn's module changed."""
-    try:
-        import httptools  # noqa: F401
-    except ImportError:
+    if not httptools_importable():
         return False
     from uvicorn.protocols.http import httptools_impl
 
@@ -130,6 +146,54 @@ def cycle_replaceable() -> bool:
     missing = _missing(CYCLE_STATE, code_names(cycle.__init__))
     missing += _missing(("send", "send_500_response", "run_asgi"), dir(cycle))
     return _holds(ONE_WRITE, "uvicorn", fallback, missing, "RequestResponseCycle")
+
+
+# -- Uvicorn's h11 protocol, where httptools cannot be imported (worker/h11_protocol.py)
+
+H11_LIMITS = "Request head limits, HEADER_TIMEOUT, idle connections and BODY_TIMEOUT under h11 (no httptools)"
+# What H11LimitsProtocol reads, overrides and calls on Uvicorn's h11 protocol.
+H11_METHODS = (
+    "connection_made",
+    "connection_lost",
+    "data_received",
+    "handle_events",
+    "send_400_response",
+    "on_response_complete",
+    "timeout_keep_alive_handler",
+    "_unset_keepalive_if_required",
+)
+H11_STATE = ("conn", "timeout_keep_alive", "timeout_keep_alive_task", "cycle", "server_state")
+# What H11Cycle reads and sets on Uvicorn's h11 request cycle.
+H11_CYCLE_STATE = ("disconnected", "message_event", "response_started", "response_complete")
+
+
+@functools.cache
+def h11_protocol_usable() -> bool:
+    """Whether the worker may serve with H11LimitsProtocol where httptools is missing: Uvicorn's h11 protocol
+    parses with ``self.conn`` (an h11 Connection, whose receive buffer tells a head begun from none), makes its
+    request cycle by the module-level name, and the cycle holds the state the protocol works with."""
+    from uvicorn.protocols.http import h11_impl
+
+    fallback = "Uvicorn's own h11 protocol serves, without them"
+    missing = _missing(("H11Protocol", "RequestResponseCycle", "h11"), vars(h11_impl))
+    if not _holds(H11_LIMITS, "uvicorn", fallback, missing, "h11_impl"):
+        return False
+    protocol, cycle = h11_impl.H11Protocol, h11_impl.RequestResponseCycle
+    missing = _missing(H11_METHODS, dir(protocol))
+    missing += _missing(H11_STATE, code_names(protocol.__init__))
+    missing += _missing(("flow",), code_names(protocol.connection_made))
+    missing += _missing(("RequestResponseCycle", "next_event"), code_names(protocol.handle_events))
+    missing += _missing(H11_CYCLE_STATE, code_names(cycle.__init__))
+    missing += _missing(("run_asgi",), dir(cycle))
+    if not _holds(H11_LIMITS, "uvicorn", fallback, missing, "H11Protocol"):
+        return False
+    import h11
+
+    buffer = getattr(h11.Connection(h11.SERVER), "_receive_buffer", None)
+    if buffer is None or not hasattr(buffer, "__len__"):
+        turned_off(H11_LIMITS, "h11", "keeps what it has received elsewhere", fallback)
+        return False
+    return True
 
 
 # -- uvicorn-worker's worker and Uvicorn's server (worker/uvicorn_worker.py)
