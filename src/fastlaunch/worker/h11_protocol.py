@@ -17,16 +17,16 @@ h11 parses each head once it is whole, so the limits are checked on the parsed r
 
 from __future__ import annotations
 
+import logging
 import sys
 from typing import Any
 
 import h11
-from uvicorn.protocols.http.h11_impl import H11Protocol, RequestResponseCycle
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from fastlaunch.worker.body_timeout import BodyLimits
 from fastlaunch.worker.client_bounds import ClientBounds
 from fastlaunch.worker.head_limits import HeadLimits
-from fastlaunch.worker.internals import making
 
 
 class LimitedConnection(h11.Connection):
@@ -63,24 +63,10 @@ class LimitedConnection(h11.Connection):
         raise h11.RemoteProtocolError(reason.decode(), error_status_hint=status)
 
 
-class H11Cycle(RequestResponseCycle):
-    """Uvicorn's h11 request cycle. What the app raises once BODY_TIMEOUT has answered 408 for it (Starlette's
-    ClientDisconnect, reading the body) is expected, not an error to log."""
-
-    body_timed_out = False
-
-    async def run_asgi(self, app: Any) -> None:
-        async def guarded(scope: Any, receive: Any, send: Any) -> None:
-            try:
-                await app(scope, receive, send)
-            except Exception:
-                if not self.body_timed_out:
-                    raise
-
-        await RequestResponseCycle.run_asgi(self, guarded)
-
-
-_handle_events = making(H11Cycle, H11Protocol.handle_events)
+# What a request cut by BODY_TIMEOUT logs instead of the app's failure to read its body (Starlette's
+# ClientDisconnect): nothing, as the client's own disconnect would have been expected. Not registered with logging.
+_QUIET = logging.Logger("fastlaunch.body_timeout")
+_QUIET.disabled = True
 
 
 class H11LimitsProtocol(ClientBounds, H11Protocol):
@@ -96,8 +82,6 @@ class H11LimitsProtocol(ClientBounds, H11Protocol):
         # limits, as httptools' protocol allows; a head over one limit is refused once parsed.
         self.conn = LimitedConnection(h11.SERVER, self.limits.head_bytes or sys.maxsize)
         self.conn.limits = self.limits
-
-    handle_events = _handle_events
 
     # -- slow and idle clients (and ClientBounds)
 
@@ -152,7 +136,7 @@ class H11LimitsProtocol(ClientBounds, H11Protocol):
         watch, self._body_watch = self._body_watch, None
         if watch is None or self.transport.is_closing():
             return
-        cycle: H11Cycle = watch.cycle  # the cycles this protocol makes
+        cycle = watch.cycle
         if cycle is not self.cycle or self.conn.their_state is not h11.SEND_BODY:
             return  # complete after all
         if cycle.response_complete:  # answered without its body, which is still arriving
@@ -164,6 +148,6 @@ class H11LimitsProtocol(ClientBounds, H11Protocol):
         cycle.message_event.set()
         if not cycle.response_started:
             self._refuse_now(408, b"Request body not received in time")
-            cycle.response_started, cycle.body_timed_out = True, True
+            cycle.response_started, cycle.logger = True, _QUIET
         else:
             self.transport.close()

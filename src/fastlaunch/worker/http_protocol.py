@@ -25,6 +25,7 @@ app reads it or has already answered without it.
 
 from __future__ import annotations
 
+import types
 from typing import Any, NoReturn
 
 from uvicorn.protocols.http.httptools_impl import (
@@ -38,7 +39,7 @@ from uvicorn.protocols.http.httptools_impl import (
 from fastlaunch.worker.body_timeout import BodyLimits
 from fastlaunch.worker.client_bounds import ClientBounds
 from fastlaunch.worker.head_limits import HeadLimits
-from fastlaunch.worker.internals import cycle_replaceable, making
+from fastlaunch.worker.internals import cycle_replaceable
 
 # Above this a body is handed to the transport next to the head (one writev) rather than copied onto it.
 COPY_LIMIT = 16 * 1024
@@ -187,9 +188,18 @@ def _nothing() -> None:
     pass
 
 
+def _making(cycle_class: type[RequestResponseCycle], method: Any) -> Any:
+    """Uvicorn's protocol method as it is, except that it makes a ``cycle_class`` where it makes a
+    RequestResponseCycle: its own code, looking the class up in a copy of its module's namespace. (Changing the
+    class of each cycle after the fact cost every request more than it saved: CPython then stops specializing
+    attribute access on it.)"""
+    namespace = {**method.__globals__, "RequestResponseCycle": cycle_class}
+    return types.FunctionType(method.__code__, namespace, method.__name__, method.__defaults__, method.__closure__)
+
+
 # Uvicorn's own, cycle and all, where its method no longer has the shape the copy relies on (internals.py warns).
 _on_headers_complete = (
-    making(OneWriteCycle, HttpToolsProtocol.on_headers_complete)
+    _making(OneWriteCycle, HttpToolsProtocol.on_headers_complete)
     if cycle_replaceable()
     else HttpToolsProtocol.on_headers_complete
 )

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import types
 from collections.abc import Iterable
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -27,15 +26,6 @@ def code_names(function: object) -> frozenset[str]:
     """The global and attribute names a function's own code uses (empty for anything but plain Python code)."""
     code = getattr(function, "__code__", None)
     return frozenset(code.co_names) if code is not None else frozenset()
-
-
-def making(cycle_class: type[Any], method: Any) -> Any:
-    """A Uvicorn protocol method as it is, except that it makes a ``cycle_class`` where it makes a
-    RequestResponseCycle: its own code, looking the class up in a copy of its module's namespace. (Changing the
-    class of each cycle after the fact cost every request more than it saved: CPython then stops specializing
-    attribute access on it.)"""
-    namespace = {**method.__globals__, "RequestResponseCycle": cycle_class}
-    return types.FunctionType(method.__code__, namespace, method.__name__, method.__defaults__, method.__closure__)
 
 
 def release(package: str) -> str:
@@ -163,15 +153,15 @@ H11_METHODS = (
     "_unset_keepalive_if_required",
 )
 H11_STATE = ("conn", "timeout_keep_alive", "timeout_keep_alive_task", "cycle", "server_state")
-# What H11Cycle reads and sets on Uvicorn's h11 request cycle.
-H11_CYCLE_STATE = ("disconnected", "message_event", "response_started", "response_complete")
+# What H11LimitsProtocol reads and sets on Uvicorn's h11 request cycle.
+H11_CYCLE_STATE = ("disconnected", "message_event", "response_started", "response_complete", "logger")
 
 
 @functools.cache
 def h11_protocol_usable() -> bool:
     """Whether the worker may serve with H11LimitsProtocol where httptools is missing: Uvicorn's h11 protocol
-    parses with ``self.conn`` (an h11 Connection, whose receive buffer tells a head begun from none), makes its
-    request cycle by the module-level name, and the cycle holds the state the protocol works with."""
+    parses with ``self.conn`` (an h11 Connection, whose receive buffer tells a head begun from none), and its
+    request cycle holds the state the protocol works with."""
     from uvicorn.protocols.http import h11_impl
 
     fallback = "Uvicorn's own h11 protocol serves, without them"
@@ -182,9 +172,8 @@ def h11_protocol_usable() -> bool:
     missing = _missing(H11_METHODS, dir(protocol))
     missing += _missing(H11_STATE, code_names(protocol.__init__))
     missing += _missing(("flow",), code_names(protocol.connection_made))
-    missing += _missing(("RequestResponseCycle", "next_event"), code_names(protocol.handle_events))
+    missing += _missing(("next_event", "send_400_response"), code_names(protocol.handle_events))
     missing += _missing(H11_CYCLE_STATE, code_names(cycle.__init__))
-    missing += _missing(("run_asgi",), dir(cycle))
     if not _holds(H11_LIMITS, "uvicorn", fallback, missing, "H11Protocol"):
         return False
     import h11
