@@ -41,6 +41,16 @@ def __init__(self, *args, **kwargs):
     _init(self, *args, **kwargs)
 HttpToolsProtocol.__init__ = __init__
 """,
+    # No httptools, and a release whose h11 protocol sets its state up in a helper, not in __init__.
+    "h11": """
+import sys
+sys.modules["httptools"] = None  # cannot be imported
+from uvicorn.protocols.http.h11_impl import H11Protocol
+_init = H11Protocol.__init__
+def __init__(self, *args, **kwargs):
+    _init(self, *args, **kwargs)
+H11Protocol.__init__ = __init__
+""",
     # A uvicorn-worker whose run() serves through a method of another name.
     "serve": """
 import asyncio
@@ -112,6 +122,8 @@ def big_header_status(server: Server) -> int:
         ("cycle", internals.ONE_WRITE, 431, "makes its request cycle in another way"),
         # Uvicorn's own protocol, which limits no header field.
         ("protocol", internals.HEAD_LIMITS, 200, "timeout_keep_alive"),
+        # Without httptools, Uvicorn's own h11 protocol, which buffers a head of up to 16 KiB whatever its shape.
+        ("h11", internals.H11_LIMITS, 200, "timeout_keep_alive"),
     ],
     indirect=["changed"],
 )
@@ -165,6 +177,7 @@ def test_the_installed_releases_hold_every_assumption(caplog: pytest.LogCaptureF
     with caplog.at_level(logging.WARNING, logger="fastlaunch"):
         assert internals.httptools_protocol_usable.__wrapped__()
         assert internals.cycle_replaceable.__wrapped__()
+        assert internals.h11_protocol_usable.__wrapped__()
         assert internals.worker_serve_replaceable.__wrapped__(UvicornWorker)
         assert internals.drain_supported.__wrapped__()
         assert internals.captured_signals_clearable.__wrapped__()

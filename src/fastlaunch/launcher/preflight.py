@@ -74,20 +74,17 @@ def check_worker_class(settings: Settings) -> None:
         )
 
 
-def warn_without_httptools(settings: Settings, log: logging.Logger) -> None:
-    """fastlaunch's HTTP protections live in its httptools protocol (worker/http_protocol.py). Where httptools
-    cannot be imported (no wheel for this platform), the worker falls back to Uvicorn's h11 protocol: say once
-    what is then off, rather than serve without it silently."""
+def note_without_httptools(settings: Settings, log: logging.Logger) -> None:
+    """Where httptools cannot be imported (no wheel for this platform), the worker serves with Uvicorn's h11
+    protocol, with the same limits and timeouts (worker/h11_protocol.py), but slower: say so once. Where Uvicorn's
+    h11 protocol has changed, the worker's own check names what is then off (worker/internals.py)."""
     if settings.worker_class != BY_NAME["worker_class"].default:
         return
     try:
         import httptools  # noqa: F401
     except ImportError as exc:
-        log.warning(
-            "httptools cannot be imported here (%s): workers serve HTTP with Uvicorn's h11 protocol, and these "
-            "protections are off: closing a connection that sends nothing (KEEP_ALIVE), HEADER_TIMEOUT (slow "
-            "heads), BODY_TIMEOUT (slow bodies), limit_request_line, limit_request_fields and "
-            "limit_request_field_size (h11 caps a whole request head at 16 KiB). Install httptools "
-            "(pip install httptools, part of uvicorn[standard]) to have them",
+        log.info(
+            "httptools cannot be imported here (%s): workers serve HTTP with Uvicorn's h11 protocol, which is "
+            "slower. Install httptools (pip install httptools, part of uvicorn[standard]) for the faster parser",
             exc,
         )

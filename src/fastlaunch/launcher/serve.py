@@ -41,7 +41,7 @@ def serve(overrides: dict[str, object], *, prestart: bool) -> None:
     from fastlaunch.launcher.cmd_args import bind_addresses
     from fastlaunch.launcher.discover import discover
     from fastlaunch.launcher.metrics import check_metrics
-    from fastlaunch.launcher.preflight import check_log_destinations, check_worker_class, warn_without_httptools
+    from fastlaunch.launcher.preflight import check_log_destinations, check_worker_class, note_without_httptools
     from fastlaunch.launcher.workers import plan_for_this_process
     from fastlaunch.prestart.steps import run_prestart
 
@@ -62,7 +62,7 @@ def serve(overrides: dict[str, object], *, prestart: bool) -> None:
         log.info("Gunicorn config file %s is applied on top of fastlaunch's settings", conf)
     for line in plan.warnings:
         log.warning("Worker plan: %s", line)
-    warn_without_httptools(settings, log)
+    note_without_httptools(settings, log)
     if prestart:
         run_prestart(settings)
 

@@ -25,10 +25,9 @@ app reads it or has already answered without it.
 
 from __future__ import annotations
 
-import asyncio
 import types
 from time import perf_counter
-from typing import Any, NamedTuple, NoReturn
+from typing import Any, NoReturn
 
 from uvicorn.protocols.http.httptools_impl import (
     HEADER_RE,
@@ -38,7 +37,9 @@ from uvicorn.protocols.http.httptools_impl import (
     RequestResponseCycle,
 )
 
-from fastlaunch.worker.body_timeout import BodyLimits, BodyWatch
+from fastlaunch.worker.body_timeout import BodyLimits
+from fastlaunch.worker.client_bounds import ClientBounds
+from fastlaunch.worker.head_limits import HeadLimits
 from fastlaunch.worker.internals import cycle_replaceable
 
 # Above this a body is handed to the transport next to the head (one writev) rather than copied onto it.
@@ -206,41 +207,14 @@ _on_headers_complete = (
 )
 
 
-class HeadLimits(NamedTuple):
-    """What a request head may be, from Gunicorn's settings (0: unlimited, as in Gunicorn), and how long a
-    client may take to send it."""
-
-    request_line: int = 4094  # limit_request_line
-    fields: int = 100  # limit_request_fields
-    field_size: int = 8190  # limit_request_field_size
-    header_timeout: float = 10.0  # HEADER_TIMEOUT
-
-    @property
-    def unchecked(self) -> tuple[int, int]:
-        """The most bytes and fields a head may have and be within every limit, whatever its shape."""
-        most_bytes = min(limit for limit in (self.request_line, self.field_size, 2**62) if limit)
-        return most_bytes, self.fields or 2**62
-
-    @property
-    def head_bytes(self) -> int | None:
-        """The most a whole head may take: httptools keeps a header's name and value until both are complete,
-        so this, checked as bytes arrive, is what bounds a connection's memory."""
-        if not self.request_line or not self.field_size:
-            return None
-        return self.request_line + 2 + self.fields * (self.field_size + 2) + 2
-
-
 class Refused(Exception):
     """Raised inside a parser callback to stop parsing a head over a limit."""
 
 
-class HttpToolsOneWriteProtocol(HttpToolsProtocol):
+class HttpToolsOneWriteProtocol(ClientBounds, HttpToolsProtocol):
     limits = HeadLimits()
-    body_limits = BodyLimits()
-    _body_watch: BodyWatch | None = None  # the last body incomplete past the read that carried its head
     # A head of at most this many bytes and fields is within every limit and is not checked further.
     _unchecked_bytes, _unchecked_fields = limits.unchecked
-    _head_timer: asyncio.TimerHandle | None = None
     _head_bytes = 0  # bytes of the reads that carried the current head: at least the head's size
     _refusal: tuple[int, bytes] | None = None
 
@@ -257,27 +231,7 @@ class HttpToolsOneWriteProtocol(HttpToolsProtocol):
 
     # The per-request overrides below call the base class by name: in the hot path, super() costs more.
 
-    # -- slow and idle clients
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        # Uvicorn arms its keep-alive timer only after a response: a connection that never sends a byte
-        # stayed open forever. It gets the keep-alive time, as an idle connection between requests does.
-        idle = self.timeout_keep_alive or self.limits.header_timeout
-        if idle:
-            self.timeout_keep_alive_task = self.loop.call_later(idle, self.timeout_keep_alive_handler)
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._stop_head_timer()
-        if self._body_watch is not None:
-            self._body_watch.cancel()
-            self._body_watch = None
-        super().connection_lost(exc)
-
-    def _stop_head_timer(self) -> None:
-        if self._head_timer is not None:
-            self._head_timer.cancel()
-            self._head_timer = None
+    # -- slow and idle clients (and ClientBounds)
 
     def _head_timed_out(self) -> None:
         self._head_timer = None
@@ -341,30 +295,7 @@ class HttpToolsOneWriteProtocol(HttpToolsProtocol):
         else:
             self._refuse_now(*refusal)
 
-    def _refuse_now(self, status: int, reason: bytes) -> None:
-        self._stop_head_timer()
-        head = [STATUS_LINE[status]]
-        for name, value in self.server_state.default_headers:
-            head.append(b"%s: %s\r\n" % (name, value))
-        head.append(b"content-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n" % len(reason))
-        self.transport.write(b"".join([*head, b"connection: close\r\n\r\n", reason]))
-        self.transport.close()
-
-    # -- slow bodies (worker/body_timeout.py)
-
-    def _watch_body(self, cycle: RequestResponseCycle, size: int) -> None:
-        # A watch that is not ended when its body completes (or the next request follows) finds so when its
-        # timer fires: ending it here would cost every request a look.
-        watch = self._body_watch
-        if watch is not None and watch.cycle is cycle:
-            watch.received += size
-        elif not cycle.response_complete and self.body_limits.timeout and not self.transport.is_closing():
-            if watch is not None:
-                watch.cancel()
-            self._body_watch = BodyWatch(self, cycle, self.body_limits)
-
-    def _reading_paused(self) -> bool:
-        return bool(self.flow.read_paused)
+    # -- slow bodies (worker/body_timeout.py, and ClientBounds)
 
     def _body_timed_out(self) -> None:
         watch, self._body_watch = self._body_watch, None

@@ -96,13 +96,19 @@ CYCLE_STATE = (
 EXPORTS = ("HEADER_RE", "HEADER_VALUE_RE", "STATUS_LINE", "HttpToolsProtocol", "RequestResponseCycle")
 
 
+def httptools_importable() -> bool:
+    try:
+        import httptools  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 @functools.cache
 def httptools_protocol_usable() -> bool:
     """Whether the worker may serve with HttpToolsOneWriteProtocol. False, silently, where httptools itself is
     missing (Uvicorn then picks h11, as it would anyway); False with a warning where Uvicorn's module changed."""
-    try:
-        import httptools  # noqa: F401
-    except ImportError:
+    if not httptools_importable():
         return False
     from uvicorn.protocols.http import httptools_impl
 
@@ -130,6 +136,53 @@ def cycle_replaceable() -> bool:
     missing = _missing(CYCLE_STATE, code_names(cycle.__init__))
     missing += _missing(("send", "send_500_response", "run_asgi"), dir(cycle))
     return _holds(ONE_WRITE, "uvicorn", fallback, missing, "RequestResponseCycle")
+
+
+# -- Uvicorn's h11 protocol, where httptools cannot be imported (worker/h11_protocol.py)
+
+H11_LIMITS = "Request head limits, HEADER_TIMEOUT, idle connections and BODY_TIMEOUT under h11 (no httptools)"
+# What H11LimitsProtocol reads, overrides and calls on Uvicorn's h11 protocol.
+H11_METHODS = (
+    "connection_made",
+    "connection_lost",
+    "data_received",
+    "handle_events",
+    "send_400_response",
+    "on_response_complete",
+    "timeout_keep_alive_handler",
+    "_unset_keepalive_if_required",
+)
+H11_STATE = ("conn", "timeout_keep_alive", "timeout_keep_alive_task", "cycle", "server_state")
+# What H11LimitsProtocol reads and sets on Uvicorn's h11 request cycle.
+H11_CYCLE_STATE = ("disconnected", "message_event", "response_started", "response_complete", "logger")
+
+
+@functools.cache
+def h11_protocol_usable() -> bool:
+    """Whether the worker may serve with H11LimitsProtocol where httptools is missing: Uvicorn's h11 protocol
+    parses with ``self.conn`` (an h11 Connection, whose receive buffer tells a head begun from none), and its
+    request cycle holds the state the protocol works with."""
+    from uvicorn.protocols.http import h11_impl
+
+    fallback = "Uvicorn's own h11 protocol serves, without them"
+    missing = _missing(("H11Protocol", "RequestResponseCycle", "h11"), vars(h11_impl))
+    if not _holds(H11_LIMITS, "uvicorn", fallback, missing, "h11_impl"):
+        return False
+    protocol, cycle = h11_impl.H11Protocol, h11_impl.RequestResponseCycle
+    missing = _missing(H11_METHODS, dir(protocol))
+    missing += _missing(H11_STATE, code_names(protocol.__init__))
+    missing += _missing(("flow",), code_names(protocol.connection_made))
+    missing += _missing(("next_event", "send_400_response"), code_names(protocol.handle_events))
+    missing += _missing(H11_CYCLE_STATE, code_names(cycle.__init__))
+    if not _holds(H11_LIMITS, "uvicorn", fallback, missing, "H11Protocol"):
+        return False
+    import h11
+
+    buffer = getattr(h11.Connection(h11.SERVER), "_receive_buffer", None)
+    if buffer is None or not hasattr(buffer, "__len__"):
+        turned_off(H11_LIMITS, "h11", "keeps what it has received elsewhere", fallback)
+        return False
+    return True
 
 
 # -- uvicorn-worker's worker and Uvicorn's server (worker/uvicorn_worker.py)

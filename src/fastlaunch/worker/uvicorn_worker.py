@@ -28,9 +28,12 @@ from fastlaunch.worker.access_log import AccessLog
 from fastlaunch.worker.admission import QUEUE_TARGET, AdmissionControl, ShedCounter
 from fastlaunch.worker.body_timeout import BodyLimits
 from fastlaunch.worker.deadline import RequestDeadline, TimeoutCounter
+from fastlaunch.worker.head_limits import HeadLimits
 from fastlaunch.worker.internals import (
     captured_signals_clearable,
     drain_supported,
+    h11_protocol_usable,
+    httptools_importable,
     httptools_protocol_usable,
     worker_serve_replaceable,
 )
@@ -41,12 +44,17 @@ from fastlaunch.worker.options import WorkerOptions
 from fastlaunch.worker.threads import hold_threads_until_they_return
 from fastlaunch.worker.watchdog import LoopWatchdog, report_abort, stall_histogram
 
-# Without httptools (no wheel for this platform) or with a Uvicorn whose protocol changed: Uvicorn's own choice.
-HTTP: type[HttpToolsOneWriteProtocol] | str = "auto"
+# Without httptools (no wheel for this platform), Uvicorn's h11 protocol with the same bounds; with a Uvicorn
+# whose protocol changed, Uvicorn's own choice (internals.py has said what is off).
+HTTP: type[HttpToolsOneWriteProtocol] | type[H11LimitsProtocol] | str = "auto"
 if httptools_protocol_usable():
-    from fastlaunch.worker.http_protocol import HeadLimits, HttpToolsOneWriteProtocol
+    from fastlaunch.worker.http_protocol import HttpToolsOneWriteProtocol
 
     HTTP = HttpToolsOneWriteProtocol
+elif not httptools_importable() and h11_protocol_usable():
+    from fastlaunch.worker.h11_protocol import H11LimitsProtocol
+
+    HTTP = H11LimitsProtocol
 # Checked on import, in the master before it forks: a release that changed is named once, at start.
 DRAIN, CLEAN_EXIT = drain_supported(), captured_signals_clearable()
 
@@ -134,7 +142,8 @@ def _tune_gc(*, app_chose_threshold: bool) -> None:
 
 
 class UvicornWorker(_UvicornWorker):  # type: ignore[misc]
-    # "auto" picks uvloop, which uvicorn[standard] installs; HTTP is its httptools protocol (http_protocol.py).
+    # "auto" picks uvloop, which uvicorn[standard] installs; HTTP is its httptools protocol (http_protocol.py),
+    # or its h11 one where httptools is missing (h11_protocol.py).
     # access_log=False: fastlaunch's middleware writes the access log, off the request path (Uvicorn's own
     # formats and writes each line inside the request). Uvicorn applies it only when its Config is built.
     CONFIG_KWARGS: dict[str, Any] = {"loop": "auto", "http": HTTP, "access_log": False}
