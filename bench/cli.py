@@ -165,7 +165,8 @@ def run_bench(args: argparse.Namespace) -> int:
                         server, scenario, workers=args.workers, settle_s=0.5 if args.smoke else 2.0, logs=logs
                     )
                     reliability.append(result)
-                    print(f"reliability {server} {scenario}: {result.ok} ok, {result.failed} failed", flush=True)
+                    failed = result.failed_while_serving()
+                    print(f"reliability {server} {scenario}: {result.ok} ok, {failed} failed", flush=True)
     if not args.no_overload:
         from bench.overload import run_overload
 

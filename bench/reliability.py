@@ -51,6 +51,11 @@ class Reliability:
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
+    def failed_while_serving(self) -> int:
+        """Failures the server is answerable for: after a SIGTERM it has stopped, and the refused connections
+        that follow are the load client's, not the server's."""
+        return self.failed - (self.after_failed if self.scenario == "term" else 0)
+
 
 def _tally_into(result: Reliability, tally: Tally) -> None:
     failed = tally.failed()

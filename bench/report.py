@@ -101,8 +101,7 @@ def _reliability(results: list[Reliability]) -> list[str]:
             what = (
                 f"a replacement served {r.recovery_s:.2f} s after SIGKILL" if r.recovery_s else "NO replacement in 30 s"
             )
-        failed = r.failed - (r.after_failed if r.scenario == "term" else 0)
-        rows.append([r.server, r.scenario.upper(), str(r.ok), str(failed), kinds, what])
+        rows.append([r.server, r.scenario.upper(), str(r.ok), str(r.failed_while_serving()), kinds, what])
     header = ["server", "signal", "ok", "failed", "failure kinds", "what happened"]
     return _table(header, rows)
 
