@@ -238,7 +238,19 @@ def run_scenario(
     scenario: Scenario, *, smoke: bool, step_s: float, workers: int, logs: Path, names: list[str] | None
 ) -> dict[str, Any]:
     fixed, families = variants_for(names, smoke)
-    capacity = measure_capacity(scenario, workers, 0.5 if smoke else 3.0, logs)
+    data: dict[str, Any] = {
+        "name": scenario.name,
+        "label": scenario.app.label,
+        "paths": list(scenario.app.endpoints),
+        "capacity_rps": 0.0,
+        "sweep": [],
+        "servers": [],
+    }
+    try:
+        capacity = measure_capacity(scenario, workers, 0.5 if smoke else 3.0, logs)
+    except (ServerFailed, ExampleUnavailable, OSError) as exc:
+        data["servers"] = [asdict(ServerResult("capacity (fastlaunch OVERLOAD=off)", error=f"server failed: {exc}"))]
+        return data
     print(f"overload {scenario.name}: capacity {capacity:.0f} req/s", flush=True)
     swept = []
     variants = list(fixed)
@@ -255,14 +267,7 @@ def run_scenario(
         result = run_server(variant, scenario, capacity, step_s=step_s, workers=workers, logs=logs)
         results.append(result)
         print(f"overload {scenario.name} {variant.name}: {line(result)}", flush=True)
-    return {
-        "name": scenario.name,
-        "label": scenario.app.label,
-        "paths": list(scenario.app.endpoints),
-        "capacity_rps": capacity,
-        "sweep": swept,
-        "servers": [asdict(r) for r in results],
-    }
+    return data | {"capacity_rps": capacity, "sweep": swept, "servers": [asdict(r) for r in results]}
 
 
 def run_overload(
