@@ -39,5 +39,8 @@ def scenarios(databases: list[str], stack: ExitStack, work: Path, skipped: list[
     """The CPU-bound endpoint, then the example on each database that can be had here (else skipped, with why)."""
     from bench.cli import example_apps  # the same set-up as the closed-loop runs
 
-    args = argparse.Namespace(no_example=not databases, databases=databases)
+    if not databases:
+        skipped.append("example service: no database asked for (--databases)")
+        return [Scenario(CPU)]
+    args = argparse.Namespace(no_example=False, databases=databases)
     return [Scenario(CPU), *(Scenario(app) for app in example_apps(args, stack, work, skipped))]
