@@ -30,7 +30,7 @@ system-deps:
 test: system-deps lint $(BENCH_STAMP)
 	$(BIN)/pytest
 
-# The side-by-side benchmark (bench/): `make bench` is the full, manual run (about half an hour; results in
+# The side-by-side benchmark (bench/): `make bench` is the full, manual run (about 45 minutes; results in
 # bench/results/), `make bench-smoke` a few seconds of it for CI. BENCH_ARGS passes options (python -m bench -h).
 # bench's tools are in locks/dev.txt: the bootstrap installed them.
 $(BENCH_STAMP): $(STAMP)

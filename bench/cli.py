@@ -168,11 +168,14 @@ def run_bench(args: argparse.Namespace) -> int:
                     failed = result.failed_while_serving()
                     print(f"reliability {server} {scenario}: {result.ok} ok, {failed} failed", flush=True)
     if not args.no_overload:
-        from bench.overload import run_overload
+        from bench.overload import failures, run_count, run_overload
 
-        overload = run_overload(smoke=args.smoke, workers=args.workers, out=out, logs=logs)
-        errors_overload = [f"overload {s['name']}: {s['error']}" for s in overload["servers"] if s["error"]]
-        overload_runs = len(overload["servers"])
+        databases = [d for d in args.databases if d == "postgresql"] or args.databases[:1]  # one: the pool's
+        databases = [] if args.no_example else databases
+        overload = run_overload(smoke=args.smoke, workers=args.workers, out=out, logs=logs, databases=databases)
+        errors_overload = failures(overload)
+        overload_runs = run_count(overload)
+        skipped += [f"overload {reason}" for reason in overload["skipped"]]
         overload_judged = overload_verdicts(overload)
         print(f"Overload report: {out / 'overload.md'}", flush=True)
     else:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from bench.procs import HOST
@@ -99,9 +100,16 @@ async def _one(pool: _Pool, request: bytes, deadline: float, due: float, fates: 
         conn[1].close()
 
 
-async def run_steps(port: int, path: str, steps: list[Step], *, deadline: float = 1.0) -> None:
+def _requests(port: int, paths: str | Sequence[str]) -> list[bytes]:
+    """One GET per path; several paths are taken in turn."""
+    paths = [paths] if isinstance(paths, str) else list(paths)
+    return [f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\n\r\n".encode() for path in paths]
+
+
+async def run_steps(port: int, paths: str | Sequence[str], steps: list[Step], *, deadline: float = 1.0) -> None:
     """Offers each step's rate for its seconds, one after another, and waits for the last deadlines."""
-    request = f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\n\r\n".encode()
+    requests = _requests(port, paths)
+    sent = 0
     pool = _Pool(port)
     tasks: set[asyncio.Task[None]] = set()
     origin = time.monotonic()
@@ -115,6 +123,8 @@ async def run_steps(port: int, path: str, steps: list[Step], *, deadline: float 
                 await asyncio.sleep(delay)
             else:
                 step.max_lag = max(step.max_lag, -delay)
+            request = requests[sent % len(requests)]
+            sent += 1
             task = asyncio.get_running_loop().create_task(_one(pool, request, deadline, due, step.fates))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
@@ -124,19 +134,21 @@ async def run_steps(port: int, path: str, steps: list[Step], *, deadline: float 
     pool.close_all()
 
 
-async def closed_loop_rate(port: int, path: str, *, connections: int, seconds: float) -> float:
+async def closed_loop_rate(port: int, paths: str | Sequence[str], *, connections: int, seconds: float) -> float:
     """Answers per second with ``connections`` clients each sending its next request when the last is answered:
     the server's capacity, to scale the open-loop steps by."""
-    request = f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\n\r\n".encode()
+    requests = _requests(port, paths)
     end = time.monotonic() + seconds
     done = 0
 
     async def client() -> None:
         nonlocal done
         reader, writer = await asyncio.open_connection(HOST, port)
+        n = 0
         try:
             while time.monotonic() < end:
-                status, _ = await _exchange(reader, writer, request)
+                status, _ = await _exchange(reader, writer, requests[n % len(requests)])
+                n += 1
                 done += 200 <= status < 300
         finally:
             writer.close()

@@ -60,13 +60,38 @@ def test_overload_scenario_reports_every_step_and_plots(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     data = json.loads((out / "overload.json").read_text())
-    assert data["capacity_rps"] > 0
-    assert [s["name"] for s in data["servers"]] == ["fastlaunch OVERLOAD=auto", "fastlaunch OVERLOAD=off"]
-    for server in data["servers"]:
-        assert [step["factor"] for step in server["steps"]] == [0.5, 1.0, 1.5, 2.0, 3.0, 0.5]
-        assert all(step["rate"] > 0 for step in server["steps"])
-    # Only the guarded server sheds: OVERLOAD=off answers or times out, never a 503.
-    assert all(step["shed"] == 0 for step in data["servers"][1]["steps"])
+    # The CPU-bound endpoint, then the example service on its database (SQLite in the short form).
+    assert [s["name"] for s in data["scenarios"]] == ["cpu", "example-sqlite"]
+    assert data["seconds"] > 0
+    for scenario in data["scenarios"]:
+        assert scenario["capacity_rps"] > 0
+        servers = scenario["servers"]
+        assert [s["name"] for s in servers] == ["fastlaunch OVERLOAD=auto", "fastlaunch OVERLOAD=off"]
+        for server in servers:
+            assert [step["factor"] for step in server["steps"]] == [0.5, 1.0, 1.5, 2.0, 3.0, 0.5]
+            assert all(step["rate"] > 0 for step in server["steps"])
+        # Only the guarded server sheds: OVERLOAD=off answers or times out, never a 503.
+        assert all(step["shed"] == 0 for step in servers[1]["steps"])
     report = (out / "overload.md").read_text()
-    assert "overload: goodput at 2x / at 1x" in report
+    assert "overload, CPU-bound `/cpu`: goodput at 2x / at 1x" in report
+    assert "overload, example service on sqlite: goodput at 2x / at 1x" in report
     assert (out / "overload.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_overload_sweeps_a_fixed_bound_and_runs_its_best(tmp_path: Path) -> None:
+    out = tmp_path / "results"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.overload", "--smoke", "--servers", "granian --backpressure", "--databases", "",
+         "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=240, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    (scenario,) = json.loads((out / "overload.json").read_text())["scenarios"]
+    sweep = scenario["sweep"]
+    assert [row["value"] for row in sweep] == [4, 8, 16, 32, 64]
+    assert all(set(row["goodput"]) == {"2x", "3x"} for row in sweep)
+    (best,) = [row for row in sweep if row["best"]]
+    assert best["goodput"] == max((row["goodput"] for row in sweep), key=lambda g: g["2x"] + g["3x"])
+    # The best value then runs the full steps, as the peer the goals are judged against.
+    assert [s["name"] for s in scenario["servers"]] == [best["name"]]
+    assert len(scenario["servers"][0]["steps"]) == 6

@@ -66,20 +66,37 @@ def _overload_server(name: str, goodput: list[float], p99: list[float], recovery
 
 
 def test_overload_ratios_against_the_best_peer() -> None:
+    servers = [
+        _overload_server("fastlaunch OVERLOAD=auto", [250, 500, 480, 470, 460, 250], [10, 20, 25, 28, 40, 10], 0.5),
+        _overload_server("fastlaunch OVERLOAD=off", [250, 480, 200, 100, 50, 100], [10, 90, 900, 990, 990, 900], None),
+        _overload_server("granian", [250, 490, 300, 200, 100, 250], [10, 50, 600, 900, 990, 20], 1.0),
+        _overload_server("uvicorn --workers", [250, 490, 400, 235, 50, 250], [10, 50, 600, 900, 990, 20], 1.0),
+    ]
+    data = {"scenarios": [{"label": "CPU-bound `/cpu`", "servers": servers, "sweep": []}]}
+    judged = {v.name: v for v in overload_verdicts(data)}
+    assert judged["overload, CPU-bound `/cpu`: goodput at 2x / at 1x"].value == pytest.approx(0.94)
+    assert judged["overload, CPU-bound `/cpu`: admitted p99 at 2x / at 0.5x"].value == pytest.approx(2.8)
+    at_2x = judged["overload, CPU-bound `/cpu`: goodput at 2x / best peer"]
+    assert at_2x.value == pytest.approx(2.0) and "uvicorn" in at_2x.detail  # fastlaunch OVERLOAD=off is no peer
+    assert judged["overload, CPU-bound `/cpu`: goodput at 3x / best peer"].detail == "best peer: granian"
+    recovered = judged["overload, CPU-bound `/cpu`: seconds to normal p99 after the spike"]
+    assert recovered.met is True and recovered.detail == "fastlaunch, OVERLOAD=auto"
+
+
+def test_overload_judged_per_app_and_never_recovering_is_a_miss() -> None:
+    guarded = _overload_server("fastlaunch OVERLOAD=auto", [250, 500, 480, 470, 460, 250], [10] * 6, None)
+    # The swept bound at its best value runs as a peer like any other.
+    peer = _overload_server("uvicorn --limit-concurrency 8", [250, 500, 480, 500, 470, 250], [10] * 6, 0.25)
     data = {
-        "servers": [
-            _overload_server("fastlaunch OVERLOAD=auto", [250, 500, 480, 470, 460, 250], [10, 20, 25, 28, 40, 10], 0.5),
-            _overload_server(
-                "fastlaunch OVERLOAD=off", [250, 480, 200, 100, 50, 100], [10, 90, 900, 990, 990, 900], None
-            ),
-            _overload_server("granian", [250, 490, 300, 200, 100, 250], [10, 50, 600, 900, 990, 20], 1.0),
-            _overload_server("uvicorn --workers", [250, 490, 400, 235, 50, 250], [10, 50, 600, 900, 990, 20], 1.0),
+        "scenarios": [
+            {"label": "CPU-bound `/cpu`", "servers": [guarded], "sweep": []},
+            {"label": "example service on postgresql", "servers": [guarded, peer], "sweep": []},
         ]
     }
     judged = {v.name: v for v in overload_verdicts(data)}
-    assert judged["overload: goodput at 2x / at 1x"].value == pytest.approx(0.94)
-    assert judged["overload: admitted p99 at 2x / at 0.5x"].value == pytest.approx(2.8)
-    at_2x = judged["overload: goodput at 2x / best peer"]
-    assert at_2x.value == pytest.approx(2.0) and "uvicorn" in at_2x.detail  # fastlaunch OVERLOAD=off is no peer
-    assert judged["overload: goodput at 3x / best peer"].detail == "best peer: granian"
-    assert judged["overload: seconds to normal p99 after the spike"].met is True
+    assert len(judged) == 10
+    never = judged["overload, example service on postgresql: seconds to normal p99 after the spike"]
+    assert never.met is False and "not normal again" in never.detail
+    at_2x = judged["overload, example service on postgresql: goodput at 2x / best peer"]
+    assert at_2x.value == pytest.approx(0.94) and at_2x.detail == "best peer: uvicorn --limit-concurrency 8"
+    assert judged["overload, CPU-bound `/cpu`: goodput at 2x / best peer"].verdict == "no data"
