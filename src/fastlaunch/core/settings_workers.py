@@ -13,7 +13,7 @@ from fastlaunch.core import validators as v
 from fastlaunch.core.setting import SettingsBase, setting
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True, init=False, repr=False, eq=False)  # a base only, as SettingsBase
 class WorkerSettings(SettingsBase):
     """The first sections of ``Settings``, in the order the docs and ``--help`` list them."""
 
