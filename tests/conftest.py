@@ -13,11 +13,14 @@ sys.path.insert(0, str(Path(__file__).parent))
 from pg import PostgresCluster  # noqa: E402 - needs the sys.path entry above
 from support import IN_CI  # noqa: E402
 
+from fastlaunch.core.secret_files import file_variable
 from fastlaunch.core.settings import SETTINGS
+from fastlaunch.launcher import metrics
 
 
-# Variables that would leak from a developer's shell into tests: every setting's, from the table itself, the
-# example service's (its pydantic-settings fields), and those read outside both (Gunicorn's, Prometheus').
+# Variables that would leak from a developer's shell into tests, each list read from where it is declared: every
+# setting's (and a secret's *_FILE) from the table, the example service's (its pydantic-settings fields), and the
+# one Prometheus' client reads.
 def _example_settings() -> set[str]:
     if importlib.util.find_spec("posts_service") is None:  # an environment without the example runs none of its tests
         return set()
@@ -28,8 +31,9 @@ def _example_settings() -> set[str]:
 
 _LEAKY = sorted(
     {setting.env for setting in SETTINGS if setting.env}
+    | {file_variable(setting.env) for setting in SETTINGS if setting.env and setting.secret}
     | _example_settings()
-    | {"GUNICORN_CMD_ARGS", "PROMETHEUS_MULTIPROC_DIR"}
+    | {metrics.ENV}
 )
 
 

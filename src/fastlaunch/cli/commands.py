@@ -1,25 +1,22 @@
 """The ``fastlaunch`` command. Commands only parse input and render errors; the work lives in modules.
 
-Rich is imported only to print a table, help or an error. A plain ``fastlaunch run`` never gets here
-(``fastlaunch.cli.entry`` serves it); when this module does parse ``run``, it hands over to the serving process
-by exec (``fastlaunch.cli.handoff``), so the processes that serve carry neither Typer nor Rich either way.
+Rich is imported only to print a table, help or an error. ``run`` is read by ``fastlaunch.cli.run`` whichever
+way it is reached (the console script serves it without loading this module); its entry here forwards to it.
 """
 
 from __future__ import annotations
 
-import functools
-import inspect
 import json
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
+from typer.core import TyperCommand, TyperOption
 
 from fastlaunch import __version__
 from fastlaunch.cli.errors import rendered_errors
-from fastlaunch.cli.handoff import NO_PRESTART, become_server
+from fastlaunch.cli.run import SUMMARY, run_command
 from fastlaunch.core import logs
 from fastlaunch.core.exceptions import FastlaunchError
 from fastlaunch.core.settings import SETTINGS, Settings, load_here
@@ -39,44 +36,42 @@ def main() -> None:
     app()
 
 
-def settings_options(func: Callable[..., None]) -> Callable[..., None]:
-    """Adds one ``--option`` per setting in the table (as raw strings, so the CLI is validated exactly like
-    the environment) and hands them to the command as ``overrides``."""
-    table = [s for s in SETTINGS if s.cli]
-    # eval_str: this module's annotations are strings (PEP 563); typer needs the Annotated objects.
-    params = [p for p in inspect.signature(func, eval_str=True).parameters.values() if p.name != "overrides"]
-    annotations = {p.name: p.annotation for p in params}
-    for s in table:
-        env = f" [env: {s.env}]" if s.env else ""
-        annotation = Annotated[
-            Optional[str],  # noqa: UP045 - typer needs the runtime Optional here
-            # The help is plain text: escape "[" so Rich markup keeps `fastlaunch[metrics]` as written.
-            typer.Option(
-                s.cli, help=f"{s.help}{env}".replace("[", r"\["), rich_help_panel=s.section, show_default=False
-            ),
-        ]
-        params.append(inspect.Parameter(s.name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation))
-        annotations[s.name] = annotation
+class WithSettingOptions(TyperCommand):
+    """A command that also takes one ``--option`` per setting in the table, as raw strings (so the command line
+    is validated exactly like the environment), handed to the command through ``setting_overrides(ctx)``."""
 
-    @functools.wraps(func)
-    def command(**kwargs: Any) -> None:
-        raw = {s.name: kwargs.pop(s.name, None) for s in table}
-        func(overrides={name: value for name, value in raw.items() if value is not None}, **kwargs)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for s in SETTINGS:
+            if s.cli:
+                # The help is plain text: escape "[" so Rich markup keeps `fastlaunch[metrics]` as written.
+                text = f"{s.help} [env: {s.env}]".replace("[", r"\[")
+                option = TyperOption(param_decls=[s.cli, s.name], help=text, rich_help_panel=s.section)
+                self.params.append(option)
 
-    command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
-    command.__annotations__ = annotations
-    return command
+    # Any: the Context class is click's, which recent Typer releases ship inside typer.
+    def invoke(self, ctx: Any) -> Any:
+        given = {s.name: ctx.params.pop(s.name, None) for s in SETTINGS if s.cli}
+        ctx.meta[_OVERRIDES] = {name: value for name, value in given.items() if value is not None}
+        return super().invoke(ctx)
 
 
-@app.command()
-@settings_options
-def run(
-    overrides: dict[str, object],
-    no_prestart: Annotated[bool, typer.Option(NO_PRESTART, help="Skip the prestart steps.")] = False,
-) -> None:
-    """Serve the app for production: Gunicorn managing Uvicorn workers, sized to the CPUs and memory this
-    process may use, after the prestart steps."""
-    become_server(overrides, prestart=not no_prestart)
+_OVERRIDES = "fastlaunch.overrides"
+
+
+def setting_overrides(ctx: typer.Context) -> dict[str, object]:
+    """The settings given on a ``WithSettingOptions`` command's line, by name."""
+    return dict(ctx.meta[_OVERRIDES])
+
+
+# Listed in `fastlaunch --help`; every argument, --help included, goes to the one reader of run's options.
+@app.command(
+    help=SUMMARY,
+    add_help_option=False,
+    context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+)
+def run(ctx: typer.Context) -> None:
+    run_command(ctx.args)
 
 
 @app.command()
@@ -111,10 +106,9 @@ def dev(
     )
 
 
-@app.command()
-@settings_options
+@app.command(cls=WithSettingOptions)
 def workers(
-    overrides: dict[str, object],
+    ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
     measure: Annotated[
         bool, typer.Option("--measure/--no-measure", help="Import the app once to measure a worker's memory.")
@@ -127,7 +121,7 @@ def workers(
     from fastlaunch.launcher.workers import measure_worker_rss, plan_for_this_process
 
     with rendered_errors():
-        settings = load_here(overrides)
+        settings = load_here(setting_overrides(ctx))
         plan = plan_for_this_process(settings)
         target = discover(settings)
         if plan.needs_measurement and measure:
@@ -224,10 +218,9 @@ def resolved_app(settings: Settings) -> tuple[str, str]:
 
 
 # -- deployment files: fastlaunch init / fastlaunch lint
-@app.command()
-@settings_options
+@app.command(cls=WithSettingOptions)
 def init(
-    overrides: dict[str, object],
+    ctx: typer.Context,
     targets: Annotated[
         Optional[list[str]],  # noqa: UP045 - typer needs the runtime Optional here
         typer.Argument(
@@ -261,7 +254,7 @@ def init(
     from fastlaunch.kit.server_pins import pin_warnings
 
     with rendered_errors():
-        settings = load_here(overrides)
+        settings = load_here(setting_overrides(ctx))
         project = detect(settings)
         files = render(project, settings, targets or [], Options(domain=domain, image=image))
         changes = compare(project.root, files)

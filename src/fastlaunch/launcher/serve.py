@@ -1,6 +1,6 @@
 """The serving process: checks, prestart, then Gunicorn; nothing listens before the checks pass.
 
-Reached from ``fastlaunch.cli.entry`` with no CLI library loaded. Errors are raised, and rendered by the caller.
+Reached from ``fastlaunch.cli.run`` with no CLI library loaded. Errors are raised, and rendered by the caller.
 """
 
 from __future__ import annotations
