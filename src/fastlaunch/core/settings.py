@@ -183,10 +183,11 @@ SETTINGS: tuple[Setting, ...] = (
         "worker_class",
         "WORKER_CLASS",
         v.worker_class,
-        "fastlaunch.worker.UvicornWorker",
-        "Gunicorn worker class.",
+        None,  # the launcher's choice: fastlaunch's own worker (launcher/worker_class.py)
+        "Gunicorn worker class (`MODULE.CLASS`). Unset: fastlaunch's worker, `fastlaunch.worker.UvicornWorker`.",
         "Workers",
         cli="--worker-class",
+        doc_default="fastlaunch's worker",
         image="default is fastlaunch's subclass of uvicorn-worker's UvicornWorker (uvloop + httptools); the old "
         "`uvicorn.workers.UvicornWorker` is mapped to it, `uvicorn.workers.UvicornH11Worker` to "
         "`uvicorn_worker.UvicornH11Worker`",
@@ -605,7 +606,7 @@ class Settings:
     workers_per_core: float
     max_workers: int | None
     worker_memory: int | None
-    worker_class: str
+    worker_class: str | None
     worker_user: str | None
     max_requests: int
     max_requests_jitter: int

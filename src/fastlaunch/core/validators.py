@@ -188,20 +188,11 @@ def host(raw: object) -> str:
     return text.strip("[]")
 
 
-# The deprecated image's WORKER_CLASS values: Uvicorn moved its Gunicorn workers to the uvicorn-worker package
-# (uvicorn.workers is deprecated). The default one becomes fastlaunch's worker, a subclass of it; the h11 one
-# is uvicorn-worker's own (Uvicorn's pure-Python HTTP parser), which keeps its own protocol and logging.
-OLD_WORKER_CLASSES = {
-    "uvicorn.workers.UvicornWorker": "fastlaunch.worker.UvicornWorker",
-    "uvicorn.workers.UvicornH11Worker": "uvicorn_worker.UvicornH11Worker",
-}
-
-
 def worker_class(raw: object) -> str:
     text = as_str(raw).strip()
     if not text:
         raise ValueError("expected a Gunicorn worker class, e.g. fastlaunch.worker.UvicornWorker")
-    return OLD_WORKER_CLASSES.get(text, text)
+    return text
 
 
 def worker_user(raw: object) -> str:

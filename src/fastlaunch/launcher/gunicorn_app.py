@@ -42,6 +42,7 @@ from fastlaunch.launcher.readiness import ShutdownDelay, StartupWatch
 from fastlaunch.launcher.recycling import chain_channel, memory_options, publish_memory_cap
 from fastlaunch.launcher.restart_backoff import RestartBackoff
 from fastlaunch.launcher.worker_access import check_workers_can_read, owner_names
+from fastlaunch.launcher.worker_class import worker_class
 from fastlaunch.launcher.workers import WorkerPlan
 from fastlaunch.worker.importer import AppNotFound, import_app
 from fastlaunch.worker.internals import arbiter_hooks
@@ -55,7 +56,7 @@ def gunicorn_options(settings: Settings, workers: int) -> dict[str, Any]:
     options: dict[str, Any] = {
         "bind": [str(settings.address)],
         "workers": workers,
-        "worker_class": settings.worker_class,
+        "worker_class": worker_class(settings),
         "timeout": settings.timeout,
         "graceful_timeout": settings.graceful_timeout,
         "keepalive": settings.keep_alive,
