@@ -309,12 +309,12 @@ def lint(
 ) -> None:
     """Check a Dockerfile for the mistakes that hurt Python web servers in production; exit 1 when something is
     found. Codes start with FL (hadolint's DL/SC rules are the generic complement)."""
-    from fastlaunch.core.exceptions import LintError
+    from fastlaunch.core.exceptions import ExitCode, LintError
     from fastlaunch.kit.lint import lint_file
 
+    if output not in ("text", "json"):
+        raise typer.BadParameter(f"{output!r}: use text or json.", param_hint="--format")
     with rendered_errors():
-        if output not in ("text", "json"):
-            raise LintError(f"Unknown --format {output!r}.", hint="Use --format text or --format json.")
         if not dockerfile.is_file():
             raise LintError(f"No Dockerfile at {dockerfile}.", hint="Pass its path: fastlaunch lint path/Dockerfile")
         if context is not None and not context.is_dir():
@@ -327,7 +327,7 @@ def lint(
             typer.echo(finding.render(str(dockerfile)))
         typer.echo(f"{len(findings)} finding(s)." if findings else f"{dockerfile}: no findings.")
     if findings:
-        raise typer.Exit(1)
+        raise typer.Exit(ExitCode.FINDINGS)
 
 
 @app.command()
@@ -349,6 +349,7 @@ def check(
 ) -> None:
     """Check the project and its deployment files for what breaks a deploy at scale: database connections,
     memory, probes, grace periods, proxies, ports. Exit 1 on errors, 0 with warnings only."""
+    from fastlaunch.core.exceptions import ExitCode
     from fastlaunch.kit.check import measure_host
     from fastlaunch.kit.check.preflight import check_project
 
@@ -363,7 +364,7 @@ def check(
     else:
         typer.echo(report.render())
     if report.errors:
-        raise typer.Exit(1)
+        raise typer.Exit(ExitCode.FINDINGS)
 
 
 def _version(value: bool) -> None:

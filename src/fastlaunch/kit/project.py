@@ -1,6 +1,6 @@
 """What ``fastlaunch init`` needs to know about a project, found statically (nothing is imported):
 dependency manager, the app and where it imports from, Alembic, SQLite, the Python version, and the probe
-routes. Every detection failure is a TemplateError with the fix."""
+routes. Every detection failure is an InitError with the fix."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from typing import Literal
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from fastlaunch.core.alembic_ini import find_alembic_ini
-from fastlaunch.core.exceptions import TemplateError
+from fastlaunch.core.exceptions import InitError
 from fastlaunch.core.pyproject import read_pyproject
 from fastlaunch.core.settings import Settings
 from fastlaunch.kit.app_settings import AppSettings, read_app_settings
@@ -196,7 +196,7 @@ def detect_manager(root: Path, pyproject: dict[str, object]) -> Manager:
         return "uv"
     if workspace := _uv_workspace(root):
         member = root.relative_to(workspace).as_posix()
-        raise TemplateError(
+        raise InitError(
             f"{root} is a member of the uv workspace at {workspace}: its dependencies are locked in "
             f"{workspace / 'uv.lock'}, outside this directory, so the image must be built from the workspace root "
             "(an image from this directory alone would install them unlocked).",
@@ -213,7 +213,7 @@ def detect_manager(root: Path, pyproject: dict[str, object]) -> Manager:
         ("pylock.toml", "uv export --format requirements-txt"),
     ):
         if (root / lock).is_file():
-            raise TemplateError(
+            raise InitError(
                 f"The project's dependencies are locked in {lock}, which the generated image cannot install exactly; "
                 "installing the unlocked ranges instead would build something other than what was tested.",
                 hint=f"Export the lock to requirements.txt ({export} > requirements.txt), then run again.",
@@ -321,14 +321,14 @@ def detect_python(root: Path, pyproject: dict[str, object]) -> tuple[str, str]:
         try:
             alternatives = parse(value)
         except InvalidSpecifier:
-            raise TemplateError(
+            raise InitError(
                 f"{label} {value!r} in pyproject.toml is not a version specifier.",
                 hint="Fix it (for example >=3.11), then run fastlaunch init again.",
             ) from None
         allowed = [m for m in PYTHON_MINORS if any(_allows(spec, m) for spec in alternatives)]
         usable = [m for m in allowed if m >= floor]
         if not usable:
-            raise TemplateError(
+            raise InitError(
                 f"{label} {value!r} allows no Python that fastlaunch runs on (3.{floor} or newer): the image "
                 "could not install it.",
                 hint=f"Allow Python 3.{floor}+ in pyproject.toml (for example >=3.{floor}), then run again.",
@@ -425,16 +425,16 @@ def detect_sqlite(root: Path, settings: Settings, files: list[Path]) -> Sqlite |
 
 
 def import_root(root: Path, app: AppTarget) -> str:
-    """The app's sys.path entry relative to the root; a TemplateError when the image would not contain it."""
+    """The app's sys.path entry relative to the root; an InitError when the image would not contain it."""
     inside = app.file is None or (app.file.is_relative_to(root) and app.path.is_relative_to(root))
     if not inside and (root / "__init__.py").is_file() and app.path == root.parent:
-        raise TemplateError(
+        raise InitError(
             f"{root} is itself a Python package (it holds __init__.py) and the app's module imports it as "
             f"{app.module}: the image must hold the directory {root.name}/, so it is built from {root.parent}.",
             hint=f"Run fastlaunch init in {root.parent} (the app is then {app.import_string}).",
         )
     if not inside or SKIP_DIRS.intersection(app.path.relative_to(root).parts):
-        raise TemplateError(
+        raise InitError(
             f"The app {app.import_string} is imported from {app.file}, outside the project {root}: the image, "
             "built from the project, would not contain it.",
             hint="Run fastlaunch init in the directory that holds the app's code, or pass --app as a file inside "

@@ -14,7 +14,7 @@ from typing import Any, Literal
 import jinja2
 
 from fastlaunch import __version__
-from fastlaunch.core.exceptions import TemplateError
+from fastlaunch.core.exceptions import InitError
 from fastlaunch.core.settings import Settings
 from fastlaunch.kit.check.connections import MIGRATION_CONNECTIONS, demand
 from fastlaunch.kit.check.pools import read_pools
@@ -160,7 +160,7 @@ def pod_resources(settings: Settings) -> Resources:
         )
     )
     if plan.workers != 1 or plan.warnings:  # pragma: no cover - guards the arithmetic above
-        raise TemplateError(f"Resource sizing failed: {'; '.join(plan.steps + plan.warnings)}")
+        raise InitError(f"Resource sizing failed: {'; '.join(plan.steps + plan.warnings)}")
     note = (
         f"1 worker x {worker // MiB} MiB + master {MASTER_MEMORY // MiB} MiB + {HEADROOM_FRACTION:.0%} headroom "
         f"-> {limit // MiB}Mi (set WORKER_MEMORY when running fastlaunch init to resize)"
@@ -242,7 +242,7 @@ def expand(targets: list[str]) -> list[str]:
     targets = [ALIASES.get(t, t) for t in targets]
     unknown = [t for t in targets if t not in TARGETS]
     if unknown:
-        raise TemplateError(
+        raise InitError(
             f"Unknown target(s): {', '.join(unknown)}.", hint=f"Choose from: {', '.join(TARGETS)} (or none for all)."
         )
     chosen = list(targets or TARGETS)
@@ -256,7 +256,7 @@ def render(project: Project, settings: Settings, targets: list[str], options: Op
     chosen = expand(targets)
     missing = [f for f in project.dependency_files if not (project.root / f).is_file()]
     if "docker" in chosen and missing:
-        raise TemplateError(
+        raise InitError(
             f"The Dockerfile installs the dependencies from {', '.join(missing)}, which does not exist in "
             f"{project.root}.",
             hint=LOCK_HINTS.get(project.manager, "Create the missing file(s), then run again."),
@@ -269,7 +269,7 @@ def render(project: Project, settings: Settings, targets: list[str], options: Op
             try:
                 files[output.format(name=project.name)] = env.get_template(template).render(values)
             except jinja2.TemplateError as exc:  # pragma: no cover - a broken template is a fastlaunch bug
-                raise TemplateError(f"Template {template} failed to render: {exc}") from None
+                raise InitError(f"Template {template} failed to render: {exc}") from None
     return files
 
 
@@ -380,7 +380,7 @@ def compare(root: Path, files: dict[str, str]) -> list[Change]:
 def refuse_overwrites(changes: list[Change]) -> None:
     conflicts = [c for c in changes if c.status == "update"]
     if conflicts:
-        raise TemplateError(
+        raise InitError(
             f"{len(conflicts)} file(s) exist and differ from what fastlaunch would write; nothing was written.",
             problems=[str(c.path) for c in conflicts],
             hint="Review the diff above, then run again with --force to overwrite (or move your files away).",
