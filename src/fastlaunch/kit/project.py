@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import canonicalize_name
 
 from fastlaunch.core.alembic_ini import find_alembic_ini
 from fastlaunch.core.exceptions import InitError
@@ -23,7 +24,14 @@ from fastlaunch.core.settings import Settings
 from fastlaunch.kit.app_settings import AppSettings, read_app_settings
 from fastlaunch.kit.database import Database, code_schemes, detect_database, installed_packages
 from fastlaunch.kit.deploy_env import EnvEntry, app_environment
-from fastlaunch.kit.requirements import REQUIREMENTS, Requirements, read_requirements
+from fastlaunch.kit.requirements import (
+    REQUIREMENTS,
+    Requirements,
+    read_requirements,
+    requirement_lines,
+    requirement_names,
+)
+from fastlaunch.kit.sources import imports_probes, parsed
 from fastlaunch.kit.writable_dirs import Writes, find_writes
 from fastlaunch.launcher.discover import AppTarget, discover
 
@@ -349,11 +357,9 @@ def _at_least(minor: int, floor: int, source: str) -> tuple[str, str]:
 
 
 def _dependency_names(root: Path, pyproject: dict[str, object]) -> set[str]:
-    specs: list[str] = []
+    """The canonical names of what the image installs: the requirements files, else pyproject.toml's lists."""
     requirements = read_requirements(root)
-    for name in requirements.files:
-        lines = (root / name).read_text(errors="replace").splitlines()
-        specs += [line.strip() for line in lines if line.strip()[:1].isalnum()]
+    specs = requirement_lines(root, requirements)
     deps = _table(pyproject, "project").get("dependencies")
     # A requirements.txt without a uv or Poetry lock is all the image installs (a lock of pyproject.toml's list).
     if isinstance(deps, list) and detect_manager(root, pyproject) != "requirements":
@@ -362,9 +368,8 @@ def _dependency_names(root: Path, pyproject: dict[str, object]) -> set[str]:
     for extra in requirements.extras:
         listed = optional.get(extra)
         specs += [str(d) for d in listed] if isinstance(listed, list) else []
-    names = {re.split(r"[\s\[<>=!~;@(]", spec, maxsplit=1)[0].lower().replace("_", "-") for spec in specs}
-    names |= {n.lower() for n in _table(_table(_table(pyproject, "tool"), "poetry"), "dependencies")}
-    return names
+    poetry = _table(_table(_table(pyproject, "tool"), "poetry"), "dependencies")
+    return requirement_names(specs) | {canonicalize_name(name) for name in poetry}
 
 
 def python_files(root: Path) -> list[Path]:
@@ -378,9 +383,7 @@ def python_files(root: Path) -> list[Path]:
 def _constants(files: list[Path]) -> list[tuple[Path, str]]:
     found: list[tuple[Path, str]] = []
     for file in files:
-        try:
-            tree = ast.parse(file.read_bytes())
-        except (SyntaxError, ValueError, OSError):
+        if (tree := parsed(file)) is None:
             continue
         found += [(file, n.value) for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
     return found
@@ -390,18 +393,13 @@ def routes_declared(files: list[Path]) -> set[str]:
     """String constants that look like the probe paths, or fastlaunch.probes being used (it serves both)."""
     found: set[str] = set()
     for file in files:
-        try:
-            tree = ast.parse(file.read_bytes())
-        except (SyntaxError, ValueError, OSError):
+        if (tree := parsed(file)) is None:
             continue
         for node in ast.walk(tree):
             if isinstance(node, ast.Constant) and node.value in ("/healthz", "/readyz"):
                 found.add(node.value)
-            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("fastlaunch.probes"):
+            elif imports_probes(node):
                 found |= {"/healthz", "/readyz"}
-            elif isinstance(node, ast.ImportFrom) and node.module == "fastlaunch":
-                if any(alias.name == "probes" for alias in node.names):
-                    found |= {"/healthz", "/readyz"}
     return found
 
 

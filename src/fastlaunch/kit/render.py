@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import difflib
 import math
-import re
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -23,7 +22,7 @@ from fastlaunch.kit.cluster import cluster_context
 from fastlaunch.kit.deploy_env import warnings
 from fastlaunch.kit.dockerignore import read_patterns
 from fastlaunch.kit.project import DATA_DIR, Project, python_files
-from fastlaunch.kit.requirements import SELF_GREP
+from fastlaunch.kit.requirements import SELF_GREP, requirement_lines, requirement_names
 from fastlaunch.launcher.workers import HEADROOM_FRACTION, MiB, PlanRequest, Sourced, compute_workers
 
 # FORWARDED_ALLOW_IPS behind a cluster's ingress: the private ranges pod networks use (RFC 1918, the RFC 6598
@@ -292,12 +291,7 @@ def notes(project: Project, targets: list[str]) -> list[str]:
             f"fastlaunch: add fastlaunch=={__version__} to the dependencies."
         )
     if project.manager == "requirements" and "docker" in expand(targets):
-        installed = {
-            re.split(r"[\s\[<>=!~;@]", line.strip(), maxsplit=1)[0].lower()
-            for name in project.requirements.files
-            if (project.root / name).is_file()
-            for line in (project.root / name).read_text(errors="replace").splitlines()
-        }
+        installed = requirement_names(requirement_lines(project.root, project.requirements))
         if tools := sorted(DEV_TOOLS & installed):
             found.append(
                 f"{', '.join(project.requirements.files)} install(s) development tools ({', '.join(tools)}): the "

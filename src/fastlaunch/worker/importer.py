@@ -12,6 +12,13 @@ AUTO_ATTRS = ("app", "api")
 FACTORY_CALL = "()"  # main:create_app(): the factory form, as Gunicorn accepts it
 
 
+def factory_form(attr: str | None) -> tuple[str | None, bool]:
+    """The attribute without a trailing ``()``, and whether it had one (the attribute is a factory to call)."""
+    if attr and attr.endswith(FACTORY_CALL):
+        return attr[: -len(FACTORY_CALL)], True
+    return attr, False
+
+
 class AppNotFound(Exception):
     """The module or attribute does not exist (as opposed to the app raising while it is imported)."""
 
@@ -48,8 +55,8 @@ def is_factory(obj: object) -> bool:
 def import_app(module: str, attr: str | None, path: str, *, factory: bool = False) -> Any:
     if path not in sys.path:
         sys.path.insert(0, path)
-    if attr and attr.endswith(FACTORY_CALL):
-        attr, factory = attr[: -len(FACTORY_CALL)], True
+    attr, called = factory_form(attr)
+    factory = factory or called
     try:
         mod = importlib.import_module(module)
     except ModuleNotFoundError as exc:
