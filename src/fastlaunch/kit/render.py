@@ -26,9 +26,10 @@ from fastlaunch.kit.requirements import SELF_GREP, requirement_lines, requiremen
 from fastlaunch.launcher.workers import HEADROOM_FRACTION, MiB, PlanRequest, Sourced, compute_workers
 
 # FORWARDED_ALLOW_IPS behind a cluster's ingress: the private ranges pod networks use (RFC 1918, the RFC 6598
-# shared range some clouds use, IPv6 unique-local) and loopback for sidecar proxies. Never "*": Uvicorn then
-# takes the leftmost X-Forwarded-For entry, which the client writes; with a list it takes the rightmost address
-# not in the list, which the ingress appended.
+# shared range some clouds use, IPv6 unique-local) and loopback for sidecar proxies. A list, not "*": fastlaunch's
+# worker reads X-Forwarded-For from the right and skips every trusted proxy, so the client is found behind a cloud
+# load balancer and the ingress both; "*" trusts only the peer's own entry, the load balancer's address there
+# (worker/forwarded.py). Under "*", another WORKER_CLASS (Uvicorn's) takes the leftmost entry, which clients write.
 CLUSTER_PROXIES = "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10,fc00::/7,127.0.0.1,::1"
 # Cloud Run and App Engine: Google's front end reaches the instance over link-local addresses, and its load
 # balancers from Google's documented proxy ranges.

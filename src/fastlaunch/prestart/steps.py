@@ -17,7 +17,7 @@ from fastlaunch.core.exceptions import PrestartError
 from fastlaunch.core.settings import SETTINGS, Settings
 from fastlaunch.core.urls import backend
 from fastlaunch.prestart.child import Step, run_in_child
-from fastlaunch.prestart.neighbours import migrating_line
+from fastlaunch.prestart.overlaps import migrating_line
 from fastlaunch.prestart.script_process import run_script_process, signal_name
 
 log = logging.getLogger("fastlaunch")

@@ -21,7 +21,7 @@ from fastlaunch.core.access_lines import LOGGER, AccessLine, BatchWriter, make_r
 
 class Entry(NamedTuple):
     """What the middleware records per request: flat and immutable, holding no mutable object of the request
-    (holding the scope until the line was written kept every request's objects alive into the collector's
+    (a scope held until its line is written would keep every request's objects alive into the collector's
     older generations)."""
 
     method: str
