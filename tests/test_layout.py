@@ -136,6 +136,17 @@ def test_the_package_shows_its_parts() -> None:
         assert doc and "import" in doc.lower(), f"{part}/__init__.py must say what lives there and what it may import"
 
 
+def test_the_contributing_page_states_these_rules() -> None:
+    page = (ROOT / "docs" / "contributing.md").read_text().splitlines()
+    start = page.index("| part | may import from fastlaunch |") + 2
+    rows = [[cell.strip(" `") for cell in line.strip("|").split("|")] for line in page[start:]]
+    stated = {
+        row[0]: set() if row[1] == "nothing" else {name.strip() for name in row[1].split(",")}
+        for row in rows[: next(i for i, line in enumerate(page[start:]) if not line.startswith("|"))]
+    }
+    assert stated == ALLOWED
+
+
 def test_every_import_follows_the_layout_rules() -> None:
     problems = [
         p
