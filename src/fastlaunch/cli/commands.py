@@ -195,6 +195,7 @@ def show_settings(
 ) -> None:
     """Show every setting's value here and where it came from (secrets masked)."""
     from fastlaunch.core.settings_doc import render_markdown
+    from fastlaunch.launcher.worker_class import worker_class
 
     if markdown:
         typer.echo(render_markdown(), nl=False)
@@ -210,6 +211,8 @@ def show_settings(
         value, source = settings.display(s.name), settings.source(s.name).describe()
         if s.name == "app":
             value, source = resolved_app(settings)
+        elif s.name == "worker_class":
+            value = worker_class(settings)  # unset: fastlaunch's own, named as Gunicorn loads it
         table.add_row(s.name, s.env or "", escape(value), escape(source))
     Console(highlight=False).print(table)
 
