@@ -70,6 +70,12 @@ SITUATIONS = {
     "run: the app's module does not exist": Situation(
         ExitCode.APP_NOT_FOUND, ["run"], "Could not find module 'mian'", env={"APP_MODULE": "mian:app"}
     ),
+    "dev: the app factory returns no app": Situation(
+        ExitCode.APP_NOT_FOUND,
+        ["dev", "--no-reload", "--app", "main:make()"],
+        "returned NoneType",
+        files={"main.py": "def make():\n    return None\n"},
+    ),
     "run: the port is in use": Situation(ExitCode.BIND, ["run"], "is already in use", env=LOCAL),
     "run: the migration fails": Situation(
         ExitCode.MIGRATION,

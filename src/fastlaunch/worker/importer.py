@@ -8,6 +8,8 @@ import os
 import sys
 from typing import Any
 
+from fastlaunch.core.exceptions import ExitCode
+
 AUTO_ATTRS = ("app", "api")
 FACTORY_CALL = "()"  # main:create_app(): the factory form, as Gunicorn accepts it
 
@@ -111,4 +113,5 @@ def dev_factory() -> Any:
     try:
         return import_app(module, attr or None, os.environ["FASTLAUNCH_APP_PATH"])
     except AppNotFound as exc:
-        raise SystemExit(f"fastlaunch dev: {exc}") from None  # the message alone, not Uvicorn's traceback
+        print(f"fastlaunch dev: {exc}", file=sys.stderr)  # the message alone, not Uvicorn's traceback
+        raise SystemExit(ExitCode.APP_NOT_FOUND) from None
