@@ -1,10 +1,12 @@
-"""The package layout's rules, read from the source (every import, including those inside functions), and the
-public import paths apps and deployments rely on."""
+"""The package layout's rules, read from the source (every import, including those inside functions and under
+``if TYPE_CHECKING:``, and every dotted-path string a loader imports), and the public import paths apps and
+deployments rely on."""
 
 from __future__ import annotations
 
 import ast
 import importlib
+import re
 from pathlib import Path
 
 import pytest
@@ -25,7 +27,7 @@ ALLOWED: dict[str, set[str]] = {
     "cli": {"core", "launcher", "worker", "prestart", "kit", "request_id"},
     "probes": {"core"},  # core.shutdown: /readyz answers 503 during SHUTDOWN_DELAY
     "offline_docs": set(),
-    "request_id": set(),
+    "request_id": {"core"},  # core.request_context: the id every log line carries
 }
 CLI_LIBRARIES = {"typer", "rich", "click"}
 APP_LIBRARIES = {"fastapi", "pydantic", "starlette"}
@@ -47,18 +49,47 @@ def part_of(path: Path) -> str:
     return rel.parts[0] if len(rel.parts) > 1 else rel.stem
 
 
+# A string that names a module or an object in one ("fastlaunch.worker.access_log.BatchFileHandler",
+# "fastlaunch.worker:UvicornWorker"): dictConfig "()" and "class" entries, Gunicorn's worker_class, import_module()
+# arguments. Loading it imports the module as surely as an import statement does.
+DOTTED = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)+(:[A-Za-z_][\w.]*)?")
+
+
+def _named_module(text: str) -> str | None:
+    """The module a dotted-path string makes its loader import, when it names fastlaunch's parts or a library a
+    part must not import."""
+    if not DOTTED.fullmatch(text):
+        return None
+    module = text.partition(":")[0]
+    top, _, rest = module.partition(".")
+    if top == "fastlaunch":
+        # A logger name such as "fastlaunch.access" names no module: only a part or helper is a dependency.
+        return module if rest.split(".")[0] in (*PARTS, *HELPERS) else None
+    return module if top in CLI_LIBRARIES | APP_LIBRARIES else None
+
+
+def _compared(node: ast.AST) -> list[ast.expr]:
+    """Strings a name is compared with (``==``, ``in``, ``startswith``), which nothing loads: the kit looking for
+    ``fastlaunch.probes`` in an app's own imports."""
+    if isinstance(node, ast.Compare):
+        return [node.left, *node.comparators]
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in ("startswith", "endswith")
+    ):
+        return list(node.args)
+    return []
+
+
 def imports(path: Path) -> list[tuple[int, str]]:
-    """Every module a file imports (absolute names), outside ``if TYPE_CHECKING:`` blocks."""
+    """Every module a file imports (absolute names): import statements anywhere, ``if TYPE_CHECKING:`` blocks
+    included (a type a part names is one it depends on), and dotted-path strings that a loader imports."""
     tree = ast.parse(path.read_text(), str(path))
     package = ".".join(("fastlaunch", *path.relative_to(PACKAGE).with_suffix("").parts[:-1]))
     found: list[tuple[int, str]] = []
-    type_checking: set[int] = set()
+    compared = {id(c) for node in ast.walk(tree) for c in _compared(node)}
     for node in ast.walk(tree):
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
-            type_checking.update(id(n) for stmt in node.body for n in ast.walk(stmt))
-    for node in ast.walk(tree):
-        if id(node) in type_checking:
-            continue
         if isinstance(node, ast.Import):
             found.extend((node.lineno, alias.name) for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -70,6 +101,10 @@ def imports(path: Path) -> list[tuple[int, str]]:
                 found.extend((node.lineno, f"fastlaunch.{alias.name}") for alias in node.names)
             else:
                 found.append((node.lineno, base))
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in compared:
+            module = _named_module(node.value)
+            if module:
+                found.append((node.lineno, module))
     return found
 
 
@@ -101,6 +136,17 @@ def test_the_package_shows_its_parts() -> None:
         assert doc and "import" in doc.lower(), f"{part}/__init__.py must say what lives there and what it may import"
 
 
+def test_the_contributing_page_states_these_rules() -> None:
+    page = (ROOT / "docs" / "contributing.md").read_text().splitlines()
+    start = page.index("| part | may import from fastlaunch |") + 2
+    rows = [[cell.strip(" `") for cell in line.strip("|").split("|")] for line in page[start:]]
+    stated = {
+        row[0]: set() if row[1] == "nothing" else {name.strip() for name in row[1].split(",")}
+        for row in rows[: next(i for i, line in enumerate(page[start:]) if not line.startswith("|"))]
+    }
+    assert stated == ALLOWED
+
+
 def test_every_import_follows_the_layout_rules() -> None:
     problems = [
         p
@@ -109,6 +155,22 @@ def test_every_import_follows_the_layout_rules() -> None:
         for p in violations(path)
     ]
     assert not problems, "\n".join(problems)
+
+
+def checked(tmp_path: Path, source: str, part: str) -> list[str]:
+    """The checker's findings on a file placed where a real module lives."""
+    global PACKAGE
+    fake = tmp_path / "src" / "fastlaunch"
+    (fake / part).parent.mkdir(parents=True)
+    (fake / part).write_text(source)
+    saved, root = PACKAGE, ROOT
+    try:
+        PACKAGE = fake
+        globals()["ROOT"] = tmp_path
+        return violations(fake / part)
+    finally:
+        PACKAGE = saved
+        globals()["ROOT"] = root
 
 
 @pytest.mark.parametrize(
@@ -120,22 +182,47 @@ def test_every_import_follows_the_layout_rules() -> None:
         ("from fastlaunch.launcher import workers\n", "worker/metrics.py", "worker may import only"),
         ("from ..kit import lint\n", "prestart/steps.py", "prestart may import only"),
         ("from fastlaunch import kit\n", "core/settings.py", "core may import only itself"),
+        # A type named for the type checker only is a dependency too.
+        (
+            "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from fastlaunch.worker.access_log import Entry\n",
+            "core/log_formats.py",
+            "core/log_formats.py:3 imports fastlaunch.worker.access_log: core may import only itself",
+        ),
+        # Dotted paths that a loader imports: dictConfig entries, Gunicorn's worker class, import_module().
+        (
+            'H = {"class": "fastlaunch.worker.access_log.BatchFileHandler"}\n',
+            "core/logs.py",
+            "imports fastlaunch.worker.access_log.BatchFileHandler: core may import only itself",
+        ),
+        ('F = {"()": "fastlaunch.request_id.RequestIdFilter"}\n', "core/logs.py", "core may import only itself"),
+        ('DEFAULT = "fastlaunch.worker:UvicornWorker"\n', "core/settings.py", "imports fastlaunch.worker: core"),
+        (
+            'import importlib\nimportlib.import_module("fastlaunch.cli.errors")\n',
+            "worker/metrics.py",
+            "worker may import only",
+        ),
+        ('APP = "fastapi.applications:FastAPI"\n', "launcher/discover.py", "launcher must not import fastapi"),
     ],
 )
 def test_a_broken_rule_is_reported(tmp_path: Path, source: str, part: str, expected: str) -> None:
-    # The checker itself, on a file placed where a real module lives.
-    global PACKAGE
-    fake = tmp_path / "src" / "fastlaunch"
-    (fake / part).parent.mkdir(parents=True)
-    (fake / part).write_text(source)
-    saved, root = PACKAGE, ROOT
-    try:
-        PACKAGE = fake
-        globals()["ROOT"] = tmp_path
-        assert any(expected in p for p in violations(fake / part))
-    finally:
-        PACKAGE = saved
-        globals()["ROOT"] = root
+    assert any(expected in p for p in checked(tmp_path, source, part)), checked(tmp_path / "again", source, part)
+
+
+@pytest.mark.parametrize(
+    ("source", "part"),
+    [
+        ('import logging\nlog = logging.getLogger("fastlaunch.access")\n', "core/logs.py"),  # a logger, not a module
+        (
+            'def probes(module: str) -> bool:\n    return module.startswith("fastlaunch.probes")\n',
+            "kit/project.py",
+        ),
+        ('def is_cli(name: str) -> bool:\n    return name == "fastlaunch.cli"\n', "core/settings.py"),
+        ('HELP = "Unset: fastlaunch.worker.UvicornWorker, the default."\n', "core/settings.py"),  # prose
+        ("from fastlaunch.core.settings import Settings\n", "worker/options.py"),
+    ],
+)
+def test_what_loads_nothing_is_not_reported(tmp_path: Path, source: str, part: str) -> None:
+    assert checked(tmp_path, source, part) == []
 
 
 @pytest.mark.parametrize(
@@ -156,13 +243,13 @@ def test_public_names_import(path: str) -> None:
     assert callable(value) or (name == "__version__" and Version(value) >= Version("0.1")), (path, value)
 
 
-def test_worker_class_setting_names_the_public_path() -> None:
+def test_the_launchers_worker_class_names_the_public_path() -> None:
     from gunicorn.util import load_class
 
-    from fastlaunch.core.settings import BY_NAME
+    from fastlaunch.launcher.worker_class import FASTLAUNCH_WORKER
     from fastlaunch.worker.uvicorn_worker import UvicornWorker
 
-    assert load_class(BY_NAME["worker_class"].default) is UvicornWorker
+    assert load_class(FASTLAUNCH_WORKER) is UvicornWorker
 
 
 def test_the_master_never_imports_the_app(tmp_path: Path) -> None:

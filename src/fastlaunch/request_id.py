@@ -1,16 +1,17 @@
 """The id of the request being handled, for every log line emitted while handling it.
 
 Apps read it with ``get_request_id()``. The middleware (``fastlaunch.worker.middleware``) sets it from a sane
-incoming ``X-Request-ID`` or a fresh random one; imports nothing beyond the standard library.
+incoming ``X-Request-ID`` or a fresh random one. The context variable and the logging filter live in
+``fastlaunch.core.request_context``, which every process's logging uses; beyond it, only the standard library.
 """
 
 from __future__ import annotations
 
 import itertools
-import logging
 import os
 import re
-from contextvars import ContextVar
+
+from fastlaunch.core.request_context import REQUEST_ID, RequestIdFilter
 
 HEADER = b"x-request-id"
 MAX_LENGTH = 128
@@ -18,7 +19,7 @@ MAX_LENGTH = 128
 # characters do not, so an id can never break a log line or a header.
 _SANE = re.compile(rb"[A-Za-z0-9._:=+/@-]{1,%d}" % MAX_LENGTH)
 
-REQUEST_ID: ContextVar[str | None] = ContextVar("fastlaunch_request_id", default=None)
+__all__ = ["HEADER", "REQUEST_ID", "RequestIdFilter", "choose", "fresh_id", "get_request_id"]
 
 
 def get_request_id() -> str | None:
@@ -51,12 +52,3 @@ def choose(incoming: bytes | None) -> str:
     if incoming is not None and _SANE.fullmatch(incoming):
         return incoming.decode("ascii")
     return fresh_id()
-
-
-class RequestIdFilter(logging.Filter):
-    """Stamps ``record.request_id`` in the thread that logs, where the request's context is current."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if not hasattr(record, "request_id"):
-            record.request_id = REQUEST_ID.get()
-        return True

@@ -138,7 +138,7 @@ MEANINGS = {
     ExitCode.DATABASE: "the database never became reachable",
     ExitCode.MIGRATION: "the migration failed",
     ExitCode.PRESTART: "`PRE_START_PATH` is set but the script is missing",
-    ExitCode.TEMPLATE: "`fastlaunch init` refused",
+    ExitCode.INIT: "`fastlaunch init` refused",
     ExitCode.LINT: "`fastlaunch lint` cannot check what it was given",
     ExitCode.WORKER_ACCESS: "the workers' user (`WORKER_USER`) was denied a file",
     ExitCode.MEMORY_CAP: "`MAX_WORKER_MEMORY` is below what the first worker holds",

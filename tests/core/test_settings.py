@@ -8,6 +8,7 @@ from support import run_cli
 from fastlaunch.core.exceptions import ConfigError
 from fastlaunch.core.settings import BY_NAME, SETTINGS, Settings, load_here, load_settings
 from fastlaunch.core.validators import Bind
+from fastlaunch.launcher.worker_class import worker_class
 
 
 def test_defaults_match_the_official_image_except_documented_port() -> None:
@@ -159,7 +160,11 @@ def test_every_cli_setting_is_an_option_of_run(tmp_path: Path) -> None:
     ],
 )
 def test_the_deprecated_images_worker_class_paths_are_mapped(old: str, new: str) -> None:
-    assert load_settings(environ={"WORKER_CLASS": old}).worker_class == new
+    assert worker_class(load_settings(environ={"WORKER_CLASS": old})) == new
+
+
+def test_unset_worker_class_is_fastlaunchs_worker() -> None:
+    assert worker_class(load_settings(environ={})) == "fastlaunch.worker.UvicornWorker"
 
 
 def test_worker_user_must_exist_here() -> None:

@@ -11,7 +11,7 @@ import pytest
 from projects import copy_project, init
 from support import run_cli
 
-from fastlaunch.core.exceptions import TemplateError
+from fastlaunch.core.exceptions import InitError
 from fastlaunch.kit.dockerignore import Matcher, read_patterns
 from fastlaunch.kit.lint import Instruction, parse
 from fastlaunch.kit.project import detect_python
@@ -62,7 +62,7 @@ def test_python_tag_is_the_oldest_both_allow(
 
 @pytest.mark.parametrize("requires", ["<3.11", "==3.10.*", "banana"])
 def test_python_constraint_that_excludes_fastlaunch_is_refused(requires: str) -> None:
-    with pytest.raises(TemplateError) as caught:
+    with pytest.raises(InitError) as caught:
         detect_python(Path("/nonexistent"), {"project": {"requires-python": requires}})
     assert caught.value.hint
 

@@ -8,7 +8,7 @@ from projects import INIT_ASSETS
 
 from fastlaunch.core.pyproject import read_tool_table
 from fastlaunch.core.settings import load_settings
-from fastlaunch.kit.project import Project, detect
+from fastlaunch.kit.project import Project, _dependency_names, detect
 
 
 def detected(root: Path) -> Project:
@@ -62,3 +62,32 @@ def test_a_requirements_lock_beside_pyproject_is_what_the_image_installs(tmp_pat
     assert (detected(tmp_path).manager, detected(tmp_path).declares_fastlaunch) == ("requirements", False)
     (tmp_path / "requirements.txt").write_text("fastapi==0.110.0\nfastlaunch==0.1.0\n")
     assert detected(tmp_path).declares_fastlaunch
+
+
+def test_dependency_names_are_read_as_pip_reads_them(tmp_path: Path) -> None:
+    # What a pinned, hashed requirements file holds: extras, markers, comments, options, continuations, any case.
+    (tmp_path / "main.py").write_text("from fastapi import FastAPI\napp = FastAPI()\n")
+    (tmp_path / "requirements.txt").write_text(
+        "--index-url https://pypi.org/simple\n"
+        "FastLaunch[metrics]==0.4 ; python_version >= '3.11'  # the server\n"
+        "psycopg_binary==3.2.1 \\\n    --hash=sha256:00\n"
+        "Zope.Interface>=6\n"
+        "https://example.com/wheels/tool-1.0-py3-none-any.whl\n"
+        "-e .\n"
+    )
+    assert _dependency_names(tmp_path, {}) == {"fastlaunch", "psycopg-binary", "zope-interface"}
+    project = detected(tmp_path)
+    assert project.declares_fastlaunch
+    assert project.database is not None and project.database.backend == "postgresql"
+
+
+def test_each_python_file_is_parsed_once(tmp_path: Path) -> None:
+    from fastlaunch.kit.sources import _parse
+
+    (tmp_path / "main.py").write_text(
+        "from fastapi import FastAPI\napp = FastAPI()\n@app.get('/healthz')\ndef h(): ...\n"
+    )
+    (tmp_path / "settings.py").write_text("import os\nDATA = os.environ.get('DATA_DIR', 'data')\n")
+    _parse.cache_clear()
+    detected(tmp_path)
+    assert _parse.cache_info().misses == 2  # routes, settings, writes and SQLite paths walk the same trees

@@ -81,7 +81,7 @@ def test_a_boot_failing_on_a_directory_it_may_not_write_names_user_path_and_fixe
 
 
 def test_the_same_failure_as_root_is_the_app_s_own(project: Path) -> None:
-    """Without WORKER_USER nothing is blamed on a user: the app raised, exit code 3 as before."""
+    """Without WORKER_USER nothing is blamed on a user: the app raised, exit code 3."""
     (project / "main.py").write_text(f"raise PermissionError(13, 'Permission denied', 'x')\n{RAW_APP}")
     result = run_cli(["run"], cwd=project, env={"HOST": "127.0.0.1", "PORT": str(free_port())})
     assert result.returncode == ExitCode.APP_BOOT, result.stderr

@@ -1,5 +1,6 @@
 """The database prestart steps run in a child process: the Gunicorn master (and so every worker it forks)
-never loads SQLAlchemy, Alembic or the driver, while the wait, the lock and the migration behave as before."""
+never loads SQLAlchemy, Alembic or the driver; the wait, the lock and the migration keep their messages and exit
+codes."""
 
 from __future__ import annotations
 

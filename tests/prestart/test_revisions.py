@@ -1,5 +1,5 @@
 """The "already at head" shortcut: decided from the migration files and alembic_version without starting
-Alembic, and only ever used to skip work: anything it cannot read runs Alembic as before."""
+Alembic, and only ever used to skip work: anything it cannot read runs Alembic."""
 
 from __future__ import annotations
 

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from fastlaunch.core.access_lines import LOGGER, BatchFileHandler, make_record
 from fastlaunch.core.log_formats import JsonFormatter, TextFormatter
 from fastlaunch.request_id import RequestIdFilter
-from fastlaunch.worker.access_log import LOGGER, AccessLine, AccessLog, BatchFileHandler, Entry, make_record
+from fastlaunch.worker.access_log import AccessLog, Entry, access_line
 
 NOW = time.time()
 ENTRIES: list[Entry] = [
@@ -89,7 +90,7 @@ def test_batched_lines_equal_what_logging_would_write(
     log.close()
 
     written = (tmp_path / "access.log").read_text().splitlines()
-    assert written == [formatter.format(make_record(AccessLine.of(entry))) for entry in ENTRIES]
+    assert written == [formatter.format(make_record(access_line(entry))) for entry in ENTRIES]
     assert len(written) == len(ENTRIES)  # the forged newline stayed inside its line
     if isinstance(formatter, JsonFormatter):
         forged = json.loads(written[2])
@@ -113,7 +114,7 @@ def test_a_handler_of_the_users_own_gets_ordinary_records(access_logger: logging
         log.put(entry)
     log.close()
 
-    assert [r.getMessage() for r in records] == [AccessLine.of(e).message() for e in ENTRIES[:2]]
+    assert [r.getMessage() for r in records] == [access_line(e).message() for e in ENTRIES[:2]]
     assert records[0].request_id == "a" * 32  # type: ignore[attr-defined]
     assert records[0].access["path"] == "/items/5?q=somequery"  # type: ignore[attr-defined]
     assert records[1].created == NOW + 0.5

@@ -54,7 +54,7 @@ def test_timed_out_sync_handlers_do_not_grow_the_thread_pool(tmp_path: Path) -> 
             for future in futures:
                 future.result()
         most = max(most, threads_of(worker))
-        assert set(statuses) == {504}, statuses  # every request cut, as before
+        assert set(statuses) == {504}, statuses  # every request cut, each time
         assert statuses[504] >= CLIENTS
         print(f"{sum(statuses.values())} requests, at most {most} threads")
         assert most <= POOL + OWN_THREADS, f"the worker grew to {most} threads"

@@ -189,6 +189,7 @@ def show_settings(
 ) -> None:
     """Show every setting's value here and where it came from (secrets masked)."""
     from fastlaunch.core.settings_doc import render_markdown
+    from fastlaunch.launcher.worker_class import worker_class
 
     if markdown:
         typer.echo(render_markdown(), nl=False)
@@ -204,6 +205,8 @@ def show_settings(
         value, source = settings.display(s.name), settings.source(s.name).describe()
         if s.name == "app":
             value, source = resolved_app(settings)
+        elif s.name == "worker_class":
+            value = worker_class(settings)  # unset: fastlaunch's own, named as Gunicorn loads it
         table.add_row(s.name, s.env or "", escape(value), escape(source))
     Console(highlight=False).print(table)
 
@@ -302,12 +305,12 @@ def lint(
 ) -> None:
     """Check a Dockerfile for the mistakes that hurt Python web servers in production; exit 1 when something is
     found. Codes start with FL (hadolint's DL/SC rules are the generic complement)."""
-    from fastlaunch.core.exceptions import LintError
+    from fastlaunch.core.exceptions import ExitCode, LintError
     from fastlaunch.kit.lint import lint_file
 
+    if output not in ("text", "json"):
+        raise typer.BadParameter(f"{output!r}: use text or json.", param_hint="--format")
     with rendered_errors():
-        if output not in ("text", "json"):
-            raise LintError(f"Unknown --format {output!r}.", hint="Use --format text or --format json.")
         if not dockerfile.is_file():
             raise LintError(f"No Dockerfile at {dockerfile}.", hint="Pass its path: fastlaunch lint path/Dockerfile")
         if context is not None and not context.is_dir():
@@ -320,7 +323,7 @@ def lint(
             typer.echo(finding.render(str(dockerfile)))
         typer.echo(f"{len(findings)} finding(s)." if findings else f"{dockerfile}: no findings.")
     if findings:
-        raise typer.Exit(1)
+        raise typer.Exit(ExitCode.FINDINGS)
 
 
 @app.command()
@@ -342,6 +345,7 @@ def check(
 ) -> None:
     """Check the project and its deployment files for what breaks a deploy at scale: database connections,
     memory, probes, grace periods, proxies, ports. Exit 1 on errors, 0 with warnings only."""
+    from fastlaunch.core.exceptions import ExitCode
     from fastlaunch.kit.check import measure_host
     from fastlaunch.kit.check.preflight import check_project
 
@@ -356,7 +360,7 @@ def check(
     else:
         typer.echo(report.render())
     if report.errors:
-        raise typer.Exit(1)
+        raise typer.Exit(ExitCode.FINDINGS)
 
 
 def _version(value: bool) -> None:

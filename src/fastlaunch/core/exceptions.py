@@ -11,14 +11,15 @@ from enum import IntEnum
 class ExitCode(IntEnum):
     OK = 0
     CONFIG = 1  # invalid setting, malformed pyproject table, missing GUNICORN_CONF
-    USAGE = 2  # unknown command-line option (click's own code)
+    FINDINGS = 1  # fastlaunch lint or check found a problem in what it checked (1, as linters exit)
+    USAGE = 2  # unknown command-line option, or a bad value of one (click's own code)
     APP_BOOT = 3  # the app raised or sys.exit("...")-ed while a worker loaded or started it (WORKER_BOOT_ERROR)
     APP_NOT_FOUND = 4  # module or attribute not found (gunicorn's APP_LOAD_ERROR)
     BIND = 5  # address in use, or not allowed to bind
     DATABASE = 6  # the database never became reachable within the wait budget
     MIGRATION = 7  # alembic upgrade failed
     PRESTART = 8  # PRE_START_PATH set but missing, or not runnable
-    TEMPLATE = 9  # fastlaunch init refused to write (file exists) or could not render
+    INIT = 9  # fastlaunch init cannot write this project's files: one changed, a render failed, no image possible
     LINT = 10  # fastlaunch lint could not read its input (no Dockerfile, a file Docker refuses, no parser)
     WORKER_ACCESS = 11  # WORKER_USER's user cannot read the app, or a worker failed to boot denied a file
     MEMORY_CAP = 12  # MAX_WORKER_MEMORY below what a worker holds once it has loaded the app
@@ -80,8 +81,11 @@ class PrestartError(FastlaunchError):
             self.exit_code = exit_code
 
 
-class TemplateError(FastlaunchError):
-    exit_code = int(ExitCode.TEMPLATE)
+class InitError(FastlaunchError):
+    """``fastlaunch init`` cannot write the files: it would overwrite a changed one, a template or the resource
+    sizing failed, or the project is one it cannot build an image for."""
+
+    exit_code = int(ExitCode.INIT)
 
 
 class LintError(FastlaunchError):

@@ -10,10 +10,9 @@ import json
 import logging
 import time
 from json.encoder import encode_basestring_ascii as _quoted  # how _encode writes a str (ensure_ascii)
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from fastlaunch.worker.access_log import AccessLine
+from fastlaunch.core.access_lines import AccessLine
 
 TEXT_FORMAT = "[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s"
 TEXT_DATEFMT = "%Y-%m-%d %H:%M:%S %z"

@@ -19,9 +19,9 @@ def _handler(destination: str | None, stream: str, *, batched: bool = False) -> 
         return {"class": "logging.NullHandler"}
     common = {"formatter": "line", "filters": ["request_id"]}
     if destination == "-":
-        cls = "fastlaunch.worker.access_log.BatchStreamHandler" if batched else "logging.StreamHandler"
+        cls = "fastlaunch.core.access_lines.BatchStreamHandler" if batched else "logging.StreamHandler"
         return {"class": cls, "stream": stream, **common}
-    cls = "fastlaunch.worker.access_log.BatchFileHandler" if batched else "fastlaunch.core.log_files.LogFileHandler"
+    cls = "fastlaunch.core.access_lines.BatchFileHandler" if batched else "fastlaunch.core.log_files.LogFileHandler"
     return {"class": cls, "filename": destination, **common}
 
 
@@ -40,7 +40,7 @@ def dict_config(
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"request_id": {"()": "fastlaunch.request_id.RequestIdFilter"}},
+        "filters": {"request_id": {"()": "fastlaunch.core.request_context.RequestIdFilter"}},
         "formatters": {"line": {"()": _FORMATTERS[fmt]}},
         "handlers": {
             "error": _handler(error_log, "ext://sys.stderr"),

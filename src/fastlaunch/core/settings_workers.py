@@ -135,13 +135,14 @@ class WorkerSettings(SettingsBase):
         doc_default="measured",
         image="new",
     )
-    worker_class: str = setting(
+    worker_class: str | None = setting(
         env="WORKER_CLASS",
         parse=v.worker_class,
-        default="fastlaunch.worker.UvicornWorker",
-        help="Gunicorn worker class.",
+        default=None,  # the launcher's choice: fastlaunch's own worker (launcher/worker_class.py)
+        help="Gunicorn worker class (`MODULE.CLASS`). Unset: fastlaunch's worker, `fastlaunch.worker.UvicornWorker`.",
         section="Workers",
         cli="--worker-class",
+        doc_default="fastlaunch's worker",
         image="default is fastlaunch's subclass of uvicorn-worker's UvicornWorker (uvloop + httptools); the old "
         "`uvicorn.workers.UvicornWorker` is mapped to it, `uvicorn.workers.UvicornH11Worker` to "
         "`uvicorn_worker.UvicornH11Worker`",

@@ -188,38 +188,36 @@ def host(raw: object) -> str:
     return text.strip("[]")
 
 
-# The deprecated image's WORKER_CLASS values: Uvicorn moved its Gunicorn workers to the uvicorn-worker package
-# (uvicorn.workers is deprecated). The default one becomes fastlaunch's worker, a subclass of it; the h11 one
-# is uvicorn-worker's own (Uvicorn's pure-Python HTTP parser), which keeps its own protocol and logging.
-OLD_WORKER_CLASSES = {
-    "uvicorn.workers.UvicornWorker": "fastlaunch.worker.UvicornWorker",
-    "uvicorn.workers.UvicornH11Worker": "uvicorn_worker.UvicornH11Worker",
-}
-
-
 def worker_class(raw: object) -> str:
     text = as_str(raw).strip()
     if not text:
         raise ValueError("expected a Gunicorn worker class, e.g. fastlaunch.worker.UvicornWorker")
-    return OLD_WORKER_CLASSES.get(text, text)
+    return text
 
 
 def worker_user(raw: object) -> str:
     """``USER`` or ``USER:GROUP`` (names or numeric ids) that exist on this machine."""
+    text = as_str(raw).strip()
+    user_ids(text)
+    return text
+
+
+def user_ids(text: str) -> tuple[int, int]:
+    """(uid, gid) of ``USER`` or ``USER:GROUP`` (names or numeric ids): the user's own group unless one is named.
+    ValueError when either does not exist here."""
     import grp
     import pwd
 
-    text = as_str(raw).strip()
     user, _, group = text.partition(":")
     if not user:
         raise ValueError("expected USER or USER:GROUP, e.g. app or 10001:10001")
     try:
-        pwd.getpwuid(int(user)) if user.isdigit() else pwd.getpwnam(user)
+        entry = pwd.getpwuid(int(user)) if user.isdigit() else pwd.getpwnam(user)
     except KeyError:
         raise ValueError(f"there is no user {user!r} here") from None
-    if group:
-        try:
-            grp.getgrgid(int(group)) if group.isdigit() else grp.getgrnam(group)
-        except KeyError:
-            raise ValueError(f"there is no group {group!r} here") from None
-    return text
+    if not group:
+        return entry.pw_uid, entry.pw_gid
+    try:
+        return entry.pw_uid, (grp.getgrgid(int(group)) if group.isdigit() else grp.getgrnam(group)).gr_gid
+    except KeyError:
+        raise ValueError(f"there is no group {group!r} here") from None

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
+from fastlaunch.kit.sources import parsed
+
 Reader = Literal["pydantic", "starlette", "environ"]
 # Names that hold a whole database URL, matched on the name without its prefix.
 URL_NAME = re.compile(r"(^|_)(DATABASE|DB|SQLALCHEMY_DATABASE|POSTGRES|PG|MYSQL|MARIADB|SQL)_(URL|URI|DSN)$")
@@ -104,10 +106,8 @@ def read_app_settings(root: Path, files: Iterable[Path]) -> AppSettings:
     """Every setting read in ``files`` (paths under ``root``); files that do not parse are skipped."""
     modules: list[tuple[str, ast.Module]] = []
     for file in files:
-        try:
-            modules.append((file.relative_to(root).as_posix(), ast.parse(file.read_bytes())))
-        except (SyntaxError, ValueError, OSError):
-            continue
+        if (tree := parsed(file)) is not None:
+            modules.append((file.relative_to(root).as_posix(), tree))
     found: list[AppSetting] = []
     found += _pydantic(modules)
     for where, tree in modules:

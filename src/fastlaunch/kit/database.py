@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from packaging.utils import canonicalize_name
+
 Backend = Literal["postgresql", "mysql", "sqlite"]
 
 
@@ -67,10 +69,6 @@ class Database:
         return f"{what[self.backend]}, {self.scheme}:// ({self.evidence})"
 
 
-def normalise(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
 def installed_packages(root: Path, declared: set[str]) -> dict[str, str]:
     """Package name -> where it was seen: the first lock file present (what the image installs), else the
     names the project declares (``declared``, with the file they come from added by the caller)."""
@@ -83,9 +81,9 @@ def installed_packages(root: Path, declared: set[str]) -> dict[str, str]:
         except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError):
             continue
         packages = data.get("package") or data.get("packages") or []
-        names = {normalise(str(p.get("name", ""))) for p in packages if isinstance(p, dict)}
+        names = {canonicalize_name(str(p.get("name", ""))) for p in packages if isinstance(p, dict)}
         return {name: lock for name in names if name}
-    return {normalise(name): "the dependencies" for name in declared}
+    return {canonicalize_name(name): "the dependencies" for name in declared}
 
 
 def code_schemes(texts: list[tuple[str, str]]) -> dict[str, str]:

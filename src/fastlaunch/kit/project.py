@@ -1,6 +1,6 @@
 """What ``fastlaunch init`` needs to know about a project, found statically (nothing is imported):
 dependency manager, the app and where it imports from, Alembic, SQLite, the Python version, and the probe
-routes. Every detection failure is a TemplateError with the fix."""
+routes. Every detection failure is an InitError with the fix."""
 
 from __future__ import annotations
 
@@ -15,15 +15,23 @@ from pathlib import Path
 from typing import Literal
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import canonicalize_name
 
 from fastlaunch.core.alembic_ini import find_alembic_ini
-from fastlaunch.core.exceptions import TemplateError
+from fastlaunch.core.exceptions import InitError
 from fastlaunch.core.pyproject import read_pyproject
 from fastlaunch.core.settings import Settings
 from fastlaunch.kit.app_settings import AppSettings, read_app_settings
 from fastlaunch.kit.database import Database, code_schemes, detect_database, installed_packages
 from fastlaunch.kit.deploy_env import EnvEntry, app_environment
-from fastlaunch.kit.requirements import REQUIREMENTS, Requirements, read_requirements
+from fastlaunch.kit.requirements import (
+    REQUIREMENTS,
+    Requirements,
+    read_requirements,
+    requirement_lines,
+    requirement_names,
+)
+from fastlaunch.kit.sources import imports_probes, parsed
 from fastlaunch.kit.writable_dirs import Writes, find_writes
 from fastlaunch.launcher.discover import AppTarget, discover
 
@@ -196,7 +204,7 @@ def detect_manager(root: Path, pyproject: dict[str, object]) -> Manager:
         return "uv"
     if workspace := _uv_workspace(root):
         member = root.relative_to(workspace).as_posix()
-        raise TemplateError(
+        raise InitError(
             f"{root} is a member of the uv workspace at {workspace}: its dependencies are locked in "
             f"{workspace / 'uv.lock'}, outside this directory, so the image must be built from the workspace root "
             "(an image from this directory alone would install them unlocked).",
@@ -213,7 +221,7 @@ def detect_manager(root: Path, pyproject: dict[str, object]) -> Manager:
         ("pylock.toml", "uv export --format requirements-txt"),
     ):
         if (root / lock).is_file():
-            raise TemplateError(
+            raise InitError(
                 f"The project's dependencies are locked in {lock}, which the generated image cannot install exactly; "
                 "installing the unlocked ranges instead would build something other than what was tested.",
                 hint=f"Export the lock to requirements.txt ({export} > requirements.txt), then run again.",
@@ -321,14 +329,14 @@ def detect_python(root: Path, pyproject: dict[str, object]) -> tuple[str, str]:
         try:
             alternatives = parse(value)
         except InvalidSpecifier:
-            raise TemplateError(
+            raise InitError(
                 f"{label} {value!r} in pyproject.toml is not a version specifier.",
                 hint="Fix it (for example >=3.11), then run fastlaunch init again.",
             ) from None
         allowed = [m for m in PYTHON_MINORS if any(_allows(spec, m) for spec in alternatives)]
         usable = [m for m in allowed if m >= floor]
         if not usable:
-            raise TemplateError(
+            raise InitError(
                 f"{label} {value!r} allows no Python that fastlaunch runs on (3.{floor} or newer): the image "
                 "could not install it.",
                 hint=f"Allow Python 3.{floor}+ in pyproject.toml (for example >=3.{floor}), then run again.",
@@ -349,11 +357,9 @@ def _at_least(minor: int, floor: int, source: str) -> tuple[str, str]:
 
 
 def _dependency_names(root: Path, pyproject: dict[str, object]) -> set[str]:
-    specs: list[str] = []
+    """The canonical names of what the image installs: the requirements files, else pyproject.toml's lists."""
     requirements = read_requirements(root)
-    for name in requirements.files:
-        lines = (root / name).read_text(errors="replace").splitlines()
-        specs += [line.strip() for line in lines if line.strip()[:1].isalnum()]
+    specs = requirement_lines(root, requirements)
     deps = _table(pyproject, "project").get("dependencies")
     # A requirements.txt without a uv or Poetry lock is all the image installs (a lock of pyproject.toml's list).
     if isinstance(deps, list) and detect_manager(root, pyproject) != "requirements":
@@ -362,9 +368,8 @@ def _dependency_names(root: Path, pyproject: dict[str, object]) -> set[str]:
     for extra in requirements.extras:
         listed = optional.get(extra)
         specs += [str(d) for d in listed] if isinstance(listed, list) else []
-    names = {re.split(r"[\s\[<>=!~;@(]", spec, maxsplit=1)[0].lower().replace("_", "-") for spec in specs}
-    names |= {n.lower() for n in _table(_table(_table(pyproject, "tool"), "poetry"), "dependencies")}
-    return names
+    poetry = _table(_table(_table(pyproject, "tool"), "poetry"), "dependencies")
+    return requirement_names(specs) | {canonicalize_name(name) for name in poetry}
 
 
 def python_files(root: Path) -> list[Path]:
@@ -378,9 +383,7 @@ def python_files(root: Path) -> list[Path]:
 def _constants(files: list[Path]) -> list[tuple[Path, str]]:
     found: list[tuple[Path, str]] = []
     for file in files:
-        try:
-            tree = ast.parse(file.read_bytes())
-        except (SyntaxError, ValueError, OSError):
+        if (tree := parsed(file)) is None:
             continue
         found += [(file, n.value) for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
     return found
@@ -390,18 +393,13 @@ def routes_declared(files: list[Path]) -> set[str]:
     """String constants that look like the probe paths, or fastlaunch.probes being used (it serves both)."""
     found: set[str] = set()
     for file in files:
-        try:
-            tree = ast.parse(file.read_bytes())
-        except (SyntaxError, ValueError, OSError):
+        if (tree := parsed(file)) is None:
             continue
         for node in ast.walk(tree):
             if isinstance(node, ast.Constant) and node.value in ("/healthz", "/readyz"):
                 found.add(node.value)
-            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("fastlaunch.probes"):
+            elif imports_probes(node):
                 found |= {"/healthz", "/readyz"}
-            elif isinstance(node, ast.ImportFrom) and node.module == "fastlaunch":
-                if any(alias.name == "probes" for alias in node.names):
-                    found |= {"/healthz", "/readyz"}
     return found
 
 
@@ -425,16 +423,16 @@ def detect_sqlite(root: Path, settings: Settings, files: list[Path]) -> Sqlite |
 
 
 def import_root(root: Path, app: AppTarget) -> str:
-    """The app's sys.path entry relative to the root; a TemplateError when the image would not contain it."""
+    """The app's sys.path entry relative to the root; an InitError when the image would not contain it."""
     inside = app.file is None or (app.file.is_relative_to(root) and app.path.is_relative_to(root))
     if not inside and (root / "__init__.py").is_file() and app.path == root.parent:
-        raise TemplateError(
+        raise InitError(
             f"{root} is itself a Python package (it holds __init__.py) and the app's module imports it as "
             f"{app.module}: the image must hold the directory {root.name}/, so it is built from {root.parent}.",
             hint=f"Run fastlaunch init in {root.parent} (the app is then {app.import_string}).",
         )
     if not inside or SKIP_DIRS.intersection(app.path.relative_to(root).parts):
-        raise TemplateError(
+        raise InitError(
             f"The app {app.import_string} is imported from {app.file}, outside the project {root}: the image, "
             "built from the project, would not contain it.",
             hint="Run fastlaunch init in the directory that holds the app's code, or pass --app as a file inside "

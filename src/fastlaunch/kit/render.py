@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import difflib
 import math
-import re
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -14,7 +13,7 @@ from typing import Any, Literal
 import jinja2
 
 from fastlaunch import __version__
-from fastlaunch.core.exceptions import TemplateError
+from fastlaunch.core.exceptions import InitError
 from fastlaunch.core.settings import Settings
 from fastlaunch.kit.check.connections import MIGRATION_CONNECTIONS, demand
 from fastlaunch.kit.check.pools import read_pools
@@ -23,13 +22,14 @@ from fastlaunch.kit.cluster import cluster_context
 from fastlaunch.kit.deploy_env import warnings
 from fastlaunch.kit.dockerignore import read_patterns
 from fastlaunch.kit.project import DATA_DIR, Project, python_files
-from fastlaunch.kit.requirements import SELF_GREP
+from fastlaunch.kit.requirements import SELF_GREP, requirement_lines, requirement_names
 from fastlaunch.launcher.workers import HEADROOM_FRACTION, MiB, PlanRequest, Sourced, compute_workers
 
 # FORWARDED_ALLOW_IPS behind a cluster's ingress: the private ranges pod networks use (RFC 1918, the RFC 6598
-# shared range some clouds use, IPv6 unique-local) and loopback for sidecar proxies. Never "*": Uvicorn then
-# takes the leftmost X-Forwarded-For entry, which the client writes; with a list it takes the rightmost address
-# not in the list, which the ingress appended.
+# shared range some clouds use, IPv6 unique-local) and loopback for sidecar proxies. A list, not "*": fastlaunch's
+# worker reads X-Forwarded-For from the right and skips every trusted proxy, so the client is found behind a cloud
+# load balancer and the ingress both; "*" trusts only the peer's own entry, the load balancer's address there
+# (worker/forwarded.py). Under "*", another WORKER_CLASS (Uvicorn's) takes the leftmost entry, which clients write.
 CLUSTER_PROXIES = "10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,100.64.0.0/10,fc00::/7,127.0.0.1,::1"
 # Cloud Run and App Engine: Google's front end reaches the instance over link-local addresses, and its load
 # balancers from Google's documented proxy ranges.
@@ -160,7 +160,7 @@ def pod_resources(settings: Settings) -> Resources:
         )
     )
     if plan.workers != 1 or plan.warnings:  # pragma: no cover - guards the arithmetic above
-        raise TemplateError(f"Resource sizing failed: {'; '.join(plan.steps + plan.warnings)}")
+        raise InitError(f"Resource sizing failed: {'; '.join(plan.steps + plan.warnings)}")
     note = (
         f"1 worker x {worker // MiB} MiB + master {MASTER_MEMORY // MiB} MiB + {HEADROOM_FRACTION:.0%} headroom "
         f"-> {limit // MiB}Mi (set WORKER_MEMORY when running fastlaunch init to resize)"
@@ -242,7 +242,7 @@ def expand(targets: list[str]) -> list[str]:
     targets = [ALIASES.get(t, t) for t in targets]
     unknown = [t for t in targets if t not in TARGETS]
     if unknown:
-        raise TemplateError(
+        raise InitError(
             f"Unknown target(s): {', '.join(unknown)}.", hint=f"Choose from: {', '.join(TARGETS)} (or none for all)."
         )
     chosen = list(targets or TARGETS)
@@ -256,7 +256,7 @@ def render(project: Project, settings: Settings, targets: list[str], options: Op
     chosen = expand(targets)
     missing = [f for f in project.dependency_files if not (project.root / f).is_file()]
     if "docker" in chosen and missing:
-        raise TemplateError(
+        raise InitError(
             f"The Dockerfile installs the dependencies from {', '.join(missing)}, which does not exist in "
             f"{project.root}.",
             hint=LOCK_HINTS.get(project.manager, "Create the missing file(s), then run again."),
@@ -269,7 +269,7 @@ def render(project: Project, settings: Settings, targets: list[str], options: Op
             try:
                 files[output.format(name=project.name)] = env.get_template(template).render(values)
             except jinja2.TemplateError as exc:  # pragma: no cover - a broken template is a fastlaunch bug
-                raise TemplateError(f"Template {template} failed to render: {exc}") from None
+                raise InitError(f"Template {template} failed to render: {exc}") from None
     return files
 
 
@@ -292,12 +292,7 @@ def notes(project: Project, targets: list[str]) -> list[str]:
             f"fastlaunch: add fastlaunch=={__version__} to the dependencies."
         )
     if project.manager == "requirements" and "docker" in expand(targets):
-        installed = {
-            re.split(r"[\s\[<>=!~;@]", line.strip(), maxsplit=1)[0].lower()
-            for name in project.requirements.files
-            if (project.root / name).is_file()
-            for line in (project.root / name).read_text(errors="replace").splitlines()
-        }
+        installed = requirement_names(requirement_lines(project.root, project.requirements))
         if tools := sorted(DEV_TOOLS & installed):
             found.append(
                 f"{', '.join(project.requirements.files)} install(s) development tools ({', '.join(tools)}): the "
@@ -380,7 +375,7 @@ def compare(root: Path, files: dict[str, str]) -> list[Change]:
 def refuse_overwrites(changes: list[Change]) -> None:
     conflicts = [c for c in changes if c.status == "update"]
     if conflicts:
-        raise TemplateError(
+        raise InitError(
             f"{len(conflicts)} file(s) exist and differ from what fastlaunch would write; nothing was written.",
             problems=[str(c.path) for c in conflicts],
             hint="Review the diff above, then run again with --force to overwrite (or move your files away).",

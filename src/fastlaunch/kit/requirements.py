@@ -5,8 +5,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
 
 REQUIREMENTS = "requirements.txt"
 INCLUDE = re.compile(r"^\s*(?:-r|-c|--requirement|--constraint)(?:\s+|=)(\S+)")
@@ -14,6 +18,8 @@ INCLUDE = re.compile(r"^\s*(?:-r|-c|--requirement|--constraint)(?:\s+|=)(\S+)")
 # which the image's build runs to drop those lines.
 SELF = re.compile(r"^\s*(?:(?:-e|--editable)(?:\s+|=))?(?:file:)?\.\/?(?:\[(?P<extras>[^\]]*)\])?\s*(?:#.*)?$")
 SELF_GREP = r"^\s*((-e|--editable)(\s+|=))?(file:)?\./?(\[[^]]*\])?\s*(#.*)?$"
+# What pip allows after a requirement on its line: a comment, options (--hash=...), a line continuation.
+PIP_TAIL = re.compile(r"\s+(?:#|--?[A-Za-z]).*$|\s*\\$")
 
 
 @dataclass(frozen=True)
@@ -41,3 +47,26 @@ def read_requirements(root: Path) -> Requirements:
                 installs_self = True
                 extras += [e.strip() for e in (match.group("extras") or "").split(",") if e.strip()]
     return Requirements(tuple(files), installs_self, tuple(dict.fromkeys(extras)))
+
+
+def requirement(line: str) -> Requirement | None:
+    """A requirements-file line or a PEP 508 string as a Requirement; None for a blank line, a comment, an option
+    (``-r``, ``-e``, ``--index-url``), a path, or text that is not a requirement."""
+    text = PIP_TAIL.sub("", line.strip())
+    if not text[:1].isalnum():
+        return None
+    try:
+        return Requirement(text)
+    except InvalidRequirement:
+        return None
+
+
+def requirement_names(lines: Iterable[str]) -> set[str]:
+    """The canonical (PEP 503) names of the projects the lines ask for."""
+    return {canonicalize_name(found.name) for line in lines if (found := requirement(line))}
+
+
+def requirement_lines(root: Path, requirements: Requirements) -> list[str]:
+    """Every line of the requirements files that exist."""
+    paths = [root / name for name in requirements.files]
+    return [line for path in paths if path.is_file() for line in path.read_text(errors="replace").splitlines()]

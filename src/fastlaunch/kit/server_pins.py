@@ -10,9 +10,12 @@ from importlib.metadata import PackageNotFoundError, requires
 from pathlib import Path
 from typing import Any
 
-from packaging.requirements import InvalidRequirement, Requirement
+from packaging.requirements import Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
+
+from fastlaunch.kit.requirements import requirement
 
 SERVERS = ("gunicorn", "uvicorn", "uvicorn-worker")
 
@@ -79,34 +82,28 @@ def project_pins(root: Path) -> Iterator[tuple[str, SpecifierSet, str]]:
     requirements = root / "requirements.txt"
     if requirements.is_file():
         for line in requirements.read_text(errors="replace").splitlines():
-            yield from _requirement(line.split(" #")[0].split("\\")[0], "requirements.txt")
+            yield from _requirement(line, "requirements.txt")
     pyproject = _toml(root / "pyproject.toml")
     for line in pyproject.get("project", {}).get("dependencies", []) or []:
         yield from _requirement(str(line), "pyproject.toml")
     poetry = pyproject.get("tool", {}).get("poetry", {}).get("dependencies", {}) or {}
     for name, value in poetry.items():
         constraint = value.get("version") if isinstance(value, dict) else value
-        if _canonical(name) in SERVERS and isinstance(constraint, str):
+        if canonicalize_name(name) in SERVERS and isinstance(constraint, str):
             spec = _poetry_spec(constraint)
             if spec is not None:
-                yield _canonical(name), spec, "pyproject.toml"
+                yield canonicalize_name(name), spec, "pyproject.toml"
     for lock in ("uv.lock", "poetry.lock"):
         for package in _toml(root / lock).get("package", []) or []:
-            name = _canonical(str(package.get("name", "")))
+            name = canonicalize_name(str(package.get("name", "")))
             if name in SERVERS and isinstance(package.get("version"), str):
                 yield name, SpecifierSet(f"=={package['version']}"), lock
 
 
 def _requirement(line: str, source: str) -> Iterator[tuple[str, SpecifierSet, str]]:
-    line = line.strip()
-    if not line or not line[0].isalnum():
-        return
-    try:
-        requirement = Requirement(line)
-    except InvalidRequirement:
-        return
-    if _canonical(requirement.name) in SERVERS and requirement.specifier:
-        yield _canonical(requirement.name), requirement.specifier, source
+    found = requirement(line)
+    if found and canonicalize_name(found.name) in SERVERS and found.specifier:
+        yield canonicalize_name(found.name), found.specifier, source
 
 
 def _poetry_spec(constraint: str) -> SpecifierSet | None:
@@ -127,10 +124,6 @@ def _poetry_spec(constraint: str) -> SpecifierSet | None:
         return SpecifierSet(constraint) if constraint != "*" else None
     except (InvalidSpecifier, InvalidVersion):
         return None
-
-
-def _canonical(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def _toml(path: Path) -> dict[str, Any]:

@@ -10,6 +10,8 @@ import posixpath
 from dataclasses import dataclass
 from pathlib import Path
 
+from fastlaunch.kit.sources import parsed
+
 MAKES_DIR = frozenset({"makedirs", "mkdir"})
 WRITES_FILE = frozenset({"FileHandler", "RotatingFileHandler", "TimedRotatingFileHandler", "WatchedFileHandler"})
 WRITE_MODES = ("w", "a", "x", "+")
@@ -37,9 +39,7 @@ def find_writes(root: Path, files: list[Path]) -> Writes:
     dirs: dict[str, WritableDir] = {}
     unresolved: list[Unresolved] = []
     for file in files:
-        try:
-            tree = ast.parse(file.read_bytes())
-        except (SyntaxError, ValueError, OSError):
+        if (tree := parsed(file)) is None:
             continue
         here = file.parent.relative_to(root).as_posix()
         names = _module_paths(tree, here)

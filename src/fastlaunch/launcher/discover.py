@@ -23,7 +23,7 @@ from pathlib import Path
 from fastlaunch.core.exceptions import AppDiscoveryError, AppLoadError
 from fastlaunch.core.pyproject import read_pyproject
 from fastlaunch.core.settings import Settings
-from fastlaunch.worker.importer import AUTO_ATTRS, FACTORY_CALL
+from fastlaunch.worker.importer import AUTO_ATTRS, FACTORY_CALL, factory_form
 
 AUTO_FILES = ("main.py", "app/main.py", "app.py", "api.py", "app/app.py", "app/api.py", "app/__init__.py")
 # A src layout: src/<package>/<one of these>, packages in name order.
@@ -231,9 +231,7 @@ def _factory_in(info: _Module) -> str | None:
 def _resolve(
     module: str, file: Path, path: Path, attr: str | None, source: str, fix: str, search: list[Path] | None
 ) -> AppTarget:
-    factory = False
-    if attr and attr.endswith(FACTORY_CALL):
-        attr, factory = attr[: -len(FACTORY_CALL)], True
+    attr, factory = factory_form(attr)
     info = parse_module(file, module)
     if search is not None:
         _check_imports(info, file, module, [path, *search])

@@ -8,7 +8,6 @@ import errors are shown once (not once per worker), and its RSS sizes the rest w
 from __future__ import annotations
 
 import errno
-import grp
 import importlib
 import logging
 import os
@@ -33,6 +32,7 @@ from fastlaunch.core.log_files import LogFileHandler
 from fastlaunch.core.logs import dict_config
 from fastlaunch.core.memory import current_rss, shm_dir
 from fastlaunch.core.settings import Settings
+from fastlaunch.core.validators import user_ids
 from fastlaunch.launcher.cmd_args import cmd_args_options
 from fastlaunch.launcher.discover import AppTarget
 from fastlaunch.launcher.memory_floor import CapBelowBoot, MemoryFloor
@@ -42,6 +42,7 @@ from fastlaunch.launcher.readiness import ShutdownDelay, StartupWatch
 from fastlaunch.launcher.recycling import chain_channel, memory_options, publish_memory_cap
 from fastlaunch.launcher.restart_backoff import RestartBackoff
 from fastlaunch.launcher.worker_access import check_workers_can_read, owner_names
+from fastlaunch.launcher.worker_class import worker_class
 from fastlaunch.launcher.workers import WorkerPlan
 from fastlaunch.worker.importer import AppNotFound, import_app
 from fastlaunch.worker.internals import arbiter_hooks
@@ -55,7 +56,7 @@ def gunicorn_options(settings: Settings, workers: int) -> dict[str, Any]:
     options: dict[str, Any] = {
         "bind": [str(settings.address)],
         "workers": workers,
-        "worker_class": settings.worker_class,
+        "worker_class": worker_class(settings),
         "timeout": settings.timeout,
         "graceful_timeout": settings.graceful_timeout,
         "keepalive": settings.keep_alive,
@@ -93,13 +94,10 @@ def worker_identity(settings: Settings) -> tuple[int, int] | None:
     as root; a master started as another user cannot switch, and its workers keep its user."""
     if not settings.worker_user or os.geteuid() != 0:
         return None
-    user, _, group = settings.worker_user.partition(":")
-    entry = pwd.getpwuid(int(user)) if user.isdigit() else pwd.getpwnam(user)
-    if entry.pw_uid == 0:
+    uid, gid = user_ids(settings.worker_user)  # validated with the settings: they exist
+    if uid == 0:
         return None  # WORKER_USER=root: the workers keep the master's user, as the tiangolo images ran them
-    if not group:
-        return entry.pw_uid, entry.pw_gid
-    return entry.pw_uid, int(group) if group.isdigit() else grp.getgrnam(group).gr_gid
+    return uid, gid
 
 
 def chain_worker_identity(cfg: Any) -> None:

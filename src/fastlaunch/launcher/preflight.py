@@ -9,7 +9,8 @@ import os
 from pathlib import Path
 
 from fastlaunch.core.exceptions import ConfigError
-from fastlaunch.core.settings import BY_NAME, Settings
+from fastlaunch.core.settings import Settings
+from fastlaunch.launcher.worker_class import FASTLAUNCH_WORKER, worker_class
 
 
 def check_log_destinations(settings: Settings) -> None:
@@ -46,9 +47,9 @@ def _unwritable(path: Path) -> str | None:
 def check_worker_class(settings: Settings) -> None:
     """WORKER_CLASS must name a Gunicorn worker class that imports (Gunicorn would print a traceback, then a
     bare exit status)."""
-    spec = settings.worker_class
+    spec = worker_class(settings)
     where = f"WORKER_CLASS={spec!r} ({settings.source('worker_class').describe()})"
-    hint = "Use fastlaunch.worker.UvicornWorker (the default), or MODULE.CLASS of a Gunicorn worker class."
+    hint = f"Use {FASTLAUNCH_WORKER} (the default), or MODULE.CLASS of a Gunicorn worker class."
     if spec.startswith("egg:"):
         return
     if "." not in spec:  # Gunicorn's own names: sync, gthread, ...
@@ -78,7 +79,7 @@ def note_without_httptools(settings: Settings, log: logging.Logger) -> None:
     """Where httptools cannot be imported (no wheel for this platform), the worker serves with Uvicorn's h11
     protocol, with the same limits and timeouts (worker/h11_protocol.py), but slower: say so once. Where Uvicorn's
     h11 protocol has changed, the worker's own check names what is then off (worker/internals.py)."""
-    if settings.worker_class != BY_NAME["worker_class"].default:
+    if worker_class(settings) != FASTLAUNCH_WORKER:
         return
     try:
         import httptools  # noqa: F401

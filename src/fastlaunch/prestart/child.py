@@ -2,9 +2,9 @@
 
 The database steps import SQLAlchemy, a driver and asyncio; in the Gunicorn master those would stay for the
 server's whole life and be inherited by every worker it forks (29 MiB -> 58 MiB of master RSS on PostgreSQL).
-A fork costs about a millisecond and re-imports nothing. The child's output streams as before (it shares
-stdout/stderr); a FastlaunchError it raises comes back over a pipe and is raised again here, so messages and
-exit codes are the same as when the steps ran in-process.
+A fork costs about a millisecond and re-imports nothing. The child's output streams to the caller's stdout and
+stderr, which it shares; a FastlaunchError it raises comes back over a pipe and is raised again here, with its
+message and exit code.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from fastlaunch.core import exceptions
 from fastlaunch.core.exceptions import FastlaunchError, PrestartError
 from fastlaunch.core.settings import Settings
 
-Step = Callable[[Settings], None]
+Step = Callable[[Settings], None]  # a prestart step: applies itself or not, raises a FastlaunchError
 
 # The child's exit status when a step raised something other than a FastlaunchError (a bug: traceback shown).
 UNEXPECTED = 70
@@ -54,7 +54,7 @@ def _flush() -> None:
 
 
 def _child(step: Step, settings: Settings, report: int) -> int:
-    for signum in FORWARDED:  # die of the signal the parent forwards, as the steps did in-process
+    for signum in FORWARDED:  # die of the signal the parent forwards, as the parent would
         signal.signal(signum, signal.SIG_DFL)
     gc.enable()  # off in the starting master (cli/entry.py); migrations may run long
     try:

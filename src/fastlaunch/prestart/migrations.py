@@ -26,7 +26,7 @@ from fastlaunch.core.alembic_ini import find_alembic_ini
 from fastlaunch.core.exceptions import MigrationError
 from fastlaunch.core.settings import Settings
 from fastlaunch.prestart.database import ATTEMPT_TIMEOUT, DatabaseURL, connect, describe
-from fastlaunch.prestart.neighbours import url_from_elsewhere
+from fastlaunch.prestart.overlaps import url_from_elsewhere
 from fastlaunch.prestart.revisions import at_head
 
 log = logging.getLogger("fastlaunch")

@@ -5,7 +5,7 @@ models (over a second on a small machine) only to find that out.
 The script directory's head is read from the migration files' ``revision``/``down_revision`` literals, the
 database's from its ``alembic_version`` table. Anything this reading does not fully understand (a package
 ``script_location``, extra version locations, branch labels, dependencies, several heads, a revision that is not a
-plain string) answers "don't know", and Alembic runs as before: the shortcut may only skip work, never decide it.
+plain string) answers "don't know", and Alembic runs: the shortcut may only skip work, never decide it.
 """
 
 from __future__ import annotations

@@ -10,20 +10,17 @@ import re
 import shlex
 import sys
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 from fastlaunch.core.alembic_ini import find_alembic_ini
 from fastlaunch.core.exceptions import PrestartError
 from fastlaunch.core.settings import SETTINGS, Settings
 from fastlaunch.core.urls import backend
-from fastlaunch.prestart.child import run_in_child
-from fastlaunch.prestart.neighbours import migrating_line
+from fastlaunch.prestart.child import Step, run_in_child
+from fastlaunch.prestart.overlaps import migrating_line
 from fastlaunch.prestart.script_process import run_script_process, signal_name
 
 log = logging.getLogger("fastlaunch")
-
-Step = Callable[[Settings], None]
 
 
 # A script without a shebang is sourced, as the original image's start.sh did (`. prestart.sh` under `set -e`), but

@@ -8,8 +8,17 @@ import os
 import sys
 from typing import Any
 
+from fastlaunch.core.exceptions import ExitCode
+
 AUTO_ATTRS = ("app", "api")
 FACTORY_CALL = "()"  # main:create_app(): the factory form, as Gunicorn accepts it
+
+
+def factory_form(attr: str | None) -> tuple[str | None, bool]:
+    """The attribute without a trailing ``()``, and whether it had one (the attribute is a factory to call)."""
+    if attr and attr.endswith(FACTORY_CALL):
+        return attr[: -len(FACTORY_CALL)], True
+    return attr, False
 
 
 class AppNotFound(Exception):
@@ -48,8 +57,8 @@ def is_factory(obj: object) -> bool:
 def import_app(module: str, attr: str | None, path: str, *, factory: bool = False) -> Any:
     if path not in sys.path:
         sys.path.insert(0, path)
-    if attr and attr.endswith(FACTORY_CALL):
-        attr, factory = attr[: -len(FACTORY_CALL)], True
+    attr, called = factory_form(attr)
+    factory = factory or called
     try:
         mod = importlib.import_module(module)
     except ModuleNotFoundError as exc:
@@ -104,4 +113,5 @@ def dev_factory() -> Any:
     try:
         return import_app(module, attr or None, os.environ["FASTLAUNCH_APP_PATH"])
     except AppNotFound as exc:
-        raise SystemExit(f"fastlaunch dev: {exc}") from None  # the message alone, not Uvicorn's traceback
+        print(f"fastlaunch dev: {exc}", file=sys.stderr)  # the message alone, not Uvicorn's traceback
+        raise SystemExit(ExitCode.APP_NOT_FOUND) from None

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fastlaunch.kit.check.located import Loc
-from fastlaunch.kit.check.sources import parsed
+from fastlaunch.kit.sources import parsed
 
 ENGINE_CALLS = {"create_engine": "SQLAlchemy", "create_async_engine": "SQLAlchemy", "create_pool": "asyncpg"}
 SINGLE_CONNECTION_POOLS = ("StaticPool", "SingletonThreadPool", "AssertionPool")

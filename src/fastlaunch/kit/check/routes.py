@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fastlaunch.kit.check.sources import parsed
+from fastlaunch.kit.sources import imports_probes, parsed
 
 ROUTE_METHODS = {"get", "post", "put", "patch", "delete", "head", "options", "api_route", "route", "websocket"}
 ROUTE_CALLS = {"add_api_route", "add_route", "Route", "APIRoute", "add_websocket_route"}
@@ -87,10 +87,7 @@ def read_routes(files: list[Path]) -> Routes:
         names = _Names(file.stem, tree)
         uses_probes = False
         for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("fastlaunch.probes"):
-                uses_probes = True
-            if isinstance(node, ast.ImportFrom) and node.module == "fastlaunch":
-                uses_probes |= any(a.name == "probes" for a in node.names)
+            uses_probes |= imports_probes(node)
             if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call):
                 maker = ast.unparse(node.value.func).split(".")[-1]
                 prefix = _string(_keyword(node.value, "prefix"))

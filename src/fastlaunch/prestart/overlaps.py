@@ -1,6 +1,6 @@
-"""The project's own prestart files (the PRE_START_PATH script, ``alembic.ini`` and its ``env.py``): read, never
-run, to find where they overlap fastlaunch's steps (a script line that runs ``alembic upgrade``; an env.py that
-builds its own database URL), so the launcher can warn in one line when the two would step on each other."""
+"""Where the project's own prestart files overlap fastlaunch's steps: a line of the PRE_START_PATH script that
+runs ``alembic upgrade`` (fastlaunch migrates too), an Alembic ``env.py`` that builds its own database URL
+(fastlaunch locks the DATABASE_URL database). The files are read, never run; the launcher warns in one line."""
 
 from __future__ import annotations
 
