@@ -46,13 +46,16 @@ def http_scope(path: str = "/slow") -> dict[str, Any]:
 
 
 def test_a_handler_waiting_forever_gets_504_and_its_finally_runs(caplog: pytest.LogCaptureFixture) -> None:
-    cleaned: list[bool] = []
+    seen: list[str] = []
 
     async def forever(scope: dict[str, Any], receive: Any, send: Any) -> None:
         try:
             await asyncio.sleep(LONG)
+        except asyncio.CancelledError:
+            seen.append("cancelled")  # not left to finish on its own
+            raise
         finally:
-            cleaned.append(True)
+            seen.append("cleaned up")
 
     counter = Counted()
     scope = http_scope()
@@ -61,7 +64,7 @@ def test_a_handler_waiting_forever_gets_504_and_its_finally_runs(caplog: pytest.
     assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
     assert sent[0]["status"] == 504
     assert sent[1]["body"] == b"Request timed out after 0.1s (REQUEST_TIMEOUT)\n"
-    assert cleaned == [True]
+    assert seen == ["cancelled", "cleaned up"]
     assert scope[TIMED_OUT] is True
     assert counter.routes == ["unmatched"]  # a bare app has no route templates
     assert "Request GET /slow (route unmatched) cancelled after REQUEST_TIMEOUT=0.1s; answered 504" in caplog.text

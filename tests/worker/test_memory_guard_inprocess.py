@@ -31,7 +31,8 @@ def server(limit_max_requests: int | None = None, served: int = 0) -> Any:
 
 @pytest.fixture
 def published() -> Iterator[None]:
-    """MEMORY_CAP is the process's: withdrawn again after the test."""
+    """MEMORY_CAP is the process's (other tests publish it too): withdrawn before and after the test."""
+    MEMORY_CAP.withdraw()
     yield
     MEMORY_CAP.withdraw()
 
