@@ -76,4 +76,4 @@ image: $(STAMP)
 	$(BIN)/python images/imagebuild.py $(IMAGE_ARGS)
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build/site
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .coverage build/site
