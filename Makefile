@@ -27,8 +27,10 @@ lint: $(STAMP)
 system-deps:
 	scripts/install-system-deps
 
+# It reports the coverage of fastlaunch by the tests' own process, and fails below its floor (pyproject.toml's
+# tool.coverage).
 test: system-deps lint $(BENCH_STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest --cov --cov-report=term
 
 # The side-by-side benchmark (bench/): `make bench` is the full, manual run (about 45 minutes; results in
 # bench/results/), `make bench-smoke` a few seconds of it for CI. BENCH_ARGS passes options (python -m bench -h).
@@ -74,4 +76,4 @@ image: $(STAMP)
 	$(BIN)/python images/imagebuild.py $(IMAGE_ARGS)
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build/site
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .coverage build/site

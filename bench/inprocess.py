@@ -33,40 +33,12 @@ from typing import Any
 from uvicorn.config import Config
 from uvicorn.server import ServerState
 
+from bench.memory_transport import MemoryTransport
 from bench.plan import APPS_DIR, DOCS, RAW
 
 REQUEST = b"GET %s HTTP/1.1\r\nHost: 127.0.0.1:8000\r\nUser-Agent: bench\r\n\r\n"
 # app name -> (import "module:attr", path requested)
 APPS = {DOCS.name: (DOCS.app, "/async"), RAW.name: (RAW.app, "/")}
-
-
-class MemoryTransport:
-    """Just enough of an asyncio transport for Uvicorn's HTTP protocol; counts the writes it is given."""
-
-    def __init__(self) -> None:
-        self.writes = 0
-        self.closing = False
-
-    def write(self, data: bytes) -> None:
-        self.writes += 1
-
-    def writelines(self, data: Any) -> None:
-        self.writes += 1
-
-    def close(self) -> None:
-        self.closing = True
-
-    def is_closing(self) -> bool:
-        return self.closing
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return {"peername": ("127.0.0.1", 50000), "sockname": ("127.0.0.1", 8000)}.get(name, default)
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self) -> None:
-        pass
 
 
 # Access logs off (as in the bench's throughput runs), no logging set-up, no lifespan.

@@ -6,13 +6,14 @@ from __future__ import annotations
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from support import ASSETS, FASTLAUNCH, child_pids, free_port, require_tool, running
+from support import ASSETS, FASTLAUNCH, child_pids, free_port, require_tool
+from support import serve as serve_app
 
 APP = ASSETS / "abuse"
 
@@ -39,9 +40,9 @@ class Server:
 
 @contextmanager
 def serve(log: Path, env: Mapping[str, str] | None = None, *, cwd: Path = APP) -> Iterator[Server]:
+    """The abuse app (or ``cwd``'s) with one worker."""
     port = free_port()
-    full = {"HOST": "127.0.0.1", "PORT": str(port), "WEB_CONCURRENCY": "1", **(env or {})}
-    with running([FASTLAUNCH, "run"], cwd=cwd, env=full, log=log, ready_url=f"http://127.0.0.1:{port}/") as proc:
+    with serve_app(cwd, port, env={"WEB_CONCURRENCY": "1", **(env or {})}, log=log) as proc:
         yield Server(proc, port, log)
 
 
@@ -71,16 +72,6 @@ def read_until_closed(sock: socket.socket, timeout: float) -> tuple[bytes, bool]
 
 def status_of(response: bytes) -> int:
     return int(response.split(b" ", 2)[1]) if response.startswith(b"HTTP/1.1 ") else 0
-
-
-def wait_until(predicate: Callable[[], object], *, timeout: float, step: float = 0.1) -> bool:
-    """Poll ``predicate()`` until true or ``timeout`` seconds pass."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(step)
-    return bool(predicate())
 
 
 def startup_project(tmp_path: Path) -> Path:

@@ -7,7 +7,8 @@ import subprocess
 from contextlib import AbstractContextManager
 from pathlib import Path
 
-from support import ASSETS, FASTLAUNCH, running
+from support import ASSETS
+from support import serve as serve_app
 
 
 def hung_app(tmp_path: Path, name: str = "app") -> Path:
@@ -18,13 +19,6 @@ def hung_app(tmp_path: Path, name: str = "app") -> Path:
     return app_dir
 
 
-def serve(
-    app_dir: Path, port: int, *, ready_path: str = "/", **env: str
-) -> AbstractContextManager[subprocess.Popen[bytes]]:
-    return running(
-        [FASTLAUNCH, "run"],
-        cwd=app_dir,
-        env={"HOST": "127.0.0.1", "PORT": str(port), "MARKS_DIR": str(app_dir / "marks"), **env},
-        log=app_dir / "server.log",
-        ready_url=f"http://127.0.0.1:{port}/",
-    )
+def serve(app_dir: Path, port: int, **env: str) -> AbstractContextManager[subprocess.Popen[bytes]]:
+    """The hung app, leaving its marks in app_dir/marks."""
+    return serve_app(app_dir, port, env={"MARKS_DIR": str(app_dir / "marks"), **env})

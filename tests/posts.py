@@ -9,7 +9,8 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-from support import FASTLAUNCH, free_port, running
+from support import free_port
+from support import serve as serve_app
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "example"
 
@@ -18,16 +19,9 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "example"
 def serve(database_url: str, log: Path, env: Mapping[str, str] | None = None) -> Iterator[str]:
     """``fastlaunch run`` in example/ (prestart included) with one worker; yields the base URL."""
     port = free_port()
-    environment = {
-        "DATABASE_URL": database_url,
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "WEB_CONCURRENCY": "1",
-        **(env or {}),
-    }
-    base = f"http://127.0.0.1:{port}"
-    with running([FASTLAUNCH, "run"], cwd=EXAMPLE, env=environment, log=log, ready_url=f"{base}/healthz", timeout=120):
-        yield base
+    environment = {"DATABASE_URL": database_url, "WEB_CONCURRENCY": "1", **(env or {})}
+    with serve_app(EXAMPLE, port, env=environment, log=log, ready_path="/healthz", timeout=120):
+        yield f"http://127.0.0.1:{port}"
 
 
 def alembic(args: list[str], database_url: str, cwd: Path = EXAMPLE) -> subprocess.CompletedProcess[str]:

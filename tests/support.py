@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TypeVar
 
@@ -101,6 +101,29 @@ def running(
             stop(proc)
 
 
+def serve(
+    cwd: Path,
+    port: int,
+    *flags: str,
+    env: Mapping[str, str] | None = None,
+    log: Path | None = None,
+    ready_path: str = "/",
+    timeout: float = 30.0,
+    **settings: str,
+) -> AbstractContextManager[subprocess.Popen[bytes]]:
+    """``fastlaunch run [flags]`` in ``cwd`` on 127.0.0.1:port with ``env`` and ``settings``, its stdout and stderr
+    in ``log`` (cwd/server.log), once ``ready_path`` answers; stopped by its PID afterwards. The one way the tests
+    start a real server: their helpers (hung.py, posts.py, abuse_kit.py, ...) only choose the app and its settings."""
+    return running(
+        [FASTLAUNCH, "run", *flags],
+        cwd=cwd,
+        env={"HOST": "127.0.0.1", "PORT": str(port), **(env or {}), **settings},
+        log=log or cwd / "server.log",
+        ready_url=f"http://127.0.0.1:{port}{ready_path}",
+        timeout=timeout,
+    )
+
+
 def run_cli(
     args: list[str], *, cwd: Path, env: Mapping[str, str] | None = None, timeout: float = 60.0
 ) -> subprocess.CompletedProcess[str]:
@@ -162,6 +185,17 @@ def remove_cgroup(group: Path) -> None:
                 os.kill(int(pid), signal.SIGKILL)
         time.sleep(0.1)
     group.rmdir()
+
+
+def wait_until(predicate: Callable[[], object], *, timeout: float, step: float = 0.1) -> bool:
+    """Polls ``predicate()`` until it is true or ``timeout`` seconds pass; its last value. For the event a test
+    waits on (a log line, a worker gone, requests flowing), where a fixed sleep would guess how long it takes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return bool(predicate())
 
 
 def wait_for_log(log: Path, text: str, *, timeout: float = 30.0) -> str:

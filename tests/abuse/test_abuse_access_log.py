@@ -7,7 +7,8 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from abuse_kit import Server, exchange, serve, status_of, wait_until
+from abuse_kit import Server, exchange, serve, status_of
+from support import wait_until
 
 # The documented text access line: quoted fields escape ", \ and control characters (\xHH).
 LINE = re.compile(

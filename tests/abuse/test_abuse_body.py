@@ -9,7 +9,8 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from abuse_kit import Server, read_until_closed, serve, status_of, wait_until
+from abuse_kit import Server, read_until_closed, serve, status_of
+from support import wait_until
 
 BODY_TIMEOUT = 2
 # Bytes a trickling client sends, every TRICKLE seconds: far below BODY_MIN_RATE (500 bytes/s by default).

@@ -11,7 +11,8 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from abuse_kit import Server, exchange, read_until_closed, serve, status_of, wait_until
+from abuse_kit import Server, exchange, read_until_closed, serve, status_of
+from support import wait_until
 
 # Short timeouts so that the slow-client tests finish quickly; every bound below is generous against them.
 HEADER_TIMEOUT = 2

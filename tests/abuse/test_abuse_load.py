@@ -14,7 +14,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from abuse_kit import serve, status_of, wait_until
+from abuse_kit import serve, status_of
+from support import wait_until
 
 IDLE = 1000
 SLOW = 300

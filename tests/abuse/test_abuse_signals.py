@@ -11,7 +11,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from abuse_kit import serve, wait_until
+from abuse_kit import serve
+from support import wait_until
 
 
 def test_logging_survives_sighup(tmp_path: Path) -> None:

@@ -7,14 +7,12 @@ import http.client
 import json
 import os
 import shutil
-import subprocess
 import time
-from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from support import ASSETS, FASTLAUNCH, child_pids, free_port, run_cli, running
+from support import ASSETS, child_pids, free_port, run_cli, serve
 
 SERVING = ASSETS / "serving"
 HOOKS = SERVING / "hooks.py"  # a GUNICORN_CONF with hooks only (when_ready, post_worker_init)
@@ -28,17 +26,6 @@ def project(tmp_path: Path) -> Path:
     root.mkdir()
     shutil.copy(SERVING / "main.py", root / "main.py")
     return root
-
-
-def serve(project: Path, port: int, *flags: str, **env: str) -> AbstractContextManager[subprocess.Popen[bytes]]:
-    """``fastlaunch run`` on 127.0.0.1:port, stdout and stderr both in project/server.log."""
-    return running(
-        [FASTLAUNCH, "run", *flags],
-        cwd=project,
-        env={"HOST": "127.0.0.1", "PORT": str(port), **env},
-        log=project / "server.log",
-        ready_url=f"http://127.0.0.1:{port}/",
-    )
 
 
 def get(port: int, path: str = "/") -> dict[str, Any]:
@@ -83,7 +70,7 @@ def test_explicit_gunicorn_conf_is_loaded_and_the_settings_reach_gunicorn(
         "MAX_REQUESTS_JITTER": "50",
         "WORKER_CLASS": worker_class,
     }
-    with serve(project, port, **env):
+    with serve(project, port, env=env):
         runtime = get(port, "/runtime")
     assert dump.is_file(), "the GUNICORN_CONF file's when_ready hook never ran"
     shm = os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK)
@@ -137,7 +124,7 @@ def test_each_worker_retires_after_max_requests_plus_its_own_jitter(project: Pat
     }
     drawn: dict[int, int] = {}  # retired worker -> its limit
     runs: dict[int, int] = {}  # retired worker -> requests it answered
-    with serve(project, port, **env) as proc:
+    with serve(project, port, env=env) as proc:
         deadline = time.monotonic() + 30
         answer = get(port)  # the readiness probe was this worker's first request
         for _ in range(retirements):

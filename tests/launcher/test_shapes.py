@@ -7,12 +7,12 @@ import os
 import re
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
 import pytest
-from support import ASSETS, FASTLAUNCH, free_port, run_cli, running
+from support import ASSETS, FASTLAUNCH, free_port, run_cli, running, wait_until
+from support import serve as serve_app
 
 SHAPES = ASSETS / "shapes"
 
@@ -27,16 +27,14 @@ def serve(root: Path, path: str, env: dict[str, str] | None = None, *, booted: i
     worker answers before the master has logged them), stop it; the response and the whole log."""
     port = free_port()
     log = root / "run.log"
-    full_env = {"HOST": "127.0.0.1", "PORT": str(port), "WEB_CONCURRENCY": "1", **(env or {})}
-    with running([FASTLAUNCH, "run"], cwd=root, env=full_env, log=log, ready_url=f"http://127.0.0.1:{port}/"):
+    with serve_app(root, port, env={"WEB_CONCURRENCY": "1", **(env or {})}, log=log):
         response = httpx.get(f"http://127.0.0.1:{port}{path}", timeout=10)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            text = log.read_text(errors="replace")
-            if "Worker plan: " in text and text.count("Booting worker with pid") >= booted:
-                break
-            time.sleep(0.1)
+        wait_until(lambda: planned(log.read_text(errors="replace"), booted), timeout=30)
     return response, log.read_text(errors="replace")
+
+
+def planned(log: str, booted: int) -> bool:
+    return "Worker plan: " in log and log.count("Booting worker with pid") >= booted
 
 
 @pytest.mark.parametrize("app_module", ["main:create_app()", "main:create_app"])
@@ -169,9 +167,8 @@ def test_route_labels_behind_mounts_hosts_and_litestar(
 ) -> None:
     root = project(tmp_path, name)
     port = free_port()
-    env = {"HOST": "127.0.0.1", "PORT": str(port), "WEB_CONCURRENCY": "1", "METRICS": "on"}
     base = f"http://127.0.0.1:{port}"
-    with running([FASTLAUNCH, "run"], cwd=root, env=env, log=root / "run.log", ready_url=f"{base}/metrics"):
+    with serve_app(root, port, log=root / "run.log", ready_path="/metrics", WEB_CONCURRENCY="1", METRICS="on"):
         for path, host in requests:
             response = httpx.get(base + path, headers={"host": host} if host else {})
             assert response.status_code == 200, path

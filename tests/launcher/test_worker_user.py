@@ -12,8 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from abuse_kit import wait_until
-from support import ASSETS, FASTLAUNCH, free_port, running, wait_for_workers
+from support import ASSETS, FASTLAUNCH, free_port, running, wait_for_workers, wait_until
 from worker_user_kit import WORKER_USER, as_root_with_worker_user, require_root
 
 APP = ASSETS / "leanmaster"

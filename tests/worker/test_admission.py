@@ -14,7 +14,8 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 
 import httpx
-from support import ASSETS, FASTLAUNCH, free_port, running, wait_for_log
+from support import ASSETS, free_port, wait_for_log
+from support import serve as serve_app
 from websockets.sync.client import connect
 
 
@@ -27,19 +28,9 @@ def overload_app(tmp_path: Path) -> Path:
 
 
 def serve(app_dir: Path, port: int, **env: str) -> AbstractContextManager[subprocess.Popen[bytes]]:
-    return running(
-        [FASTLAUNCH, "run"],
-        cwd=app_dir,
-        env={
-            "HOST": "127.0.0.1",
-            "PORT": str(port),
-            "MARKS_DIR": str(app_dir / "marks"),
-            "WEB_CONCURRENCY": "1",
-            **env,
-        },
-        log=app_dir / "server.log",
-        ready_url=f"http://127.0.0.1:{port}/healthz",
-    )
+    """The overload app with one worker, leaving its marks in app_dir/marks."""
+    marks = {"MARKS_DIR": str(app_dir / "marks"), "WEB_CONCURRENCY": "1"}
+    return serve_app(app_dir, port, env={**marks, **env}, ready_path="/healthz")
 
 
 def started(app_dir: Path) -> set[str]:
