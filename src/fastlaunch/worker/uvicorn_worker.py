@@ -15,6 +15,7 @@ from uvicorn_worker import UvicornWorker as _UvicornWorker
 
 from fastlaunch.core.channel import slot_of
 from fastlaunch.worker import gc_tuning, reports, serve_loop, signals, uvicorn_config, uvicorn_loggers
+from fastlaunch.worker.access_log import AccessLog
 from fastlaunch.worker.app_stack import app_stack
 from fastlaunch.worker.internals import worker_serve_replaceable
 
@@ -30,7 +31,7 @@ class UvicornWorker(_UvicornWorker):  # type: ignore[misc]
         super().__init__(*args, **kwargs)  # builds self.config from Gunicorn's settings and CONFIG_KWARGS
         self._options = uvicorn_config.options_of(self.app)
         self._forwarded_allow_ips = uvicorn_config.apply_options(self.config, self.cfg, self._options)
-        self._access_log: Any = None
+        self._access_log: AccessLog | None = None
         self._gc_threshold = gc.get_threshold()  # before a post_fork hook or the app may set their own
         uvicorn_loggers.own_uvicorn_loggers(self.log)
 
@@ -58,7 +59,7 @@ class UvicornWorker(_UvicornWorker):  # type: ignore[misc]
         )
 
     def _stopping(self) -> None:
-        self.alive = False
+        self.alive = False  # Gunicorn's flag, for what reads it; the quick stop itself is the server's
 
     def run(self) -> None:
         try:
