@@ -51,7 +51,7 @@ def _uvicorn(app: Any) -> Config:
 
 def _fastlaunch(app: Any) -> Config:
     from fastlaunch.worker.middleware import ObservabilityMiddleware
-    from fastlaunch.worker.uvicorn_worker import HTTP
+    from fastlaunch.worker.protocol_choice import HTTP
 
     wrapped = ObservabilityMiddleware(app, forwarded_allow_ips="127.0.0.1")
     return Config(app=wrapped, http=HTTP, proxy_headers=False, **QUIET)

@@ -270,3 +270,58 @@ def test_the_master_never_imports_the_app(tmp_path: Path) -> None:
         importers = {int(pid) for pid in (tmp_path / "imported-by").read_text().split()}
     assert proc.pid not in importers
     assert importers <= set(workers) and importers
+
+
+# worker/uvicorn_worker.py is glue: the worker class only hands each job to the module named for it
+# (uvicorn_config, uvicorn_loggers, signals, gc_tuning, app_stack, reports, serve_loop, draining_server).
+GLUE_STATEMENTS = 8  # per method: a job written out again takes more, or a loop
+
+
+def glue_problems(source: str) -> list[str]:
+    """What in a worker-class module is more than glue: anything at module level but imports, the docstring and
+    the one class; in the class, a loop, a nested function or a method longer than GLUE_STATEMENTS."""
+    problems: list[str] = []
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.ClassDef) and node.name == "UvicornWorker":
+            for item in node.body:
+                if not isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef):
+                    continue
+                inner = [n for stmt in item.body for n in ast.walk(stmt)]
+                statements = sum(isinstance(n, ast.stmt) for n in inner)
+                if statements > GLUE_STATEMENTS:
+                    problems.append(f"{item.name}() has {statements} statements (at most {GLUE_STATEMENTS})")
+                if any(isinstance(n, ast.For | ast.AsyncFor | ast.While | ast.comprehension) for n in inner):
+                    problems.append(f"{item.name}() loops")
+                if any(isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) for n in inner):
+                    problems.append(f"{item.name}() defines a function or class")
+        elif not isinstance(node, ast.Import | ast.ImportFrom) and not (
+            isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+        ):
+            problems.append(f"line {node.lineno}: {type(node).__name__} outside the worker class")
+    return problems
+
+
+def test_the_worker_class_is_glue() -> None:
+    assert not glue_problems((PACKAGE / "worker" / "uvicorn_worker.py").read_text())
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("YOUNG_THRESHOLD = 2000\n", "Assign outside the worker class"),
+        ("def _tune_gc():\n    pass\n", "FunctionDef outside the worker class"),
+        ("class DrainingServer:\n    pass\n", "ClassDef outside the worker class"),
+        (
+            "class UvicornWorker:\n    def _own_loggers(self):\n        for name in names:\n            pass\n",
+            "_own_loggers() loops",
+        ),
+        (
+            "class UvicornWorker:\n    def _install(self):\n        def quick_stop():\n            pass\n",
+            "_install() defines a function",
+        ),
+        ("class UvicornWorker:\n    def _serve(self):\n" + "        x = 1\n" * 9, "_serve() has 9 statements"),
+    ],
+)
+def test_a_job_back_in_the_worker_class_is_reported(source: str, expected: str) -> None:
+    problems = glue_problems(source)
+    assert any(expected in p for p in problems), problems

@@ -21,7 +21,7 @@ from websockets.sync.client import connect
 
 from fastlaunch.core.exceptions import ExitCode
 from fastlaunch.launcher.cgroups import read_limits
-from fastlaunch.worker.uvicorn_worker import YOUNG_THRESHOLD
+from fastlaunch.worker.gc_tuning import YOUNG_THRESHOLD
 
 
 @dataclass

@@ -185,7 +185,7 @@ def h11_protocol_usable() -> bool:
     return True
 
 
-# -- uvicorn-worker's worker and Uvicorn's server (worker/uvicorn_worker.py)
+# -- uvicorn-worker's worker and Uvicorn's server (worker/uvicorn_worker.py, serve_loop.py, draining_server.py)
 
 SERVE = "Graceful drain, staged start, boot reports, the loop watchdog and MAX_WORKER_MEMORY"
 DRAIN = "Draining connections on shutdown"
