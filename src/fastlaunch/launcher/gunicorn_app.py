@@ -115,6 +115,20 @@ def chain_worker_identity(cfg: Any) -> None:
     cfg.set("post_fork", post_fork)
 
 
+def chain_boot_signals(cfg: Any) -> None:
+    """A stop the master sends while a worker is between its fork and its own signal handlers is kept for the
+    worker to act on (worker/signals.py); the first of the `post_fork` steps, before any the user set."""
+    from fastlaunch.worker.signals import hold_stops_while_booting
+
+    previous = cfg.post_fork
+
+    def post_fork(server: Any, worker: Any) -> None:
+        hold_stops_while_booting(getattr(server, "SIG_QUEUE", None))
+        previous(server, worker)
+
+    cfg.set("post_fork", post_fork)
+
+
 class FastlaunchApplication(Application):  # type: ignore[misc]
     def __init__(self, settings: Settings, target: AppTarget, plan: WorkerPlan, gunicorn_conf: Path | None) -> None:
         self.settings = settings
@@ -202,6 +216,7 @@ class FastlaunchApplication(Application):  # type: ignore[misc]
         chain_channel(self.cfg, metrics=self.settings.metrics, on_replaced=self.backoff.replaced)
         if self.identity:
             chain_worker_identity(self.cfg)
+        chain_boot_signals(self.cfg)
 
     def load(self) -> Any:
         try:

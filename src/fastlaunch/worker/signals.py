@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import os
+import queue
 import signal
 import sys
 from collections.abc import Callable
@@ -14,6 +15,44 @@ from typing import Any
 from uvicorn.server import Server
 
 from fastlaunch.worker.watchdog import report_abort
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)
+_stopped_while_booting = False
+
+
+def hold_stops_while_booting(master_queue: object) -> None:
+    """Run first in a worker just forked. Until it installs its own handlers, the worker has the master's, which
+    only queue a signal for the master's loop: in the child nobody reads that queue, so a stop sent then was lost
+    and the worker served on until the graceful timeout killed it. Remembers such a stop, from the child's copy
+    of the master's queue (signals before this call) and from a handler (signals after it), for
+    ``stopped_while_booting``."""
+
+    def remember(signum: int, frame: object) -> None:
+        global _stopped_while_booting
+        _stopped_while_booting = True
+
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, remember)
+    if _queued_stop(master_queue):
+        remember(signal.SIGTERM, None)
+
+
+def _queued_stop(master_queue: object) -> bool:
+    """Whether the child's copy of the master's signal queue (a list before Gunicorn 23, a SimpleQueue after)
+    holds a stop; reading it empties only the child's copy."""
+    if isinstance(master_queue, list):
+        return any(signum in STOP_SIGNALS for signum in master_queue)
+    if isinstance(master_queue, queue.SimpleQueue):
+        queued = []
+        while not master_queue.empty():
+            queued.append(master_queue.get_nowait())
+        return any(signum in STOP_SIGNALS for signum in queued)
+    return False
+
+
+def stopped_while_booting() -> bool:
+    """Whether the master asked this worker to stop before the worker's own handlers were in place."""
+    return _stopped_while_booting
 
 
 def die_with_master(master_pid: int) -> None:

@@ -9,6 +9,7 @@ every worker, so it imports nothing from the CLI.
 from __future__ import annotations
 
 import gc
+import sys
 from typing import Any
 
 from uvicorn_worker import UvicornWorker as _UvicornWorker
@@ -38,6 +39,8 @@ class UvicornWorker(_UvicornWorker):  # type: ignore[misc]
     def init_signals(self) -> None:
         signals.die_with_master(self.ppid)  # only now: Gunicorn has switched to WORKER_USER
         super().init_signals()
+        if signals.stopped_while_booting():
+            sys.exit(0)  # Gunicorn's worker-exit path: its hooks run, the master reaps a clean exit
         signals.report_aborts(lambda: getattr(self, "wsgi", None))
 
     async def callback_notify(self) -> None:
