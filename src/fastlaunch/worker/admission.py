@@ -92,6 +92,8 @@ class AdmissionControl:
     ) -> None:
         self.app = app
         self.queue_target = queue_target
+        # The worker's HTTP protocol stamps each request's arrival only for this (worker/http_protocol.py).
+        self.reads_arrival = queue_target is not None
         self.max_concurrency = max_concurrency
         self.proxies = TrustedProxies(forwarded_allow_ips) if forwarded_allow_ips is not None else None
         self.counter = counter
