@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any, cast
 
 from uvicorn.protocols.http.httptools_impl import HEADER_RE, HEADER_VALUE_RE, STATUS_LINE, RequestResponseCycle
 
@@ -46,6 +47,15 @@ class _NoWaiter:
 NO_WAITER: Any = _NoWaiter()
 
 
+class _Done(tuple):  # type: ignore[type-arg]
+    """An awaitable that is already done (awaiting it yields nothing and gives None), all in C."""
+
+    __await__ = tuple.__iter__
+
+
+DONE = cast("Awaitable[None]", _Done())
+
+
 class OneWriteCycle(RequestResponseCycle):
     """Uvicorn's request cycle, holding a response's head until its first body message and writing both at once.
 
@@ -68,6 +78,7 @@ class OneWriteCycle(RequestResponseCycle):
     body_timed_out: bool  # answered 408 by BODY_TIMEOUT: what the app raises then (ClientDisconnect) is expected
     arrived: float  # perf_counter() when the head was parsed, under admission control (worker/admission.py)
     observed: ObservabilityMiddleware | None  # the worker's middleware, run inline (run_asgi)
+    tasks: set[asyncio.Task[None]]  # the server's running requests (Uvicorn's shutdown waits for them)
 
     def __init__(self, scope: Any, protocol: Any, keep_alive: bool) -> None:
         # Every field an instance attribute, set in one order: CPython 3.11 specializes reads of those, not of
@@ -78,6 +89,7 @@ class OneWriteCycle(RequestResponseCycle):
         self.default_headers = protocol.server_state.default_headers
         self.keep_alive = keep_alive
         self.on_response = protocol.on_response_complete
+        self.tasks = protocol.tasks
         self.disconnected = False
         self.waiting_for_100_continue = protocol.expect_100_continue
         self.body = b""  # type: ignore[assignment]  # bytes: appended to, rarely
@@ -115,17 +127,29 @@ class OneWriteCycle(RequestResponseCycle):
         self.body = b""  # type: ignore[assignment]
         return message
 
-    async def send(self, message: Any) -> None:
+    def send(self, message: Any) -> Awaitable[None]:  # type: ignore[override]  # awaitable, as ASGI asks
+        # Not a coroutine function: a response that needs no waiting (nearly all) is written here and the app
+        # awaits a finished awaitable, not a coroutine of ours (about 2,000 instructions each, twice a request).
+        held = self._held
+        if held is not None:
+            if message["type"] == "http.response.body" and not self.flow.write_paused and not self.disconnected:
+                self._held = None
+                self._send_with_body(held, message)
+                return DONE
+        elif message["type"] == "http.response.start" and not self.response_started:
+            self.status = message["status"]
+            if not self.flow.write_paused and not self.disconnected:
+                self._start(message)
+                return DONE
+        return self._send(message)
+
+    async def _send(self, message: Any) -> None:
         held = self._held
         if held is not None:
             self._held = None
-            if message["type"] == "http.response.body" and not self.flow.write_paused and not self.disconnected:
-                self._send_with_body(held, message)
-                return
             if not self.disconnected:
                 self.transport.write(held)
         elif message["type"] == "http.response.start" and not self.response_started:
-            self.status = message["status"]
             if self.flow.write_paused and not self.disconnected:
                 await self.flow.drain()
             if not self.disconnected:
@@ -232,6 +256,7 @@ class OneWriteCycle(RequestResponseCycle):
                 self._close()
         finally:
             self.on_response = _nothing
+            self.tasks.discard(asyncio.current_task())
 
     def _close(self) -> None:
         held, self._held = self._held, None

@@ -126,10 +126,10 @@ class ObservabilityMiddleware:
                 proto = value
         if (forwarded_for or proto is not None) and self.proxies is not None:
             self._apply_forwarded(scope, forwarded_for, proto)
-        if incoming is None:  # the common case: a fresh id, and a copy of the headers plus one
+        if incoming is None:  # the common case: a fresh id, added to the request's own list of headers
             request_id = fresh_id()
             raw = request_id.encode("ascii")
-            scope["headers"] = [*headers, (HEADER, raw)]
+            headers.append((HEADER, raw))
             return request_id, raw, agent
         # One id per request, whatever the client sent: a single sane X-Request-ID is kept; several or a bad
         # one become a fresh id, and the app's headers then carry exactly that id (it saw the first of two
