@@ -90,6 +90,7 @@ class OneWriteCycle(RequestResponseCycle):
         self.keep_alive = keep_alive
         self.on_response = protocol.on_response_complete
         self.tasks = protocol.tasks
+        self.task: asyncio.Task[None] | None = None  # set by the protocol; dropped when it ends (no cycle left)
         self.disconnected = False
         self.waiting_for_100_continue = protocol.expect_100_continue
         self.body = b""  # type: ignore[assignment]  # bytes: appended to, rarely
@@ -256,7 +257,8 @@ class OneWriteCycle(RequestResponseCycle):
                 self._close()
         finally:
             self.on_response = _nothing
-            self.tasks.discard(asyncio.current_task())
+            self.tasks.discard(self.task)
+            self.task = None
 
     def _close(self) -> None:
         held, self._held = self._held, None

@@ -278,6 +278,7 @@ class HttpToolsOneWriteProtocol(ClientBounds, HttpToolsProtocol):
             task = self.loop.create_task(cycle.run_asgi(app))
         # Uvicorn's shutdown waits for these (a task still running after its response: background work); the
         # cycle takes its task out when it ends, with no done-callback scheduled per request.
+        cycle.task = task
         self.tasks.add(task)
 
     def on_body(self, body: bytes) -> None:

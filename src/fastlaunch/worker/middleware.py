@@ -17,7 +17,7 @@ from typing import Any, Protocol, cast
 
 from uvicorn.middleware.asgi2 import ASGI2Middleware
 
-from fastlaunch.request_id import HEADER, REQUEST_ID, choose, fresh_id
+from fastlaunch.request_id import HEADER, REQUEST_ID, choose, ids
 from fastlaunch.worker.access_log import AccessLog, Entry
 from fastlaunch.worker.deadline import TIMED_OUT, TIMED_OUT_STATUS
 from fastlaunch.worker.forwarded import SCHEMES, TrustedProxies
@@ -127,7 +127,7 @@ class ObservabilityMiddleware:
         if (forwarded_for or proto is not None) and self.proxies is not None:
             self._apply_forwarded(scope, forwarded_for, proto)
         if incoming is None:  # the common case: a fresh id, added to the request's own list of headers
-            request_id = fresh_id()
+            request_id = ids.next()
             raw = request_id.encode("ascii")
             headers.append((HEADER, raw))
             return request_id, raw, agent
