@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import sys
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable
 from time import perf_counter, time
 from typing import Any, Protocol, cast
 
@@ -19,15 +19,10 @@ from uvicorn.middleware.asgi2 import ASGI2Middleware
 
 from fastlaunch.request_id import HEADER, REQUEST_ID, choose, ids
 from fastlaunch.worker.access_log import AccessLog, Entry
+from fastlaunch.worker.asgi import ASGIApp, Message, Receive, Scope, Send
 from fastlaunch.worker.deadline import TIMED_OUT, TIMED_OUT_STATUS
 from fastlaunch.worker.forwarded import SCHEMES, TrustedProxies
 from fastlaunch.worker.metrics import RequestMetrics, render, route_template
-
-Message = MutableMapping[str, Any]
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 METRICS_PATH = "/metrics"
 FORWARDED_FOR = b"x-forwarded-for"
