@@ -19,6 +19,7 @@ from uvicorn.server import ServerState
 
 sys.path.insert(0, str(ROOT))  # the repository's bench package
 
+from bench.memory_transport import MemoryTransport as MemoryTransport  # noqa: E402 - for the tests
 from bench.memory_transport import RecordingTransport  # noqa: E402
 from fastlaunch.worker.body_timeout import BodyLimits  # noqa: E402
 from fastlaunch.worker.h11_protocol import H11LimitsProtocol  # noqa: E402
@@ -33,9 +34,14 @@ DEFAULT_LIMITS, DEFAULT_BODY = HeadLimits(), BodyLimits()  # the worker's defaul
 
 
 class Timer:
+    """asyncio.TimerHandle's face: ``when()``, ``cancel()``."""
+
     def __init__(self, when: float, callback: Callable[..., Any], args: tuple[Any, ...]) -> None:
-        self.when, self.callback, self.args = when, callback, args
+        self.due, self.callback, self.args = when, callback, args
         self.cancelled = False
+
+    def when(self) -> float:
+        return self.due
 
     def cancel(self) -> None:
         self.cancelled = True
@@ -67,12 +73,12 @@ class ClockLoop:
         """Moves the clock by ``seconds``, firing each timer due on the way at its own time, in order."""
         end = self._now + seconds
         while True:
-            due = [t for t in self._timers if not t.cancelled and t.when <= end]
+            due = [t for t in self._timers if not t.cancelled and t.due <= end]
             if not due:
                 break
-            timer = min(due, key=lambda t: t.when)
+            timer = min(due, key=lambda t: t.due)
             self._timers.remove(timer)
-            self._now = max(self._now, timer.when)
+            self._now = max(self._now, timer.due)
             timer.callback(*timer.args)
             await settle()
         self._now = end
@@ -106,7 +112,7 @@ class Connection:
             config=uvicorn_config,
             server_state=self.server_state,
             app_state={},
-            _loop=self.loop,  # type: ignore[arg-type]
+            _loop=self.loop,
         )
         self.transport = RecordingTransport()
         self.protocol.connection_made(self.transport)  # type: ignore[arg-type]  # duck-typed, as in bench.inprocess

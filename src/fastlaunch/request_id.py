@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
+from collections.abc import Callable
 
 from fastlaunch.core.request_context import REQUEST_ID, RequestIdFilter
 
@@ -19,7 +20,7 @@ MAX_LENGTH = 128
 # characters do not, so an id can never break a log line or a header.
 _SANE = re.compile(rb"[A-Za-z0-9._:=+/@-]{1,%d}" % MAX_LENGTH)
 
-__all__ = ["HEADER", "REQUEST_ID", "RequestIdFilter", "choose", "fresh_id", "get_request_id"]
+__all__ = ["HEADER", "REQUEST_ID", "RequestIdFilter", "choose", "fresh_id", "get_request_id", "ids"]
 
 
 def get_request_id() -> str | None:
@@ -27,24 +28,28 @@ def get_request_id() -> str | None:
     return REQUEST_ID.get()
 
 
-class _Ids:
+class Ids:
     """Fresh ids: a random 64-bit prefix per process and a counter (32 hex digits). Unique without a
     getrandom() call per request; the prefix is redrawn in every forked worker."""
+
+    next: Callable[[], str]  # a fresh id
 
     def __init__(self) -> None:
         self.reset()
         os.register_at_fork(after_in_child=self.reset)
 
     def reset(self) -> None:
-        # The prefix is the counter's high 64 bits: one formatting per id.
-        self.counter = itertools.count(int.from_bytes(os.urandom(8)) << 64)
-
-    def next(self) -> str:
-        return "%032x" % next(self.counter)  # noqa: UP031 - the fastest of the ways to format it
+        # The prefix is the counter's high 64 bits: one formatting per id, and all of it in C (no Python frame).
+        counter = itertools.count(int.from_bytes(os.urandom(8)) << 64)
+        self.next = map("%032x".__mod__, counter).__next__
 
 
-_ids = _Ids()
-fresh_id = _ids.next  # a fresh id (32 hex digits)
+ids = Ids()
+
+
+def fresh_id() -> str:
+    """A fresh id (32 hex digits)."""
+    return ids.next()
 
 
 def choose(incoming: bytes | None) -> str:

@@ -25,13 +25,13 @@ APP = ASSETS / "protocol"
 
 # Each: the change, as sitecustomize makes it.
 CHANGES = {
-    # A release whose on_headers_complete makes the request cycle elsewhere.
+    # A release whose request cycle sets its state up in a helper, not in __init__.
     "cycle": """
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-_original = HttpToolsProtocol.on_headers_complete
-def on_headers_complete(self):
-    return _original(self)
-HttpToolsProtocol.on_headers_complete = on_headers_complete
+from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
+_init = RequestResponseCycle.__init__
+def __init__(self, *args, **kwargs):
+    _init(self, *args, **kwargs)
+RequestResponseCycle.__init__ = __init__
 """,
     # A release whose protocol sets its state up in a helper, not in __init__.
     "protocol": """
@@ -118,8 +118,8 @@ def big_header_status(server: Server) -> int:
 @pytest.mark.parametrize(
     ("changed", "feature", "head_limits", "named"),
     [
-        # The head limits do not depend on the cycle: still fastlaunch's.
-        ("cycle", internals.ONE_WRITE, 431, "makes its request cycle in another way"),
+        # The worker's protocol makes a cycle Uvicorn's own code must read: Uvicorn's protocol serves.
+        ("cycle", internals.HEAD_LIMITS, 200, "RequestResponseCycle"),
         # Uvicorn's own protocol, which limits no header field.
         ("protocol", internals.HEAD_LIMITS, 200, "timeout_keep_alive"),
         # Without httptools, Uvicorn's own h11 protocol, which buffers a head of up to 16 KiB whatever its shape.
@@ -176,7 +176,6 @@ def test_the_installed_releases_hold_every_assumption(caplog: pytest.LogCaptureF
 
     with caplog.at_level(logging.WARNING, logger="fastlaunch"):
         assert internals.httptools_protocol_usable.__wrapped__()
-        assert internals.cycle_replaceable.__wrapped__()
         assert internals.h11_protocol_usable.__wrapped__()
         assert internals.worker_serve_replaceable.__wrapped__(UvicornWorker)
         assert internals.drain_supported.__wrapped__()

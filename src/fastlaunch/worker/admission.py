@@ -29,17 +29,11 @@ under load gets a healthy container restarted, which makes the spike worse.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
 from time import perf_counter, time
 from typing import Any
 
+from fastlaunch.worker.asgi import ASGIApp, Receive, Scope, Send
 from fastlaunch.worker.forwarded import TrustedProxies
-
-Message = MutableMapping[str, Any]
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 # A request that has waited this long in the worker is shed under OVERLOAD=auto. Small against a client's
 # deadline (about a second) and against what users notice, large against a loop iteration at normal load
@@ -92,6 +86,8 @@ class AdmissionControl:
     ) -> None:
         self.app = app
         self.queue_target = queue_target
+        # The worker's HTTP protocol stamps each request's arrival only for this (worker/http_protocol.py).
+        self.reads_arrival = queue_target is not None
         self.max_concurrency = max_concurrency
         self.proxies = TrustedProxies(forwarded_allow_ips) if forwarded_allow_ips is not None else None
         self.counter = counter

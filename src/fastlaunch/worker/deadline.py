@@ -10,16 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from fastlaunch.worker.asgi import ASGIApp, Message, Receive, Scope, Send
 from fastlaunch.worker.metrics import route_template
-
-Message = MutableMapping[str, Any]
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 # Set in the scope of a request cut by its deadline: the access log records it as a 504 even when the app
 # had started another response (its client then saw the connection close).

@@ -72,11 +72,21 @@ class DrainingServer(Server):
             elif not cycle.response_complete:
                 waiting = True  # let it finish under the headers it started with
             else:
-                timer = getattr(conn, "timeout_keep_alive_task", None)
-                if timer is None:  # the keep-alive timer is disarmed while the next request's headers arrive
+                idle_since = _idle_since(conn)
+                if idle_since is None:  # the next request's headers are arriving
                     waiting = True
-                elif now - (timer.when() - conn.timeout_keep_alive) >= IDLE_AFTER:
+                elif now - idle_since >= IDLE_AFTER:
                     conn.transport.close()
                 else:
                     waiting = True  # a keep-alive client may be sending its next request
         return waiting
+
+
+def _idle_since(conn: Any) -> float | None:
+    """Since when a connection has waited for its next request: the worker's protocol says; Uvicorn's own
+    arms its keep-alive timer when a response completes and disarms it when data arrives."""
+    if hasattr(conn, "idle_since"):
+        since: float | None = conn.idle_since()
+        return since
+    timer = getattr(conn, "timeout_keep_alive_task", None)
+    return None if timer is None else float(timer.when() - conn.timeout_keep_alive)

@@ -1,19 +1,12 @@
-"""The HTTP/1.1 protocol the worker serves with: Uvicorn's httptools protocol, sending a response's head and
-the start of its body in one write.
+"""The HTTP/1.1 protocol the worker serves with: Uvicorn's httptools protocol, with the per-request path owned.
 
-Uvicorn writes the status line and headers as soon as the app sends ``http.response.start``, and the body when
-it sends ``http.response.body``: two ``write()`` system calls and two TCP segments for every response, and the
-client wakes twice. The ASGI spec lets a server hold the head until the first body message (Hypercorn, Daphne
-and Granian do), and nearly every response sends both back to back, so the head waits for the body and both
-leave together. Measured here on the docs app's ``/async`` (2 workers, wrk -c64): 5-12 % more requests/s.
-
-Every line here runs for every request, so the per-request path is kept short and measured in instructions
-(callgrind over ``bench.inprocess``'s in-memory connection): with the limits below, the protocol costs about as
-much as Uvicorn's own, whose proxy-headers layer the worker leaves out.
-
-Only a response that declares its length is held. A streaming response without one (chunked: server-sent
-events, long polls) has its head sent at once, as before, so its client sees the headers before the first
-chunk however long that takes. Nor is the head of a HEAD response: no body follows it.
+Every line of that path runs for every request, so it is measured in instructions (callgrind over
+``bench.inprocess``'s in-memory connection). Where Uvicorn's protocol, per request, builds its scope, makes a
+request cycle from eleven keyword arguments and an ``asyncio.Event``, arms a keep-alive timer and cancels it
+again when the next request arrives, and registers a done-callback on the request's task, this protocol builds
+the same scope, makes its cycle (worker/http_cycle.py) from three arguments, keeps one keep-alive timer per
+connection (a request only notes when the connection went idle), and runs the worker's middleware inline.
+Each response leaves in one write (worker/http_cycle.py says why).
 
 The protocol also bounds what a client may hold: a connection that sends nothing is closed after the keep-alive
 time, a request head must arrive within HEADER_TIMEOUT of its first byte, and a head over Gunicorn's
@@ -25,186 +18,20 @@ app reads it or has already answered without it.
 
 from __future__ import annotations
 
-import types
+import contextvars
+import urllib.parse
 from time import perf_counter
 from typing import Any, NoReturn
 
-from uvicorn.protocols.http.httptools_impl import (
-    HEADER_RE,
-    HEADER_VALUE_RE,
-    STATUS_LINE,
-    HttpToolsProtocol,
-    RequestResponseCycle,
-)
+import httptools
+from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT, service_unavailable
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from fastlaunch.worker.body_timeout import BodyLimits
 from fastlaunch.worker.client_bounds import ClientBounds
 from fastlaunch.worker.head_limits import HeadLimits
-from fastlaunch.worker.internals import cycle_replaceable
-
-# Above this a body is handed to the transport next to the head (one writev) rather than copied onto it.
-COPY_LIMIT = 16 * 1024
-
-
-class OneWriteCycle(RequestResponseCycle):
-    """Uvicorn's request cycle, holding a response's head until its first body message and writing both at once.
-
-    The protocol makes one of these for every request. The head is built as Uvicorn builds it; Uvicorn's own
-    ``send`` handles what is not on the held path (streams, HEAD, further body messages). A wrapper around the
-    transport did the same for every write and cost more than the write it saved (about 17,000 instructions per
-    request, measured with callgrind, against about 1,000 for this).
-
-    It also serves fastlaunch's middleware (worker/middleware.py), which would otherwise wrap ``send`` to learn
-    the status and add the request id: it records the status and adds ``id_header``, unless the app set its own
-    X-Request-ID. Uvicorn's access log is never written from here: the worker turns it off and logs in the
-    middleware.
-    """
-
-    _held: bytes | None = None
-    status = 500  # the response's, once started: the server answers 500 when the app raises before
-    id_header: tuple[bytes, bytes] | None = None
-    body_timed_out = False  # answered 408 by BODY_TIMEOUT: what the app raises then (ClientDisconnect) is expected
-    arrived = 0.0  # perf_counter() when the head was parsed: admission control's queueing delay (worker/admission.py)
-
-    async def send(self, message: Any) -> None:
-        held = self._held
-        if held is not None:
-            self._held = None
-            if message["type"] == "http.response.body" and not self.flow.write_paused and not self.disconnected:
-                self._send_with_body(held, message)
-                return
-            if not self.disconnected:
-                self.transport.write(held)
-        elif message["type"] == "http.response.start" and not self.response_started:
-            self.status = message["status"]
-            if self.flow.write_paused and not self.disconnected:
-                await self.flow.drain()
-            if not self.disconnected:
-                self._start(message)
-            return
-        await super().send(message)
-
-    def _start(self, message: Any) -> None:
-        """Uvicorn's handling of ``http.response.start``, keeping the head when a body of declared length follows.
-        The server's own default headers are not matched against the header-syntax patterns each time."""
-        self.response_started = True
-        self.waiting_for_100_continue = False
-        status = message["status"]
-        content = [STATUS_LINE[status]]
-        close = False
-        for name, value in self.default_headers:
-            if name == b"connection" and b"close" in value.lower():  # a draining worker's
-                self.keep_alive = False
-                close = True
-            content.extend((name, b": ", value, b"\r\n"))
-        id_header = self.id_header
-        for name, value in message.get("headers", ()):
-            if HEADER_RE.search(name):
-                raise RuntimeError("Invalid HTTP header name.")
-            if HEADER_VALUE_RE.search(value):
-                raise RuntimeError("Invalid HTTP header value.")
-            name = name.lower()
-            if name == b"content-length" and self.chunked_encoding is None:
-                self.expected_content_length = int(value.decode())
-                self.chunked_encoding = False
-            elif name == b"transfer-encoding" and value.lower() == b"chunked":
-                self.expected_content_length = 0
-                self.chunked_encoding = True
-            elif name == b"connection" and b"close" in [token.lower().strip() for token in value.split(b",")]:
-                self.keep_alive = False
-                close = True
-            elif id_header is not None and name == id_header[0]:
-                id_header = None  # the app set its own: keep it
-            content.extend((name, b": ", value, b"\r\n"))
-        if id_header is not None:
-            content.extend((id_header[0], b": ", id_header[1], b"\r\n"))
-        if not self.keep_alive and not close:
-            content.append(b"connection: close\r\n")
-        head_request = self.scope["method"] == "HEAD"
-        if self.chunked_encoding is None and not head_request and status not in (204, 304):
-            self.chunked_encoding = True
-            content.append(b"transfer-encoding: chunked\r\n")
-        content.append(b"\r\n")
-        if self.chunked_encoding is False and not head_request:
-            self._held = b"".join(content)  # a body of declared length follows
-        else:
-            # A chunked response may be slow to send its first chunk (an event stream) and a HEAD response
-            # sends no body at all: their heads leave now.
-            self.transport.write(b"".join(content))
-
-    def _send_with_body(self, head: bytes, message: Any) -> None:
-        """Uvicorn's handling of a body message with a declared length, writing the held head with it."""
-        body = message.get("body", b"")
-        more_body = message.get("more_body", False)
-        size = len(body)
-        if size > self.expected_content_length:
-            self.transport.write(head)
-            raise RuntimeError("Response content longer than Content-Length")
-        self.expected_content_length -= size
-        if size <= COPY_LIMIT:
-            self.transport.write(head + body)
-        else:
-            self.transport.writelines((head, body))
-        if not more_body:
-            if self.expected_content_length != 0:
-                raise RuntimeError("Response content shorter than Content-Length")
-            self.response_complete = True
-            self.message_event.set()
-            if not self.keep_alive:
-                self.transport.close()
-            self.on_response()
-
-    async def run_asgi(self, app: Any) -> None:
-        # Uvicorn's, except that a head still held when the app fails or returns mid-response is sent before the
-        # connection closes, as Uvicorn would have sent it.
-        try:
-            result = await app(self.scope, self.receive, self.send)
-        except BaseException as exc:
-            if not self.body_timed_out:
-                self.logger.error("Exception in ASGI application\n", exc_info=exc)
-            if not self.response_started:
-                await self.send_500_response()
-            else:
-                self._close()
-        else:
-            if result is not None:
-                self.logger.error("ASGI callable should return None, but returned '%s'.", result)
-                self._close()
-            elif not self.response_started and not self.disconnected:
-                self.logger.error("ASGI callable returned without starting response.")
-                await self.send_500_response()
-            elif not self.response_complete and not self.disconnected:
-                self.logger.error("ASGI callable returned without completing response.")
-                self._close()
-        finally:
-            self.on_response = _nothing
-
-    def _close(self) -> None:
-        held, self._held = self._held, None
-        if held is not None:
-            self.transport.write(held)
-        self.transport.close()
-
-
-def _nothing() -> None:
-    pass
-
-
-def _making(cycle_class: type[RequestResponseCycle], method: Any) -> Any:
-    """Uvicorn's protocol method as it is, except that it makes a ``cycle_class`` where it makes a
-    RequestResponseCycle: its own code, looking the class up in a copy of its module's namespace. (Changing the
-    class of each cycle after the fact cost every request more than it saved: CPython then stops specializing
-    attribute access on it.)"""
-    namespace = {**method.__globals__, "RequestResponseCycle": cycle_class}
-    return types.FunctionType(method.__code__, namespace, method.__name__, method.__defaults__, method.__closure__)
-
-
-# Uvicorn's own, cycle and all, where its method no longer has the shape the copy relies on (internals.py warns).
-_on_headers_complete = (
-    _making(OneWriteCycle, HttpToolsProtocol.on_headers_complete)
-    if cycle_replaceable()
-    else HttpToolsProtocol.on_headers_complete
-)
+from fastlaunch.worker.http_cycle import NO_WAITER, OneWriteCycle
+from fastlaunch.worker.middleware import ObservabilityMiddleware
 
 
 class Refused(Exception):
@@ -229,9 +56,74 @@ class HttpToolsOneWriteProtocol(ClientBounds, HttpToolsProtocol):
         }
         return type(cls.__name__, (cls,), attributes)
 
-    # The per-request overrides below call the base class by name: in the hot path, super() costs more.
+    _idle_until: float | None = None  # loop time the idle connection is closed at; None while a request runs
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        app = self.app
+        # The worker's middleware, which the cycle runs without a coroutine of its own (worker/http_cycle.py).
+        self._observed = app if isinstance(app, ObservabilityMiddleware) else None
+        # Admission control reads when each request arrived; nothing else does.
+        self._stamp_arrival = self._observed is None or self._observed.reads_arrival
+        self._fresh_context = bool(getattr(self.config, "reset_contextvars", False))
+        self._scope_base: dict[str, Any] = {}
+        # Instance attributes, not class defaults, for what every request reads: CPython 3.11 specializes those.
+        self._idle_until = None
+        self._head_timer = None
+        self._head_bytes = 0
+        self._body_watch = None
+        self._refusal = None
+        self._header_timeout = self.limits.header_timeout
+        self._most_head_bytes = self.limits.head_bytes
+        self._unchecked_bytes, self._unchecked_fields = self.limits.unchecked
 
     # -- slow and idle clients (and ClientBounds)
+
+    def connection_made(self, transport: Any) -> None:
+        ClientBounds.connection_made(self, transport)
+        timer = self.timeout_keep_alive_task
+        if timer is not None:
+            self._idle_until = timer.when()
+        # What Uvicorn puts in every request's scope on this connection, as the installed release puts it.
+        HttpToolsProtocol.on_message_begin(self)
+        self._scope_base = {k: v for k, v in self.scope.items() if k not in ("headers", "state")}
+        self.scope = None  # type: ignore[assignment]  # no head begun
+
+    def timeout_keep_alive_handler(self) -> None:
+        # One timer per connection, not one per request: a response notes when the connection went idle, and the
+        # timer, when it fires, closes the connection or waits for the rest of the idle time.
+        self.timeout_keep_alive_task = None
+        until = self._idle_until
+        if until is None:
+            return  # a request in progress: its response arms the timer again
+        remaining = until - self.loop.time()
+        if remaining > 0:
+            self.timeout_keep_alive_task = self.loop.call_later(remaining, self.timeout_keep_alive_handler)
+        elif not self.transport.is_closing():
+            self.transport.close()
+
+    def idle_since(self) -> float | None:
+        """Loop time since which the connection has waited for a request (None while one runs): the draining
+        worker tells an idle keep-alive connection from one that is about to send its next request."""
+        until = self._idle_until
+        return None if until is None else until - self.timeout_keep_alive
+
+    def on_response_complete(self) -> None:
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        flow = self.flow
+        if flow.read_paused:
+            flow.resume_reading()
+        if self.pipeline:
+            cycle, app = self.pipeline.pop()
+            self._start_asgi_task(cycle, app)
+            return
+        self._idle_until = self.loop.time() + self.timeout_keep_alive
+        if self.timeout_keep_alive_task is None:
+            self.timeout_keep_alive_task = self.loop.call_later(
+                self.timeout_keep_alive, self.timeout_keep_alive_handler
+            )
 
     def _head_timed_out(self) -> None:
         self._head_timer = None
@@ -244,30 +136,47 @@ class HttpToolsOneWriteProtocol(ClientBounds, HttpToolsProtocol):
             return
         self._refuse_now(408, b"Request head not received in time")
 
-    # -- request head limits
+    # -- the request
 
     def data_received(self, data: bytes) -> None:
         scope = self.scope
-        # A head has begun and is not complete: Uvicorn sets the method when it is.
+        # A head has begun and is not complete: the method is set when it is.
         if scope is not None and "method" not in scope:  # the rest of a head
             self._head_bytes += len(data)
-            most = self.limits.head_bytes
+            most = self._most_head_bytes
             if most is not None and self._head_bytes > most:
                 self._unset_keepalive_if_required()
                 self._refuse_now(431, b"Request header fields too large")
                 return
         else:  # a head beginning in this read is no larger than the read
             self._head_bytes = len(data)
-        HttpToolsProtocol.data_received(self, data)
+        self._idle_until = None  # where Uvicorn cancels its keep-alive timer
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            msg = "Invalid HTTP request received."
+            self.logger.warning(msg)
+            self.send_400_response(msg)
+        except httptools.HttpParserUpgrade:
+            if self._should_upgrade():
+                self.handle_websocket_upgrade()
+            elif hasattr(self, "_unsupported_upgrade_warning"):  # Uvicorn 0.30+
+                self._unsupported_upgrade_warning()
         cycle = self.cycle
         if cycle is not None and cycle.more_body:  # a body still to come: rare past the read of its head
             self._watch_body(cycle, len(data))
         # From a head's first byte, the whole head must arrive within HEADER_TIMEOUT, however it trickles in.
         # Armed only for a head still incomplete after the read that began it: nearly every head arrives whole.
         scope = self.scope
-        if self._head_timer is None and self.limits.header_timeout and scope is not None and "method" not in scope:
+        if self._head_timer is None and self._header_timeout and scope is not None and "method" not in scope:
             if not self.transport.is_closing():
                 self._head_timer = self.loop.call_later(self.limits.header_timeout, self._head_timed_out)
+
+    def on_message_begin(self) -> None:
+        self.url = b""
+        self.expect_100_continue = False
+        self.headers = headers = []  # type: list[tuple[bytes, bytes]]
+        self.scope = {**self._scope_base, "headers": headers, "state": self.app_state.copy()}  # type: ignore[typeddict-item]
 
     def _check_head(self) -> None:
         """Gunicorn's limits, checked once the head is parsed. The reads that carried it bound its size, so a
@@ -325,6 +234,73 @@ class HttpToolsOneWriteProtocol(ClientBounds, HttpToolsProtocol):
             self._stop_head_timer()
         if self._head_bytes > self._unchecked_bytes or len(self.headers) > self._unchecked_fields:
             self._check_head()
-        _on_headers_complete(self)
-        if self.cycle is not None:  # None for a WebSocket upgrade: no cycle, never shed
-            self.cycle.arrived = perf_counter()  # type: ignore[attr-defined]  # a OneWriteCycle (_making)
+        # Uvicorn's, making this worker's cycle.
+        parser = self.parser
+        scope: Any = self.scope
+        http_version = parser.get_http_version()
+        scope["method"] = parser.get_method().decode("ascii")
+        if http_version != "1.1":
+            scope["http_version"] = http_version
+        if parser.should_upgrade() and self._should_upgrade():
+            return  # a WebSocket: no cycle
+        url = httptools.parse_url(self.url)
+        raw_path = url.path
+        path = raw_path.decode("ascii")
+        if "%" in path:
+            path = urllib.parse.unquote(path)
+        root = self.root_path
+        if root:
+            path, raw_path = root + path, root.encode("ascii") + raw_path
+        scope["path"] = path
+        scope["raw_path"] = raw_path
+        scope["query_string"] = url.query or b""
+        app = self.app
+        limit = self.limit_concurrency
+        if limit is not None and (len(self.connections) >= limit or len(self.tasks) >= limit):
+            app = service_unavailable
+            self.logger.warning("Exceeded concurrency limit.")
+        existing = self.cycle
+        cycle = self.cycle = OneWriteCycle(scope, self, http_version != "1.0" and parser.should_keep_alive())
+        if self._stamp_arrival:
+            cycle.arrived = perf_counter()
+        if app is self._observed:
+            cycle.observed = self._observed
+        if existing is None or existing.response_complete:
+            self._start_asgi_task(cycle, app)
+        else:  # pipelined: it waits for the response in progress
+            self.flow.pause_reading()
+            self.pipeline.appendleft((cycle, app))
+
+    def _start_asgi_task(self, cycle: Any, app: Any) -> None:
+        if self._fresh_context:  # Uvicorn's reset_contextvars
+            task = self.loop.create_task(cycle.run_asgi(app), context=contextvars.Context())
+        else:
+            task = self.loop.create_task(cycle.run_asgi(app))
+        # Uvicorn's shutdown waits for these (a task still running after its response: background work); the
+        # cycle takes its task out when it ends, with no done-callback scheduled per request.
+        cycle.task = task
+        self.tasks.add(task)
+
+    def on_body(self, body: bytes) -> None:
+        if self.parser.should_upgrade() and self._should_upgrade():
+            return
+        cycle: Any = self.cycle
+        if cycle.response_complete:
+            return
+        cycle.body += body
+        if len(cycle.body) > HIGH_WATER_LIMIT:
+            self.flow.pause_reading()
+        cycle.pending = True
+        if cycle.message_event is not NO_WAITER:  # the app waits in receive()
+            cycle.message_event.set()
+
+    def on_message_complete(self) -> None:
+        if self.parser.should_upgrade() and self._should_upgrade():
+            return
+        cycle: Any = self.cycle
+        if cycle.response_complete:
+            return
+        cycle.more_body = False
+        cycle.pending = True
+        if cycle.message_event is not NO_WAITER:  # the app waits in receive()
+            cycle.message_event.set()

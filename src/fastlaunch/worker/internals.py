@@ -65,19 +65,37 @@ def _holds(feature: str, package: str, fallback: str, missing: list[str], where:
 # -- Uvicorn's httptools protocol (worker/http_protocol.py)
 
 HEAD_LIMITS = "Request head limits (LIMIT_REQUEST_*, HEADER_TIMEOUT, idle connections) and one-write responses"
-ONE_WRITE = "One-write responses (the head sent with the body)"
-# What HttpToolsOneWriteProtocol reads, overrides and calls on Uvicorn's protocol.
+# What HttpToolsOneWriteProtocol reads, overrides and calls on Uvicorn's protocol (it runs each request itself:
+# parser callbacks, cycle, keep-alive timer).
 PROTOCOL_METHODS = (
     "connection_made",
     "connection_lost",
-    "data_received",
+    "on_message_begin",
     "on_headers_complete",
     "send_400_response",
+    "handle_websocket_upgrade",
     "timeout_keep_alive_handler",
+    "_should_upgrade",
     "_unset_keepalive_if_required",
 )
-PROTOCOL_STATE = ("timeout_keep_alive", "timeout_keep_alive_task", "scope", "headers", "cycle", "server_state")
-# What OneWriteCycle reads and sets on Uvicorn's request cycle.
+PROTOCOL_STATE = (
+    "app",
+    "app_state",
+    "parser",
+    "root_path",
+    "limit_concurrency",
+    "connections",
+    "tasks",
+    "pipeline",
+    "expect_100_continue",
+    "timeout_keep_alive",
+    "timeout_keep_alive_task",
+    "scope",
+    "headers",
+    "cycle",
+    "server_state",
+)
+# What OneWriteCycle (worker/http_cycle.py) sets for Uvicorn's request cycle, whose send it calls for streams.
 CYCLE_STATE = (
     "scope",
     "transport",
@@ -118,24 +136,12 @@ def httptools_protocol_usable() -> bool:
     protocol = httptools_impl.HttpToolsProtocol
     missing = _missing(PROTOCOL_METHODS, dir(protocol))
     missing += _missing(PROTOCOL_STATE, code_names(protocol.__init__))
-    return _holds(HEAD_LIMITS, "uvicorn", fallback, missing, "HttpToolsProtocol")
-
-
-@functools.cache
-def cycle_replaceable() -> bool:
-    """Whether Uvicorn's ``on_headers_complete`` makes its RequestResponseCycle by the module-level name (so a
-    copy of it can make OneWriteCycle instead), and the cycle holds the state OneWriteCycle works with."""
-    from uvicorn.protocols.http import httptools_impl
-
-    fallback = "Uvicorn's own request cycle writes each response (request ids and deadlines are kept)"
-    method = httptools_impl.HttpToolsProtocol.on_headers_complete
-    if "RequestResponseCycle" not in code_names(method) or getattr(method, "__closure__", True) is not None:
-        turned_off(ONE_WRITE, "uvicorn", "makes its request cycle in another way", fallback)
+    if not _holds(HEAD_LIMITS, "uvicorn", fallback, missing, "HttpToolsProtocol"):
         return False
     cycle = httptools_impl.RequestResponseCycle
     missing = _missing(CYCLE_STATE, code_names(cycle.__init__))
-    missing += _missing(("send", "send_500_response", "run_asgi"), dir(cycle))
-    return _holds(ONE_WRITE, "uvicorn", fallback, missing, "RequestResponseCycle")
+    missing += _missing(("send", "send_500_response"), dir(cycle))
+    return _holds(HEAD_LIMITS, "uvicorn", fallback, missing, "RequestResponseCycle")
 
 
 # -- Uvicorn's h11 protocol, where httptools cannot be imported (worker/h11_protocol.py)

@@ -11,31 +11,18 @@ from __future__ import annotations
 import asyncio
 import inspect
 import sys
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable
 from time import perf_counter, time
 from typing import Any, Protocol, cast
 
 from uvicorn.middleware.asgi2 import ASGI2Middleware
 
-from fastlaunch.request_id import HEADER, REQUEST_ID, choose, fresh_id
+from fastlaunch.request_id import HEADER, REQUEST_ID, choose, ids
 from fastlaunch.worker.access_log import AccessLog, Entry
+from fastlaunch.worker.asgi import ASGIApp, Message, Receive, Scope, Send
 from fastlaunch.worker.deadline import TIMED_OUT, TIMED_OUT_STATUS
 from fastlaunch.worker.forwarded import SCHEMES, TrustedProxies
 from fastlaunch.worker.metrics import RequestMetrics, render, route_template
-
-Message = MutableMapping[str, Any]
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-_SERVER_CYCLE: type[Any] | None
-try:
-    from fastlaunch.worker.http_protocol import OneWriteCycle
-
-    _SERVER_CYCLE = OneWriteCycle
-except ImportError:  # no httptools: the worker serves with Uvicorn's h11 protocol
-    _SERVER_CYCLE = None
 
 METRICS_PATH = "/metrics"
 FORWARDED_FOR = b"x-forwarded-for"
@@ -63,6 +50,8 @@ class ObservabilityMiddleware:
         self.proxies = TrustedProxies(forwarded_allow_ips) if forwarded_allow_ips is not None else None
         # Nothing to time or count per request: the request id alone, on the shortest path.
         self.id_only = access_log is None and metrics is None and not serve_metrics
+        # Whether a layer inside (admission control, worker/admission.py) reads when each request arrived.
+        self.reads_arrival = _reads_arrival(self.app)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -70,28 +59,25 @@ class ObservabilityMiddleware:
                 REQUEST_ID.set(self._read_headers(scope)[0])
             await self.app(scope, receive, send)
             return
-        # Every HTTP request takes this path, so it is inline: a coroutine call costs about 2,000 instructions.
+        response = _SendWithId(send)
+        await self.serve(scope, receive, response.send, response)
+
+    def serve(self, scope: Scope, receive: Receive, send: Send, response: ServerResponse) -> Awaitable[None]:
+        """An HTTP request, whose ``response`` adds the request id to the head and records the status: the worker's
+        own request cycle (worker/http_cycle.py, which calls this for every request) or, under another server,
+        a wrapper around its ``send``. Not a coroutine function: with nothing to time or count, it hands back the
+        app's own awaitable (a coroutine costs about 2,000 instructions)."""
         request_id, raw_id, agent = self._read_headers(scope)
         # Not reset afterwards: the server runs each request in its own task (its own context), and the
         # server's own "Exception in ASGI application" line, logged after we return, should carry the id.
         REQUEST_ID.set(request_id)
-        response: _Status
-        cycle = getattr(send, "__self__", None)
-        if cycle is not None and type(cycle) is _SERVER_CYCLE:
-            # The worker's own HTTP protocol adds the id to the response and records its status itself
-            # (worker/http_protocol.py): the app gets the server's send, not a wrapper around it.
-            cycle.id_header = (HEADER, raw_id)
-            response = cycle
-        else:
-            response = _Response(send, (HEADER, raw_id))
-            send = response.send
+        response.id_header = (HEADER, raw_id)
         if self.id_only:
-            await self.app(scope, receive, send)
-        else:
-            await self._observed(scope, receive, send, response, request_id, agent)
+            return self.app(scope, receive, send)
+        return self._observed(scope, receive, send, response, request_id, agent)
 
     async def _observed(
-        self, scope: Scope, receive: Receive, send: Send, response: _Status, request_id: str, agent: bytes | None
+        self, scope: Scope, receive: Receive, send: Send, response: ServerResponse, request_id: str, agent: bytes | None
     ) -> None:
         """The request, timed for the access log and counted in the metrics."""
         metrics = self.metrics
@@ -135,10 +121,10 @@ class ObservabilityMiddleware:
                 proto = value
         if (forwarded_for or proto is not None) and self.proxies is not None:
             self._apply_forwarded(scope, forwarded_for, proto)
-        if incoming is None:  # the common case: a fresh id, and a copy of the headers plus one
-            request_id = fresh_id()
+        if incoming is None:  # the common case: a fresh id, added to the request's own list of headers
+            request_id = ids.next()
             raw = request_id.encode("ascii")
-            scope["headers"] = [*headers, (HEADER, raw)]
+            headers.append((HEADER, raw))
             return request_id, raw, agent
         # One id per request, whatever the client sent: a single sane X-Request-ID is kept; several or a bad
         # one become a fresh id, and the app's headers then carry exactly that id (it saw the first of two
@@ -164,19 +150,22 @@ class ObservabilityMiddleware:
                 scope["client"] = (client, 0)
 
 
-class _Status(Protocol):
+class ServerResponse(Protocol):
+    """What the middleware asks of the server's response: to carry the request id and tell the status."""
+
     status: int  # the response's, once started
+    id_header: tuple[bytes, bytes] | None  # added to the head unless the app sets its own X-Request-ID
 
 
-class _Response:
-    """The app's ``send``, adding the request id header and noting the status (for servers other than the
-    worker's own protocol)."""
+class _SendWithId:
+    """A server's ``send`` (other than the worker's own protocol's), adding the request id header and noting the
+    status."""
 
-    __slots__ = ("_send", "_id_header", "status")
+    __slots__ = ("_send", "id_header", "status")
 
-    def __init__(self, send: Send, id_header: tuple[bytes, bytes]) -> None:
+    def __init__(self, send: Send) -> None:
         self._send = send
-        self._id_header = id_header
+        self.id_header: tuple[bytes, bytes] | None = None
         self.status = 500  # unless the app starts a response: the server answers 500 when the app raises
 
     def send(self, message: Message) -> Awaitable[None]:
@@ -189,8 +178,18 @@ class _Response:
                 if len(name) == len(HEADER) and name.lower() == HEADER:  # the app set its own: keep it
                     break
             else:  # a new list and message: the app may reuse its own
-                message = {**message, "headers": [*headers, self._id_header]}
+                message = {**message, "headers": [*headers, self.id_header]}
         return self._send(message)
+
+
+def _reads_arrival(app: Any) -> bool:
+    for _ in range(16):  # the worker's own layers, then the app's
+        if app is None:
+            break
+        if getattr(app, "reads_arrival", False) is True:
+            return True
+        app = getattr(app, "app", None)
+    return False
 
 
 def _entry(scope: Scope, status: int, seconds: float, request_id: str, agent: bytes | None) -> Entry:
