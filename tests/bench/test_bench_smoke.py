@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -70,3 +71,14 @@ def test_overload_scenario_reports_every_step_and_plots(tmp_path: Path) -> None:
     report = (out / "overload.md").read_text()
     assert "overload: goodput at 2x / at 1x" in report
     assert (out / "overload.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_instruction_count_child_serves_every_stack() -> None:
+    """What `--instructions` runs under callgrind, here without it: each stack serves the raw app."""
+    for stack in ("uvicorn", "fastlaunch", "fastlaunch+watchdog"):
+        done = subprocess.run(
+            [sys.executable, "-m", "bench.instructions", stack, "rawasgi:app", "/", "50", "-"],
+            cwd=ROOT / "bench" / "apps", env={**os.environ, "PYTHONPATH": str(ROOT)},
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
