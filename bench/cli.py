@@ -12,10 +12,10 @@ import tempfile
 from contextlib import ExitStack
 from pathlib import Path
 
-from bench import coldstart_results, example, machine, postgres
+from bench import coldstart_results, example, instructions, machine, postgres
 from bench.bytecode import compile_checkout
 from bench.coldstart_results import ColdStart
-from bench.judge import overload_verdicts, verdicts
+from bench.judge import instruction_verdicts, overload_verdicts, verdicts
 from bench.measure import Load, Sample, command_for, measure_group
 from bench.plan import AppSpec, Config, configurations, rounds
 from bench.reliability import RELIABILITY_SERVERS, SCENARIOS, Reliability, run_reliability
@@ -47,6 +47,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--no-images",
         action="store_true",
         help="skip building the images for their cold start (judged from bench/results/coldstart.json if there)",
+    )
+    parser.add_argument(
+        "--no-instructions",
+        action="store_true",
+        help="skip counting instructions per request under callgrind (judged from bench/results/instructions.json)",
     )
     parser.add_argument("--cold-starts", type=int, default=5, help="starts per image for the cold start (default 5)")
     parser.add_argument("--wrk-cpu", type=int, help="CPU wrk is pinned to (default: the last one; -1: not pinned)")
@@ -184,6 +189,8 @@ def run_bench(args: argparse.Namespace) -> int:
     stats = summarize_all(samples)
     judged = verdicts(stats, [(spec.name, f"{spec.label}, migrations at head") for spec in examples], cold)
     judged += overload_judged  # beside the other ratios, in the report and the GOAL MISSED lines
+    counts, source = instruction_counts(args, skipped)
+    judged += instruction_verdicts({(c.app, c.stack): c.per_request for c in counts}, source)
     errors = [f"{s.key} rep {s.rep}: {s.error}" for s in samples if s.error]
     errors += [f"reliability {r.server} {r.scenario}: {r.error}" for r in reliability if r.error]
     errors += errors_overload
@@ -207,6 +214,7 @@ def run_bench(args: argparse.Namespace) -> int:
         reliability=reliability,
         skipped=skipped,
         errors=errors,
+        instructions=counts,
     )
     from bench.plots import plot_all  # matplotlib is slow to import; only needed here
 
@@ -249,6 +257,24 @@ def cold_starts(args: argparse.Namespace, skipped: list[str]) -> list[ColdStart]
         return []
     coldstart_results.save(results)
     return results
+
+
+def instruction_counts(args: argparse.Namespace, skipped: list[str]) -> tuple[list[instructions.Count], str]:
+    """Instructions per request (bench.instructions): counted in a full run (callgrind, minutes), else the last
+    saved figures; with where they come from."""
+    saved = f"saved in {instructions.RESULTS.name}"
+    if args.smoke or args.no_instructions:
+        counts = instructions.load()
+        what = f"figures {saved}" if counts else "none saved (python -m bench.inprocess --instructions counts them)"
+        skipped.append(f"instructions per request: not counted in this run; {what}")
+        return counts, saved
+    try:
+        counts = instructions.measure(skipped)
+    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+        skipped.append(f"instructions per request: {exc}")
+        return [], "not counted"
+    instructions.save(counts)
+    return counts, "counted in this run"
 
 
 def progress(config: Config, sample: Sample) -> str:

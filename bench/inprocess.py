@@ -12,9 +12,12 @@ protocol (one write per response) and the request-id middleware. fastlaunch's ru
 (the request id and its header) and makes one write where Uvicorn makes two; a write's cost is in the kernel,
 which this leaves out and wrk does not.
 
-``--instructions`` counts instead of timing: each stack serves 200 and then 2,200 requests under valgrind's
-callgrind, and the difference over 2,000 is its instructions per request. The count is the same from run to
-run whatever else the machine is doing, so it shows a change of a few hundred instructions (about 0.1 µs).
+``--instructions`` counts instead of timing (bench/instructions.py): each stack serves 200 and then 2,200
+requests under valgrind's callgrind, and the difference over 2,000 is its instructions per request, on these
+apps and the example service on SQLite and PostgreSQL, with fastlaunch's event-loop watchdog on and off. The
+count is the same from run to run whatever else the machine is doing, so it shows a change of a few hundred
+instructions (about 0.1 µs). The figures are saved to bench/results/instructions.json and judged by
+``python -m bench`` beside the wrk ratios.
 """
 
 from __future__ import annotations
@@ -22,9 +25,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import re
-import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -86,19 +86,6 @@ async def _measure(config: Config, path: str, batches: int, per_batch: int) -> t
     return best / per_batch * 1e6, (transport.writes - writes_before) / (batches * per_batch)
 
 
-async def _serve(config: Config, path: str, count: int) -> None:
-    """``count`` requests, untimed (what ``--instructions`` runs under callgrind)."""
-    config.load()
-    protocol: Any = config.http_protocol_class(config=config, server_state=ServerState(), app_state={})  # type: ignore[call-arg]
-    protocol.connection_made(MemoryTransport())
-    request = REQUEST % path.encode()
-    for _ in range(count):
-        protocol.data_received(request)
-        cycle = protocol.cycle
-        while not cycle.response_complete:
-            await asyncio.sleep(0)
-
-
 def _app(app_name: str) -> tuple[Any, str]:
     target, path = APPS[app_name]
     module, _, attr = target.partition(":")
@@ -114,30 +101,16 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
         return asyncio.new_event_loop
 
 
-SERVE_ONLY = "--serve-only"  # internal: STACK APP COUNT, run under callgrind by --instructions
-FEW, MANY = 200, 2200
-
-
-def _instructions(stack: str, app_name: str, count: int, valgrind: str) -> int:
-    args = [valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, "-m", "bench.inprocess"]
-    done = subprocess.run(
-        [*args, SERVE_ONLY, stack, app_name, str(count)], capture_output=True, text=True, timeout=900, check=True
-    )
-    found = re.search(r"Collected : (\d+)", done.stderr)
-    if found is None:
-        raise SystemExit(f"callgrind printed no total:\n{done.stderr[-2000:]}")
-    return int(found.group(1))
-
-
 def count_instructions() -> None:
-    valgrind = shutil.which("valgrind")
-    if valgrind is None:
-        raise SystemExit("--instructions needs valgrind (apt-get install valgrind)")
-    print(f"{'app':5s} {'stack':11s} {'instructions/request':>21s}   (callgrind, {MANY} minus {FEW} requests)")
-    for app_name in APPS:
-        for stack in STACKS:
-            few, many = (_instructions(stack, app_name, n, valgrind) for n in (FEW, MANY))
-            print(f"{app_name:5s} {stack:11s} {(many - few) / (MANY - FEW):21,.0f}")
+    from bench import instructions
+
+    skipped: list[str] = []
+    counts = instructions.measure(skipped)
+    print("\n".join(instructions.table(counts)))
+    for line in skipped:
+        print(f"skipped: {line}")
+    instructions.save(counts)
+    print(f"Saved: {instructions.RESULTS} (judged by python -m bench)")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -148,13 +121,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--instructions", action="store_true", help="count instructions per request (valgrind)")
     argv = sys.argv[1:] if argv is None else argv
     sys.path.insert(0, str(APPS_DIR))
-    if argv[:1] == [SERVE_ONLY]:
-        stack_name, app_name, count = argv[1:4]
-        app, path = _app(app_name)
-        gc.freeze()
-        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-            runner.run(_serve(STACKS[stack_name](app), path, int(count)))
-        return
     args = parser.parse_args(argv)
     if args.instructions:
         count_instructions()

@@ -90,12 +90,6 @@ def _peer_ratios(stats: dict[str, ConfigStats]) -> list[Verdict]:
                 "same stack: expected about 1.0 (lower is better)",
             )  # fmt: skip
         )
-    # The event-loop watchdog runs in every fastlaunch worker by default: its cost is this ratio's distance
-    # from 1 (the slices' spread is a few per cent).
-    for path in DOCS_ENDPOINTS:
-        on, off = rps(stats, fl, path), rps(stats, docs_key("fastlaunch-nowatchdog"), path)
-        if off is not None:
-            out.append(Verdict(f"watchdog on / off, fastlaunch, `{path}`", _ratio(on, off), ">= 0.97", ""))
     # Admission control's cost where it sheds nothing (closed-loop, as the rest): the issue's goal is 2 %.
     for path in DOCS_ENDPOINTS:
         on, off = rps(stats, docs_key("fastlaunch-overload"), path), rps(stats, fl, path)
@@ -107,6 +101,41 @@ def _peer_ratios(stats: dict[str, ConfigStats]) -> list[Verdict]:
         on, off = rps(stats, docs_key(server, True), "/"), rps(stats, docs_key(server), "/")
         goal = ">= 0.90" if server == "fastlaunch" else ""
         out.append(Verdict(f"access log on / off, {SERVERS[server].label}, `/`", _ratio(on, off), goal, ""))
+    return out
+
+
+def _watchdog_ratios(stats: dict[str, ConfigStats], apps: list[tuple[str, str]]) -> list[Verdict]:
+    """The event-loop watchdog runs in every fastlaunch worker by default: its cost is this ratio's distance
+    from 1 (the slices' spread is a few per cent), on every app the bench served with it off too."""
+    out: list[Verdict] = []
+    for app, label in apps:
+        on_key, off_key = f"fastlaunch/{app}/nolog", f"fastlaunch-nowatchdog/{app}/nolog"
+        for path in stats[off_key].endpoints if off_key in stats else ():
+            on, off = rps(stats, on_key, path), rps(stats, off_key, path)
+            name = f"watchdog on / off, fastlaunch, `{path}`" + ("" if app == "docs" else f", {label}")
+            out.append(Verdict(name, _ratio(on, off), ">= 0.97", ""))
+    return out
+
+
+INSTRUCTION_GOALS = {"raw": "<= 0.75", "docs": "<= 0.97"}  # fastlaunch / the bare Uvicorn stack
+WATCHDOG_INSTRUCTIONS = "<= 1.01"  # watchdog on / off: at most 1 % more instructions per request
+
+
+def instruction_verdicts(counts: dict[tuple[str, str], float], source: str) -> list[Verdict]:
+    """From bench.instructions' counts, (app, stack) -> instructions per request; deterministic, so judged on
+    every run. source: where the counts come from (this run or the saved file)."""
+    out: list[Verdict] = []
+    apps = list(dict.fromkeys(app for app, _ in counts)) or list(INSTRUCTION_GOALS)
+    watchdog_goals = dict.fromkeys(apps, WATCHDOG_INSTRUCTIONS)
+    ratios = [
+        ("fastlaunch / bare Uvicorn stack", "fastlaunch", "uvicorn", INSTRUCTION_GOALS),
+        ("watchdog on / off", "fastlaunch+watchdog", "fastlaunch", watchdog_goals),
+    ]
+    for title, top, bottom, goals in ratios:
+        for app in apps:
+            a, b = counts.get((app, top)), counts.get((app, bottom))
+            detail = f"{a:,.0f} vs {b:,.0f}, {source}" if a and b else "not measured"
+            out.append(Verdict(f"instructions per request, {title}, {app}", _ratio(a, b), goals.get(app, ""), detail))
     return out
 
 
@@ -170,7 +199,9 @@ def verdicts(
 ) -> list[Verdict]:
     """examples: (app name, label) of each example configuration measured; cold: the image cold starts."""
     apps = [("docs", "FastAPI docs app"), *examples]
-    return [*_peer_ratios(stats), *_against_gunicorn(stats, apps), *_cold_starts(cold or [])]
+    ceiling = [("raw", "raw ASGI app")]
+    watchdog = _watchdog_ratios(stats, [*apps[:1], *ceiling, *examples])
+    return [*_peer_ratios(stats), *watchdog, *_against_gunicorn(stats, apps), *_cold_starts(cold or [])]
 
 
 FASTLAUNCH_GUARDED = "fastlaunch OVERLOAD=auto"

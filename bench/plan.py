@@ -9,8 +9,9 @@ from bench.servers import SERVERS
 
 APPS_DIR = Path(__file__).with_name("apps")
 DOCS_ENDPOINTS = ("/", "/items/5?q=somequery", "/async")
-# The raw ASGI ceiling runs on these servers (the fastest peer and fastlaunch's own stack).
-CEILING_SERVERS = ("granian", "fastlaunch")
+# The raw ASGI ceiling runs on these servers (the fastest peer and fastlaunch's own stack, with and without its
+# event-loop watchdog, whose cost is judged on every app).
+CEILING_SERVERS = ("granian", "fastlaunch", "fastlaunch-nowatchdog")
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.instructions import FEW, MANY, Count
 from bench.judge import Verdict
 from bench.plan import Config
 from bench.reliability import Reliability
@@ -27,6 +28,7 @@ class Run:
     skipped: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     plots: list[Path] = field(default_factory=list)
+    instructions: list[Count] = field(default_factory=list)
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -106,6 +108,22 @@ def _reliability(results: list[Reliability]) -> list[str]:
     return _table(header, rows)
 
 
+def _instructions(counts: list[Count]) -> list[str]:
+    stacks = list(dict.fromkeys(c.stack for c in counts))
+    by = {(c.app, c.stack): c.per_request for c in counts}
+    rows = [
+        [app, *[_num(by.get((app, stack)), "{:,.0f}") for stack in stacks]]
+        for app in dict.fromkeys(c.app for c in counts)
+    ]
+    intro = (
+        f"`python -m bench.inprocess --instructions`: valgrind's callgrind, {MANY} minus {FEW} requests on one"
+        " keep-alive connection through an in-memory transport (no kernel, no sockets); the same from run to run."
+        " `fastlaunch+watchdog` runs the event-loop watchdog as LOOP_BLOCK_WARN=1 does; its work is paced by the"
+        " clock, so under callgrind's slowdown its count is an upper bound."
+    )
+    return [intro, "", *_table(["app", *stacks], rows)]
+
+
 def render(run: Run) -> str:
     lines = [f"# fastlaunch benchmark ({run.mode})", ""]
     lines += [f"Measured {run.machine['date']} on {run.machine['cpu']}, {run.machine['memory']}, {run.machine['os']},"]
@@ -121,6 +139,8 @@ def render(run: Run) -> str:
     ]
     lines += _throughput(run)
     lines += [f"![{p.stem}]({p.name})" for p in run.plots] + [""]
+    if run.instructions:
+        lines += ["## Instructions per request", "", *_instructions(run.instructions), ""]
     lines += ["## Startup, memory and errors", "", "RSS read from /proc after the load; medians of the runs.", ""]
     lines += _health(run) + [""]
     if run.reliability:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -95,3 +96,14 @@ def test_overload_sweeps_a_fixed_bound_and_runs_its_best(tmp_path: Path) -> None
     # The best value then runs the full steps, as the peer the goals are judged against.
     assert [s["name"] for s in scenario["servers"]] == [best["name"]]
     assert len(scenario["servers"][0]["steps"]) == 6
+
+
+def test_instruction_count_child_serves_every_stack() -> None:
+    """What `--instructions` runs under callgrind, here without it: each stack serves the raw app."""
+    for stack in ("uvicorn", "fastlaunch", "fastlaunch+watchdog"):
+        done = subprocess.run(
+            [sys.executable, "-m", "bench.instructions", stack, "rawasgi:app", "/", "50", "-"],
+            cwd=ROOT / "bench" / "apps", env={**os.environ, "PYTHONPATH": str(ROOT)},
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr

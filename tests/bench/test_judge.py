@@ -12,7 +12,7 @@ from support import ROOT
 sys.path.insert(0, str(ROOT))
 
 from bench.coldstart_results import ColdStart
-from bench.judge import overload_verdicts, verdicts
+from bench.judge import instruction_verdicts, overload_verdicts, verdicts
 from bench.plan import DOCS_ENDPOINTS
 from bench.stats import ConfigStats, EndpointStats, Spread
 
@@ -100,3 +100,43 @@ def test_overload_judged_per_app_and_never_recovering_is_a_miss() -> None:
     at_2x = judged["overload, example service on postgresql: goodput at 2x / best peer"]
     assert at_2x.value == pytest.approx(0.94) and at_2x.detail == "best peer: uvicorn --limit-concurrency 8"
     assert judged["overload, CPU-bound `/cpu`: goodput at 2x / best peer"].verdict == "no data"
+
+
+def test_watchdog_on_off_is_judged_on_every_app_served_both_ways() -> None:
+    stats = {
+        f"{server}/{app}/nolog": figures(f"{server}/{app}/nolog", rps=rps, p99=1, startup=1, master=1)
+        for server, rps in (("fastlaunch", 960), ("fastlaunch-nowatchdog", 1000))
+        for app in ("docs", "raw", "example-sqlite")
+    }
+    judged = {v.name: v for v in verdicts(stats, [("example-sqlite", "example on SQLite")])}
+    watchdog = {name: v for name, v in judged.items() if name.startswith("watchdog on / off")}
+    assert len(watchdog) == 3 * len(DOCS_ENDPOINTS)  # docs, raw and the example (each of their endpoints)
+    assert "watchdog on / off, fastlaunch, `/async`" in watchdog  # the docs app's names, as before
+    raw = watchdog["watchdog on / off, fastlaunch, `/`, raw ASGI app"]
+    assert raw.value == pytest.approx(0.96) and raw.goal == ">= 0.97" and raw.met is False
+    assert "watchdog on / off, fastlaunch, `/async`, example on SQLite" in watchdog
+
+
+def test_instruction_counts_are_judged_against_the_bare_uvicorn_stack_and_watchdog_off() -> None:
+    counts = {
+        ("raw", "uvicorn"): 100_000.0,
+        ("raw", "fastlaunch"): 74_000.0,
+        ("raw", "fastlaunch+watchdog"): 74_500.0,
+        ("docs", "uvicorn"): 490_000.0,
+        ("docs", "fastlaunch"): 470_000.0,
+        ("docs", "fastlaunch+watchdog"): 480_000.0,
+        ("example-sqlite", "fastlaunch"): 1_000_000.0,
+        ("example-sqlite", "fastlaunch+watchdog"): 1_002_000.0,
+    }
+    judged = {v.name: v for v in instruction_verdicts(counts, "counted in this run")}
+    raw = judged["instructions per request, fastlaunch / bare Uvicorn stack, raw"]
+    assert raw.value == pytest.approx(0.74) and raw.goal == "<= 0.75" and raw.met is True
+    assert "74,000 vs 100,000" in raw.detail
+    docs = judged["instructions per request, fastlaunch / bare Uvicorn stack, docs"]
+    assert docs.goal == "<= 0.97" and docs.met is True
+    assert judged["instructions per request, watchdog on / off, docs"].met is False  # 2 % more
+    assert judged["instructions per request, watchdog on / off, example-sqlite"].met is True
+    assert judged["instructions per request, fastlaunch / bare Uvicorn stack, example-sqlite"].verdict == "(context)"
+
+    unmeasured = instruction_verdicts({}, "none saved")
+    assert {v.verdict for v in unmeasured} == {"no data"} and len(unmeasured) == 4

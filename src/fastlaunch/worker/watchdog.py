@@ -1,9 +1,11 @@
 """The event-loop watchdog: names the line that blocks a worker's event loop.
 
-A callback on the loop notes the time every ``interval``; a thread checks that it keeps doing so. When the
-loop has not run for LOOP_BLOCK_WARN seconds, the thread logs (once per stall) the loop thread's Python
-stack, the app's own innermost frames first, with the request in flight; when the loop runs again, the
-callback logs how long the stall lasted and records it in ``fastlaunch_event_loop_stall_seconds``.
+A callback on the loop notes the time every ``interval`` (a quarter of LOOP_BLOCK_WARN, at most 0.25 s); a
+thread sleeps until the moment the loop, had it stopped beating, would have been blocked for LOOP_BLOCK_WARN
+seconds, and looks then. While the loop is healthy that is one wake-up per LOOP_BLOCK_WARN, with nothing done
+per request. When the loop has not run for LOOP_BLOCK_WARN seconds, the thread logs (once per stall) the loop
+thread's Python stack, the app's own innermost frames first, with the request in flight; when the loop runs
+again, the callback logs how long the stall lasted and records it in ``fastlaunch_event_loop_stall_seconds``.
 
 While the app starts (its lifespan startup: a model loading, say) the loop may be blocked on purpose: stalls
 are not reported then, only the longest one, in one line once the app serves.
@@ -94,11 +96,11 @@ class LoopWatchdog:
     ) -> None:
         self.loop = loop
         self.warn_after = warn_after
-        # The loop notes the time this often; a stall is seen between warn_after and warn_after + check.
-        self.interval = min(0.1, warn_after / 4)
-        self.check = min(0.25, warn_after / 4)
+        # The loop notes the time this often: a stall's length, logged when it ends, is known to within it.
+        self.interval = min(0.25, warn_after / 4)
         self.app = app
         self.observe = observe
+        self.wakeups = 0  # of the watching thread, each a look at the loop's last beat
         self._last = monotonic()
         self._reported: str | None = None  # the request a reported stall was in
         self._starting = True  # until the app's lifespan startup is done (``started``)
@@ -137,7 +139,7 @@ class LoopWatchdog:
         if self._starting:
             self._startup_stall = max(self._startup_stall, stalled)
         elif stalled >= self.warn_after:
-            where = self._reported or "request unknown (the stall was shorter than a check)"
+            where = self._reported or "request unknown: the loop ran again before the watchdog looked"
             log.warning("Event loop of worker %d was blocked for %.2fs (%s)", os.getpid(), stalled, where)
             if self.observe is not None:
                 self.observe(stalled)
@@ -145,9 +147,18 @@ class LoopWatchdog:
         self._handle = self.loop.call_later(self.interval, self._beat)
 
     def _watch(self) -> None:
-        while not self._stop.wait(self.check):
-            blocked = monotonic() - self._last - self.interval
-            if blocked < self.warn_after or self._reported is not None or self._starting:
+        timeout = self.interval + self.warn_after
+        while not self._stop.wait(timeout):
+            self.wakeups += 1
+            now = monotonic()
+            # The moment the loop, beating no more, will have been blocked for warn_after: while it beats, the
+            # thread sleeps until then, so a healthy loop costs one wake-up per warn_after.
+            due = self._last + self.interval + self.warn_after
+            if now < due:
+                timeout = due - now
+                continue
+            timeout = self.warn_after  # blocked: reported once, looked at again while it lasts
+            if self._reported is not None or self._starting:
                 continue
             frame = sys._current_frames().get(self._loop_thread)
             where = request_in_flight(frame, self.app)
@@ -155,7 +166,7 @@ class LoopWatchdog:
             log.warning(
                 "Event loop of worker %d blocked for %.2fs so far (LOOP_BLOCK_WARN=%gs), in %s. %s",
                 os.getpid(),
-                blocked,
+                now - self._last - self.interval,
                 self.warn_after,
                 where,
                 format_stack(frame),
