@@ -8,8 +8,10 @@ multiprocess mode, and the launcher sets PROMETHEUS_MULTIPROC_DIR first.
 from __future__ import annotations
 
 import glob
+import logging
 import os
 import re
+import time
 from typing import Any
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -127,7 +129,12 @@ class RequestMetrics:
 
 
 class MergedCollector:
-    """Every process's files (PROMETHEUS_MULTIPROC_DIR) and the master's archive of dead workers' totals."""
+    """Every process's files (PROMETHEUS_MULTIPROC_DIR) and the master's archive of dead workers' totals.
+
+    The files are read while their processes write them, without a lock: a worker's file can be caught between
+    its creation and its first header (empty), or with a header naming bytes not yet seen. Each file is read
+    on its own, a few times if need be, and one that stays unreadable is left out of this scrape (logged once)
+    rather than failing it: the others' counts are all there."""
 
     def collect(self) -> Any:
         from prometheus_client.multiprocess import MultiProcessCollector
@@ -139,11 +146,53 @@ class MergedCollector:
                 for f in glob.glob(os.path.join(os.environ.get(env) or "-", "*.db"))
             ]
             try:
-                return MultiProcessCollector.merge(files, accumulate=True)  # type: ignore[no-untyped-call]
+                merged = _read_files(files, missing_ok=attempt == 2)
             except FileNotFoundError:  # a dead worker's file, folded into the archive since the listing
-                if attempt == 2:
-                    raise
+                continue
+            return MultiProcessCollector._accumulate_metrics(merged, True)  # type: ignore[no-untyped-call]
         return []
+
+
+_READS = 4  # a file caught mid-initialisation is whole a few microseconds later
+_skipped: set[str] = set()
+
+
+def _read_files(files: list[str], *, missing_ok: bool) -> dict[str, Any]:
+    """prometheus_client's metric families of ``files``, merged; a file is taken whole or not at all."""
+    merged: dict[str, Any] = {}
+    for path in files:
+        for metric_name, metric in _read_file(path, missing_ok=missing_ok).items():
+            if metric_name in merged:
+                merged[metric_name].samples.extend(metric.samples)
+            else:
+                merged[metric_name] = metric
+    return merged
+
+
+def _read_file(path: str, *, missing_ok: bool) -> dict[str, Any]:
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    error: Exception | None = None
+    for attempt in range(_READS):
+        try:
+            return MultiProcessCollector._read_metrics([path])  # type: ignore[no-untyped-call, no-any-return]
+        except FileNotFoundError:
+            if missing_ok:
+                return {}
+            raise
+        except Exception as exc:  # struct.error, a JSON, UTF-8 or bounds error: not whole yet, or not ours
+            error = exc
+            if attempt:
+                time.sleep(0.001 * attempt)
+    if path not in _skipped:
+        _skipped.add(path)
+        logging.getLogger("fastlaunch").warning(
+            "METRICS: %s cannot be read (%s: %s); scrapes leave it out while it stays so (shown once)",
+            path,
+            type(error).__name__,
+            error,
+        )
+    return {}
 
 
 def registry() -> Any:
