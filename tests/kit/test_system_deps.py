@@ -31,6 +31,7 @@ TOOLS: dict[str, tuple[str, frozenset[str]]] = {
     "unshare": ("util-linux", frozenset()),
     "systemd-analyze": ("systemd", frozenset()),
     "wrk": ("wrk", frozenset()),
+    "valgrind": ("valgrind", frozenset()),  # make bench's instruction counts (bench/instructions.py)
     "podman": ("podman", frozenset()),
     "buildah": ("buildah", frozenset()),
     "runc": ("runc", frozenset()),
