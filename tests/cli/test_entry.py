@@ -15,8 +15,8 @@ from support import ASSETS, FASTLAUNCH, free_port, running
 from typer.testing import CliRunner
 
 from fastlaunch.cli import commands
-from fastlaunch.cli.run import RunArgs, UsageError, read_run_args, run_help
-from fastlaunch.core.exceptions import ExitCode
+from fastlaunch.cli.run import RunArgs, read_run_args, run_help
+from fastlaunch.core.exceptions import ExitCode, UsageError
 from fastlaunch.core.settings import SETTINGS
 
 READ = [

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple, NoReturn
 
-from fastlaunch.core.exceptions import ExitCode, FastlaunchError
+from fastlaunch.core.exceptions import UsageError
 from fastlaunch.core.settings import SETTINGS
 
 NO_PRESTART = "--no-prestart"
@@ -27,10 +27,6 @@ class RunArgs(NamedTuple):
     overrides: dict[str, object]  # raw strings by setting name, validated like the environment's
     prestart: bool
     help: bool
-
-
-class UsageError(FastlaunchError):
-    exit_code = int(ExitCode.USAGE)
 
 
 def options() -> dict[str, str]:

@@ -43,6 +43,12 @@ class FastlaunchError(Exception):
         return "\n".join(lines)
 
 
+class UsageError(FastlaunchError):
+    """A command line the command does not take (an unknown option, a missing value)."""
+
+    exit_code = int(ExitCode.USAGE)
+
+
 class ConfigError(FastlaunchError):
     exit_code = int(ExitCode.CONFIG)
 
