@@ -90,6 +90,19 @@ def _peer_ratios(stats: dict[str, ConfigStats]) -> list[Verdict]:
                 "same stack: expected about 1.0 (lower is better)",
             )  # fmt: skip
         )
+    # Granian is the peer with the least CPU per request; #31's goal is to spend no more than it anywhere.
+    for path in DOCS_ENDPOINTS:
+        cpu = {s: stats[docs_key(s)].endpoints.get(path) for s in ("fastlaunch", "granian") if docs_key(s) in stats}
+        fl_cpu, gr_cpu = (cpu.get(s) for s in ("fastlaunch", "granian"))
+        detail = f"{fl_cpu.cpu_us:.0f} vs {gr_cpu.cpu_us:.0f} µs" if fl_cpu and gr_cpu else "not measured"
+        out.append(
+            Verdict(
+                f"server CPU per request, fastlaunch / granian, `{path}`",
+                _ratio(fl_cpu.cpu_us if fl_cpu else None, gr_cpu.cpu_us if gr_cpu else None),
+                "<= 1.0",
+                detail,
+            )  # fmt: skip
+        )
     # Admission control's cost where it sheds nothing (closed-loop, as the rest): the issue's goal is 2 %.
     for path in DOCS_ENDPOINTS:
         on, off = rps(stats, docs_key("fastlaunch-overload"), path), rps(stats, fl, path)

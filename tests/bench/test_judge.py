@@ -17,8 +17,8 @@ from bench.plan import DOCS_ENDPOINTS
 from bench.stats import ConfigStats, EndpointStats, Spread
 
 
-def figures(key: str, *, rps: float, p99: float, startup: float, master: float) -> ConfigStats:
-    endpoint = EndpointStats(Spread.of([rps]), p50_ms=1.0, p99_ms=p99, cpu_us=100.0, socket_errors=0, non_2xx=0)
+def figures(key: str, *, rps: float, p99: float, startup: float, master: float, cpu: float = 100.0) -> ConfigStats:
+    endpoint = EndpointStats(Spread.of([rps]), p50_ms=1.0, p99_ms=p99, cpu_us=cpu, socket_errors=0, non_2xx=0)
     return ConfigStats(
         key, 1, 0, Spread.of([startup]), master, 40.0, 2, dict.fromkeys(DOCS_ENDPOINTS, endpoint)
     )  # fmt: skip
@@ -51,6 +51,19 @@ def test_ratios_against_bare_gunicorn_peers_and_cold_start() -> None:
     assert image.value == pytest.approx(1.3 / 2.0) and image.met is True
     assert "211 MB" in image.detail and "199 MB" in image.detail and "1.00 s vs 2.00 s (0.50)" in image.detail
     assert not any("/ docs app `/async`" in name for name in judged)  # the retired ratio
+
+
+def test_cpu_per_request_is_judged_against_granian() -> None:
+    stats = {
+        "fastlaunch/docs/nolog": figures("fastlaunch/docs/nolog", rps=1, p99=1, startup=1, master=1, cpu=113),
+        "granian/docs/nolog": figures("granian/docs/nolog", rps=1, p99=1, startup=1, master=1, cpu=102),
+    }
+    judged = {v.name: v for v in verdicts(stats, [])}
+    cpu = judged["server CPU per request, fastlaunch / granian, `/async`"]
+    assert cpu.value == pytest.approx(113 / 102) and cpu.goal == "<= 1.0" and cpu.verdict == "MISSED"
+    assert cpu.detail == "113 vs 102 µs"
+    assert judged["server CPU per request, fastlaunch / granian, `/`"].met is False
+    assert verdicts({}, [])[0].verdict == "no data"
 
 
 def test_unmeasured_figures_say_so() -> None:
