@@ -1,46 +1,55 @@
 """Admission control (OVERLOAD, MAX_CONCURRENCY): a request that would wait too long is answered at once with
 ``503`` and ``Retry-After``, before the app runs, instead of queueing until its client has given up.
 
-Above capacity, every request a worker accepts waits behind the others in its event loop: all their latencies
-grow together until clients time out, and the work done for them is wasted. So the decision is made on the
-time a request has waited, not on a concurrency limit:
+Above capacity a worker queues in two places, and ``OVERLOAD=auto`` watches both, since neither shows the other:
 
-- ``OVERLOAD=auto`` sheds a request whose *queueing delay* exceeds ``QUEUE_TARGET`` once requests have been
-  waiting over it for ``QUEUE_INTERVAL`` (CoDel's rule: a burst that drains is absorbed, a standing queue is
-  shed). The delay runs from the request's head being parsed (the worker's own HTTP protocol stamps it,
-  worker/http_protocol.py) to the app starting it, or, when a trusted proxy (FORWARDED_ALLOW_IPS) sends
-  ``X-Request-Start``, from the time the proxy received it (which also covers the proxy's and the kernel's
-  queues). It bounds waiting, not the app's own time: a handler slow on its database is not shed for being
-  slow, only requests waiting behind a busy loop are. An adaptive concurrency limit (gradient or AIMD on
-  latency) was not chosen: on one event loop concurrency is not what saturates (one CPU-bound handler holds
-  the loop at concurrency 1; a thousand awaiting I/O cost little), and a latency gradient reads a slow
-  dependency as overload.
-- ``MAX_CONCURRENCY`` is a fixed bound on the HTTP requests one worker runs at once (probes excepted), for
-  what the queueing delay does not see: a pool the app waits on (threads for ``def`` endpoints, database
-  connections).
+- **Before the app** (the event loop busy with other requests): the *queueing delay*, from the request's head
+  being parsed (the worker's own HTTP protocol stamps it, worker/http_protocol.py) to the app starting it, or,
+  when a trusted proxy (FORWARDED_ALLOW_IPS) sends ``X-Request-Start``, from the time the proxy received it.
+  Once no request has started within the target for QUEUE_INTERVAL (a standing queue, not a burst), every
+  request that waited over the target is shed; before that only one that waited over QUEUE_INTERVAL is (a
+  burst that drains is absorbed). The target is twice the app's usual in-app latency (2 to 20 ms): a fixed 20 ms
+  let the admitted of a CPU-bound endpoint (2 ms each) wait 20 ms, 17x their latency at half load.
+- **Inside the app** (a database pool, threads): the requests waiting for a connection have left the queue and
+  the app has started them, so their wait is invisible to the queueing delay; with a pool of 5 per worker the
+  example service collapsed under every server without a bound (goodput 0.3 of capacity at 2x), while a fixed
+  bound of 4 held it at capacity. No fixed number fits every app and machine, so the bound adapts: a gradient
+  limit on the requests in the app (worker/concurrency_limit.py) shrinks while their latency rises above its
+  baseline and grows back while it does not; past it a request is shed at once.
+
+A slow dependency that is not a shared pool (an external API answering slower) also raises the in-app latency
+and so lowers the limit; the limit's baseline drifts up to follow an app that stays slower (about half a
+minute), and the limit never goes under a few requests per worker.
+
+- ``MAX_CONCURRENCY`` is a fixed bound on the HTTP requests one worker runs at once (probes excepted), whatever
+  OVERLOAD is; under OVERLOAD=auto it also caps the adaptive limit.
 
 A batch of requests read in one loop iteration is stamped at once, so the delay is measured from when the
 worker read a request, not from when the kernel queued it: without ``X-Request-Start`` the kernel's share is
 bounded by one loop iteration, which shedding keeps short.
 
 Probes (``/healthz``, ``/readyz``) are never shed, nor WebSockets or lifespan: a liveness probe timing out
-under load gets a healthy container restarted, which makes the spike worse.
+under load gets a healthy container restarted, which makes the spike worse. With OVERLOAD=off and no
+MAX_CONCURRENCY this layer is not in the app stack at all (worker/app_stack.py).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from time import perf_counter, time
 from typing import Any
 
-from fastlaunch.worker.asgi import ASGIApp, Receive, Scope, Send
+from fastlaunch.worker.asgi import ASGIApp, Message, Receive, Scope, Send
+from fastlaunch.worker.concurrency_limit import MAX_LIMIT, GradientLimit
 from fastlaunch.worker.forwarded import TrustedProxies
 
-# A request that has waited this long in the worker is shed under OVERLOAD=auto. Small against a client's
-# deadline (about a second) and against what users notice, large against a loop iteration at normal load
-# (well under a millisecond per request), so a burst at normal load is not shed.
+# Under OVERLOAD=auto a request may wait in the worker about twice what the app takes to serve one, within these
+# bounds, once the queue has not drained for QUEUE_INTERVAL: long enough for a batch read in one loop iteration,
+# short against the app's own latency, so the admitted keep theirs.
+QUEUE_FLOOR = 0.002
 QUEUE_TARGET = 0.02
-# ... once the queue has stayed over the target this long (CoDel's interval): a burst that drains sooner is
-# absorbed, not shed; a standing queue is.
+# A queue that has not drained (no request started within the target) for this long is standing: shed from the
+# target on. Before that, a burst is absorbed up to this long a wait (CoDel's interval, Facebook's rule).
 QUEUE_INTERVAL = 0.1
 RETRY_AFTER = b"1"  # seconds: a retrying client spreads out rather than coming back at once
 PROBES = frozenset({"/healthz", "/readyz"})
@@ -51,6 +60,7 @@ SHED_HEADERS = [
     (b"content-length", str(len(SHED_BODY)).encode()),
     (b"retry-after", RETRY_AFTER),
 ]
+REASONS = ("queue", "limit", "concurrency")
 
 
 class ShedCounter:
@@ -65,7 +75,7 @@ class ShedCounter:
             ["reason"],
             registry=None,
         )
-        self._children = {reason: self._counter.labels(reason) for reason in ("queue", "concurrency")}
+        self._children = {reason: self._counter.labels(reason) for reason in REASONS}
 
     def inc(self, reason: str) -> None:
         self._children[reason].inc()
@@ -79,22 +89,24 @@ class AdmissionControl:
         self,
         app: ASGIApp,
         *,
-        queue_target: float | None,
+        adaptive: bool,
         max_concurrency: int = 0,
         forwarded_allow_ips: str | list[str] | None = None,
         counter: ShedCounter | None = None,
+        clock: Callable[[], float] = perf_counter,
     ) -> None:
         self.app = app
-        self.queue_target = queue_target
+        self.adaptive = adaptive
         # The worker's HTTP protocol stamps each request's arrival only for this (worker/http_protocol.py).
-        self.reads_arrival = queue_target is not None
+        self.reads_arrival = adaptive
         self.max_concurrency = max_concurrency
+        self.limit = GradientLimit(max_limit=max_concurrency or MAX_LIMIT) if adaptive else None
         self.proxies = TrustedProxies(forwarded_allow_ips) if forwarded_allow_ips is not None else None
         self.counter = counter
-        self.in_flight = 0
-        # Since when the worker's queue has held requests waiting over the target, and when one last did.
-        self._above_since: float | None = None
-        self._last_above = 0.0
+        self.clock = clock
+        self.in_flight = 0  # until the app returns (MAX_CONCURRENCY)
+        self.in_app = 0  # until the response head or the return (the adaptive limit)
+        self._drained = float("-inf")  # when a request last started within the queue target
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in PROBES:
@@ -109,39 +121,70 @@ class AdmissionControl:
             return
         self.in_flight += 1
         try:
-            await self.app(scope, receive, send)
+            if self.limit is None:
+                await self.app(scope, receive, send)
+            else:
+                await self._timed(scope, receive, send, self.limit)
         finally:
             self.in_flight -= 1
+
+    async def _timed(self, scope: Scope, receive: Receive, send: Send, limit: GradientLimit) -> None:
+        """The app, its latency up to the response head (or its return) handed to the limit."""
+        self.in_app += 1
+        entered = self.in_app
+        started = self.clock()
+        open_ = True
+
+        def leave() -> None:
+            nonlocal open_
+            open_ = False
+            self.in_app -= 1
+            limit.sample(self.clock() - started, entered)
+
+        async def timed_send(message: Message) -> None:
+            if open_ and message["type"] == "http.response.start":
+                leave()
+            await send(message)
+
+        try:
+            await self.app(scope, receive, timed_send)
+        finally:
+            if open_:
+                leave()
 
     def _refusal(self, scope: Scope, send: Send) -> str | None:
         """Why the request is shed, or None to admit it."""
         if self.max_concurrency and self.in_flight >= self.max_concurrency:
             return "concurrency"
-        if self.queue_target is not None and self._standing_queue(self.queue_delay(scope, send)):
+        if self.limit is None:
+            return None
+        if self._queue_sheds(self.queue_delay(scope, send)):
             return "queue"
+        if not self.limit.allows(self.in_app):
+            return "limit"
         return None
 
-    def _standing_queue(self, delay: float) -> bool:
-        """Whether a request that waited ``delay`` is shed: it waited over the target, and requests have been
-        waiting over it for at least QUEUE_INTERVAL. A request over the target proves the queue was over it
-        from its arrival plus the target on; the episode ends after an interval with none over it."""
-        target = self.queue_target
-        if target is None or delay <= target:
+    def queue_target(self) -> float:
+        """How long a request may wait once the queue stands: twice the app's usual in-app latency, bounded."""
+        baseline = self.limit.baseline if self.limit is not None else 0.0
+        return max(QUEUE_FLOOR, min(QUEUE_TARGET, 2.0 * baseline))
+
+    def _queue_sheds(self, delay: float) -> bool:
+        """Whether a request that waited ``delay`` is shed. Within the target it is not, and it shows the queue
+        drained. Over it, it is shed once the queue has not drained for QUEUE_INTERVAL (a standing queue), and
+        before that only if it waited over QUEUE_INTERVAL itself (a burst that drains soon is absorbed)."""
+        now = self.clock()
+        if delay <= self.queue_target():
+            self._drained = now
             return False
-        now = perf_counter()
-        if self._above_since is None or now - self._last_above > QUEUE_INTERVAL:
-            self._above_since = now - delay + target
-        else:
-            self._above_since = min(self._above_since, now - delay + target)
-        self._last_above = now
-        return now - self._above_since >= QUEUE_INTERVAL
+        return delay > QUEUE_INTERVAL or now - self._drained >= QUEUE_INTERVAL
 
     def queue_delay(self, scope: Scope, send: Send) -> float:
         """Seconds since the request arrived: at the worker (stamped by its HTTP protocol), or at a trusted
         proxy that says so, whichever is longer. 0 when neither is known (another HTTP protocol, no header)."""
         cycle = getattr(send, "__self__", None)
         arrived = getattr(cycle, "arrived", 0.0)
-        delay = perf_counter() - arrived if arrived else 0.0
+        delay = self.clock() - arrived if arrived else 0.0
         if self.proxies is not None:
             for name, value in scope["headers"]:
                 if name == REQUEST_START:
