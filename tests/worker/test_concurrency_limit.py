@@ -182,12 +182,13 @@ def test_once_the_queue_stands_a_request_may_wait_about_twice_the_apps_latency()
         for _ in range(4):
             await bench.wave(16, 0.005)  # the app's usual latency: 5 ms, so a 10 ms wait is the target
         assert bench.control.queue_target() == pytest.approx(0.01)
-        burst = await bench.send(waited=0.05)  # over the target, but the queue drained just before: absorbed
-        await bench.loop.advance(QUEUE_INTERVAL)
-        standing = await bench.send(waited=0.05)  # nothing within the target for an interval: shed
-        within = await bench.send(waited=0.008)  # within the target: admitted, and the queue counts as drained
-        again = await bench.send(waited=0.05)
-        too_long = await bench.send(waited=QUEUE_INTERVAL * 2)  # over the interval itself: shed even so
+        burst = await bench.send(waited=0.05)  # over the target, but not for an interval yet: absorbed
+        within = await bench.send(waited=0.008)  # within the target: admitted
+        await bench.loop.advance(QUEUE_INTERVAL * 0.6)
+        standing = await bench.send(waited=0.05)  # requests over the target for an interval now: shed
+        await bench.loop.advance(QUEUE_INTERVAL * 1.5)
+        again = await bench.send(waited=0.05)  # none over it for an interval: a new episode, absorbed
+        too_long = await bench.send(waited=QUEUE_INTERVAL * 2)  # over it for longer than an interval itself: shed
         await bench.finish()
         assert bench.shed() == {standing, too_long}
         assert {burst, within, again} <= set(bench.app.started)

@@ -6,9 +6,8 @@ Above capacity a worker queues in two places, and ``OVERLOAD=auto`` watches both
 - **Before the app** (the event loop busy with other requests): the *queueing delay*, from the request's head
   being parsed (the worker's own HTTP protocol stamps it, worker/http_protocol.py) to the app starting it, or,
   when a trusted proxy (FORWARDED_ALLOW_IPS) sends ``X-Request-Start``, from the time the proxy received it.
-  Once no request has started within the target for QUEUE_INTERVAL (a standing queue, not a burst), every
-  request that waited over the target is shed; before that only one that waited over QUEUE_INTERVAL is (a
-  burst that drains is absorbed). The target is twice the app's usual in-app latency (2 to 20 ms): a fixed 20 ms
+  A request that waited over the target is shed once requests have been waiting over it for QUEUE_INTERVAL
+  (CoDel's rule: a burst that drains is absorbed, a standing queue is shed). The target is twice the app's usual in-app latency (2 to 20 ms): a fixed 20 ms
   let the admitted of a CPU-bound endpoint (2 ms each) wait 20 ms, 17x their latency at half load.
 - **Inside the app** (a database pool, threads): the requests waiting for a connection have left the queue and
   the app has started them, so their wait is invisible to the queueing delay; with a pool of 5 per worker the
@@ -44,12 +43,12 @@ from fastlaunch.worker.concurrency_limit import MAX_LIMIT, GradientLimit
 from fastlaunch.worker.forwarded import TrustedProxies
 
 # Under OVERLOAD=auto a request may wait in the worker about twice what the app takes to serve one, within these
-# bounds, once the queue has not drained for QUEUE_INTERVAL: long enough for a batch read in one loop iteration,
-# short against the app's own latency, so the admitted keep theirs.
+# bounds, once the queue stands: long enough for a batch read in one loop iteration, short against the app's own
+# latency, so the admitted keep theirs.
 QUEUE_FLOOR = 0.002
 QUEUE_TARGET = 0.02
-# A queue that has not drained (no request started within the target) for this long is standing: shed from the
-# target on. Before that, a burst is absorbed up to this long a wait (CoDel's interval, Facebook's rule).
+# ... once requests have been waiting over it this long (CoDel's interval): a burst that drains sooner is
+# absorbed, not shed; a standing queue is.
 QUEUE_INTERVAL = 0.1
 RETRY_AFTER = b"1"  # seconds: a retrying client spreads out rather than coming back at once
 PROBES = frozenset({"/healthz", "/readyz"})
@@ -106,7 +105,9 @@ class AdmissionControl:
         self.clock = clock
         self.in_flight = 0  # until the app returns (MAX_CONCURRENCY)
         self.in_app = 0  # until the response head or the return (the adaptive limit)
-        self._drained = float("-inf")  # when a request last started within the queue target
+        # Since when the worker's queue has held requests waiting over the target, and when one last did.
+        self._above_since: float | None = None
+        self._last_above = 0.0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in PROBES:
@@ -170,14 +171,22 @@ class AdmissionControl:
         return max(QUEUE_FLOOR, min(QUEUE_TARGET, 2.0 * baseline))
 
     def _queue_sheds(self, delay: float) -> bool:
-        """Whether a request that waited ``delay`` is shed. Within the target it is not, and it shows the queue
-        drained. Over it, it is shed once the queue has not drained for QUEUE_INTERVAL (a standing queue), and
-        before that only if it waited over QUEUE_INTERVAL itself (a burst that drains soon is absorbed)."""
-        now = self.clock()
-        if delay <= self.queue_target():
-            self._drained = now
+        """Whether a request that waited ``delay`` is shed: it waited over the target, and requests have been
+        waiting over it for at least QUEUE_INTERVAL (CoDel's rule: a burst that drains is absorbed, a standing
+        queue is shed). A request over the target proves the queue was over it from its arrival plus the target
+        on; the episode ends after an interval with none over it. (Not CoDel's "no request started within the
+        target": the first request of each batch the loop reads starts at once, however long the others wait.)"""
+        target = self.queue_target()
+        if delay <= target:
             return False
-        return delay > QUEUE_INTERVAL or now - self._drained >= QUEUE_INTERVAL
+        now = self.clock()
+        over_since = now - delay + target
+        if self._above_since is None or now - self._last_above > QUEUE_INTERVAL:
+            self._above_since = over_since
+        else:
+            self._above_since = min(self._above_since, over_since)
+        self._last_above = now
+        return now - self._above_since >= QUEUE_INTERVAL
 
     def queue_delay(self, scope: Scope, send: Send) -> float:
         """Seconds since the request arrived: at the worker (stamped by its HTTP protocol), or at a trusted
