@@ -7,8 +7,9 @@ Above capacity a worker queues in two places, and ``OVERLOAD=auto`` watches both
   being parsed (the worker's own HTTP protocol stamps it, worker/http_protocol.py) to the app starting it, or,
   when a trusted proxy (FORWARDED_ALLOW_IPS) sends ``X-Request-Start``, from the time the proxy received it.
   A request that waited over the target is shed once requests have been waiting over it for QUEUE_INTERVAL
-  (CoDel's rule: a burst that drains is absorbed, a standing queue is shed). The target is twice the app's usual in-app latency (2 to 20 ms): a fixed 20 ms
-  let the admitted of a CPU-bound endpoint (2 ms each) wait 20 ms, 17x their latency at half load.
+  (CoDel's rule: a burst that drains is absorbed, a standing queue is shed). The target is twice the app's
+  usual in-app latency (2 to 20 ms): a fixed 20 ms let the admitted of a CPU-bound endpoint (2 ms each) wait
+  20 ms, 17x their latency at half load.
 - **Inside the app** (a database pool, threads): the requests waiting for a connection have left the queue and
   the app has started them, so their wait is invisible to the queueing delay; with a pool of 5 per worker the
   example service collapsed under every server without a bound (goodput 0.3 of capacity at 2x), while a fixed
