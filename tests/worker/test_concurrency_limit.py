@@ -181,7 +181,7 @@ def test_once_the_queue_stands_a_request_may_wait_about_twice_the_apps_latency()
         bench = Bench()
         for _ in range(4):
             await bench.wave(16, 0.005)  # the app's usual latency: 5 ms, so a 10 ms wait is the target
-        assert bench.control.queue_target() == pytest.approx(0.01)
+        assert bench.control.queue_target == pytest.approx(0.01)
         burst = await bench.send(waited=0.05)  # over the target, but not for an interval yet: absorbed
         within = await bench.send(waited=0.008)  # within the target: admitted
         await bench.loop.advance(QUEUE_INTERVAL * 0.6)

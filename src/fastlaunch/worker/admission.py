@@ -35,7 +35,7 @@ MAX_CONCURRENCY this layer is not in the app stack at all (worker/app_stack.py).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from time import perf_counter, time
 from typing import Any
 
@@ -106,6 +106,7 @@ class AdmissionControl:
         self.clock = clock
         self.in_flight = 0  # until the app returns (MAX_CONCURRENCY)
         self.in_app = 0  # until the response head or the return (the adaptive limit)
+        self.queue_target = QUEUE_FLOOR
         # Since when the worker's queue has held requests waiting over the target, and when one last did.
         self._above_since: float | None = None
         self._last_above = 0.0
@@ -125,34 +126,16 @@ class AdmissionControl:
         try:
             if self.limit is None:
                 await self.app(scope, receive, send)
-            else:
-                await self._timed(scope, receive, send, self.limit)
+                return
+            self.in_app += 1
+            timer = _InApp(self, self.limit, send)
+            try:
+                await self.app(scope, receive, timer.send)
+            finally:
+                if timer.open:
+                    timer.leave()
         finally:
             self.in_flight -= 1
-
-    async def _timed(self, scope: Scope, receive: Receive, send: Send, limit: GradientLimit) -> None:
-        """The app, its latency up to the response head (or its return) handed to the limit."""
-        self.in_app += 1
-        entered = self.in_app
-        started = self.clock()
-        open_ = True
-
-        def leave() -> None:
-            nonlocal open_
-            open_ = False
-            self.in_app -= 1
-            limit.sample(self.clock() - started, entered)
-
-        async def timed_send(message: Message) -> None:
-            if open_ and message["type"] == "http.response.start":
-                leave()
-            await send(message)
-
-        try:
-            await self.app(scope, receive, timed_send)
-        finally:
-            if open_:
-                leave()
 
     def _refusal(self, scope: Scope, send: Send) -> str | None:
         """Why the request is shed, or None to admit it."""
@@ -160,28 +143,27 @@ class AdmissionControl:
             return "concurrency"
         if self.limit is None:
             return None
-        if self._queue_sheds(self.queue_delay(scope, send)):
+        delay = self.queue_delay(scope, send)
+        if delay > self.queue_target and self._standing_queue(delay):
             return "queue"
-        if not self.limit.allows(self.in_app):
+        if self.in_app >= self.limit.allowed:
             return "limit"
         return None
 
-    def queue_target(self) -> float:
-        """How long a request may wait once the queue stands: twice the app's usual in-app latency, bounded."""
+    def learnt(self) -> None:
+        """The limit's baseline moved: how long a request may wait once the queue stands is twice the app's usual
+        in-app latency, bounded."""
         baseline = self.limit.baseline if self.limit is not None else 0.0
-        return max(QUEUE_FLOOR, min(QUEUE_TARGET, 2.0 * baseline))
+        self.queue_target = max(QUEUE_FLOOR, min(QUEUE_TARGET, 2.0 * baseline))
 
-    def _queue_sheds(self, delay: float) -> bool:
-        """Whether a request that waited ``delay`` is shed: it waited over the target, and requests have been
+    def _standing_queue(self, delay: float) -> bool:
+        """Whether a request that waited ``delay``, over the target, is shed: requests have been
         waiting over it for at least QUEUE_INTERVAL (CoDel's rule: a burst that drains is absorbed, a standing
         queue is shed). A request over the target proves the queue was over it from its arrival plus the target
         on; the episode ends after an interval with none over it. (Not CoDel's "no request started within the
         target": the first request of each batch the loop reads starts at once, however long the others wait.)"""
-        target = self.queue_target()
-        if delay <= target:
-            return False
         now = self.clock()
-        over_since = now - delay + target
+        over_since = now - delay + self.queue_target
         if self._above_since is None or now - self._last_above > QUEUE_INTERVAL:
             self._above_since = over_since
         else:
@@ -216,6 +198,31 @@ class AdmissionControl:
         delay = time() - started
         # A proxy clock ahead of ours, or far behind it: nothing to learn from the header.
         return delay if 0.0 <= delay < 3600.0 else None
+
+
+class _InApp:
+    """One admitted request's time in the app, up to its response head or the app's return, whichever is first:
+    then its place under the adaptive limit is freed and its latency handed to the limit."""
+
+    __slots__ = ("control", "limit", "_send", "entered", "started", "open")
+
+    def __init__(self, control: AdmissionControl, limit: GradientLimit, send: Send) -> None:
+        self.control, self.limit, self._send = control, limit, send
+        self.entered = control.in_app
+        self.started = control.clock()
+        self.open = True
+
+    def leave(self) -> None:
+        self.open = False
+        self.control.in_app -= 1
+        if self.limit.sample(self.control.clock() - self.started, self.entered):
+            self.control.learnt()
+
+    def send(self, message: Message) -> Awaitable[None]:
+        """Not a coroutine function: the inner ``send``'s own awaitable, without a frame of its own."""
+        if self.open and message["type"] == "http.response.start":
+            self.leave()
+        return self._send(message)
 
 
 def request_start(value: bytes) -> float | None:

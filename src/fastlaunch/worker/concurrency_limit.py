@@ -43,17 +43,15 @@ class GradientLimit:
         self.min_limit = min(min_limit, max_limit)
         self.max_limit = max_limit
         self.limit = float(max(self.min_limit, min(initial, max_limit)))
+        self.allowed = int(self.limit)  # the whole requests the limit lets into the app at once
         self.baseline = 0.0  # seconds; 0 until a first window
         self._total = 0.0
         self._count = 0
         self._peak = 0  # the most in the app at once during the window
 
-    def allows(self, in_app: int) -> bool:
-        """Whether one more request may enter the app with ``in_app`` already in it."""
-        return in_app < int(self.limit)
-
-    def sample(self, latency: float, in_app: int) -> None:
-        """One request's in-app latency, with ``in_app`` the requests in the app when it entered (itself included)."""
+    def sample(self, latency: float, in_app: int) -> bool:
+        """One request's in-app latency, with ``in_app`` the requests in the app when it entered (itself included);
+        whether it ended a window (the limit and the baseline were updated)."""
         self._total += latency
         self._count += 1
         if in_app > self._peak:
@@ -61,6 +59,8 @@ class GradientLimit:
         if self._count >= WINDOW:
             self._update(self._total / self._count, self._peak)
             self._total, self._count, self._peak = 0.0, 0, 0
+            return True
+        return False
 
     def _update(self, mean: float, peak: int) -> None:
         if self.baseline <= 0.0 or mean < self.baseline:
@@ -75,3 +75,4 @@ class GradientLimit:
         smoothing = GROW_SMOOTHING if target > limit else SHRINK_SMOOTHING
         limit = limit * (1.0 - smoothing) + target * smoothing
         self.limit = max(float(self.min_limit), min(float(self.max_limit), limit))
+        self.allowed = int(self.limit)
