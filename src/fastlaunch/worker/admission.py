@@ -106,7 +106,7 @@ class AdmissionControl:
         self.clock = clock
         self.in_flight = 0  # until the app returns (MAX_CONCURRENCY)
         self.in_app = 0  # until the response head or the return (the adaptive limit)
-        self.queue_target = QUEUE_FLOOR
+        self.queue_target = QUEUE_TARGET  # until the app's latency is known, the most lenient
         # Since when the worker's queue has held requests waiting over the target, and when one last did.
         self._above_since: float | None = None
         self._last_above = 0.0
