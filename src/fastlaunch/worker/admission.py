@@ -18,8 +18,8 @@ Above capacity a worker queues in two places, and ``OVERLOAD=auto`` watches both
   baseline and grows back while it does not; past it a request is shed at once.
 
 A slow dependency that is not a shared pool (an external API answering slower) also raises the in-app latency
-and so lowers the limit; the limit's baseline drifts up to follow an app that stays slower (about half a
-minute), and the limit never goes under a few requests per worker.
+and so lowers the limit; the limit's baseline drifts up to follow an app that stays slower (about 200 windows
+of 32 answers), and the limit never goes under a few requests per worker.
 
 - ``MAX_CONCURRENCY`` is a fixed bound on the HTTP requests one worker runs at once (probes excepted), whatever
   OVERLOAD is; under OVERLOAD=auto it also caps the adaptive limit.
