@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 
 from bench.procs import HOST
 
+RECONNECT = 20  # requests per connection in closed_loop_rate
+
 
 @dataclass(frozen=True)
 class Fate:
@@ -134,24 +136,32 @@ async def run_steps(port: int, paths: str | Sequence[str], steps: list[Step], *,
     pool.close_all()
 
 
-async def closed_loop_rate(port: int, paths: str | Sequence[str], *, connections: int, seconds: float) -> float:
+async def closed_loop_rate(
+    port: int, paths: str | Sequence[str], *, connections: int, seconds: float, reconnect: int = RECONNECT
+) -> float:
     """Answers per second with ``connections`` clients each sending its next request when the last is answered:
-    the server's capacity, to scale the open-loop steps by."""
+    the server's capacity, to scale the open-loop steps by. Each client opens a new connection every
+    ``reconnect`` requests: connections opened at once are mostly accepted by one worker (the first to wake
+    takes every pending one), and kept alive they would measure that worker alone; a new connection is
+    accepted by a worker with time for it, as the open-loop steps' connections are."""
     requests = _requests(port, paths)
     end = time.monotonic() + seconds
     done = 0
 
     async def client() -> None:
         nonlocal done
-        reader, writer = await asyncio.open_connection(HOST, port)
         n = 0
-        try:
-            while time.monotonic() < end:
-                status, _ = await _exchange(reader, writer, requests[n % len(requests)])
-                n += 1
-                done += 200 <= status < 300
-        finally:
-            writer.close()
+        while time.monotonic() < end:
+            reader, writer = await asyncio.open_connection(HOST, port)
+            try:
+                for _ in range(reconnect):
+                    if time.monotonic() >= end:
+                        break
+                    status, _ = await _exchange(reader, writer, requests[n % len(requests)])
+                    n += 1
+                    done += 200 <= status < 300
+            finally:
+                writer.close()
 
     started = time.monotonic()
     await asyncio.gather(*(client() for _ in range(connections)), return_exceptions=True)

@@ -158,6 +158,8 @@ def _start(variant: Variant, scenario: Scenario, workers: int, log: Path) -> tup
     server = start_server(args, cwd=app.cwd, env={**app.env, **variant.env}, port=port, ready_path=app.ready_path,
                           log=log)  # fmt: skip
     try:
+        # Every worker up and the server idle: the first 200 comes from the first worker fastlaunch boots.
+        server.settle(workers)
         return server, port, scenario.paths(port)
     except Exception:
         server.stop()

@@ -21,7 +21,8 @@ def render(data: dict[str, Any], plot: Path | None) -> str:
         "# Overload: open-loop load against capacity",
         "",
         "Each app's capacity is measured first (closed-loop, 16 connections, fastlaunch OVERLOAD=off, "
-        f"{data['workers']} workers). The peers' fixed bounds (uvicorn `--limit-concurrency`, granian "
+        f"{data['workers']} workers, once every worker serves, each connection replaced every 20 requests so that "
+        "the workers share them). The peers' fixed bounds (uvicorn `--limit-concurrency`, granian "
         "`--backpressure`, and fastlaunch's `MAX_CONCURRENCY` as the fixed-limit reference) are swept for their "
         f"best goodput at 2x and 3x ({data['sweep_step_s']:g} s of each per value); then every server, each "
         f"swept one at its best value, gets the same open-loop steps of {data['step_s']:g} s (bench/openloop.py), "

@@ -1,6 +1,7 @@
 """OVERLOAD and MAX_CONCURRENCY against a real `fastlaunch run`: shed requests get 503 + Retry-After and never
-reach the app; probes and WebSockets are never shed; OVERLOAD=off changes nothing. No timings: the queue is
-made by a handler holding the event loop (0.3 s, against the 20 ms target) or by a proxy's X-Request-Start."""
+reach the app; probes and WebSockets are never shed; OVERLOAD=auto sheds past its adaptive limit on requests held
+in the app; OVERLOAD=off changes nothing. No timings: the queue is made by a handler holding the event loop (0.3 s,
+against a target of at most 20 ms), by a proxy's X-Request-Start, or by requests the app holds until released."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ import httpx
 from support import ASSETS, free_port, wait_for_log
 from support import serve as serve_app
 from websockets.sync.client import connect
+
+from fastlaunch.worker.concurrency_limit import INITIAL_LIMIT
 
 
 def overload_app(tmp_path: Path) -> Path:
@@ -152,3 +155,40 @@ def test_overload_off_changes_nothing(tmp_path: Path) -> None:
         assert httpx.get(f"http://127.0.0.1:{port}/", headers=headers, timeout=10).status_code == 200
         assert "http_requests_shed" not in httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
     assert started(app_dir) == {"block-1", "queued-1", "late-1"}
+
+
+def test_overload_auto_sheds_past_its_limit_on_the_requests_in_the_app(tmp_path: Path) -> None:
+    """A pool-like wait: requests held inside the app, which the queueing delay cannot see, fill the adaptive
+    limit (worker/concurrency_limit.py: 16 per worker before it has learnt anything); the next is shed."""
+    app_dir = overload_app(tmp_path)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with serve(app_dir, port, OVERLOAD="auto", METRICS="on"):
+        held: list[httpx.Response] = []
+
+        def hold(n: int) -> None:
+            held.append(httpx.get(f"{url}/hold", headers={"x-request-id": f"hold-{n}"}, timeout=60))
+
+        holders = [threading.Thread(target=hold, args=(n,)) for n in range(INITIAL_LIMIT)]
+        for holder in holders:
+            holder.start()
+        try:
+            for _ in range(300):  # until every held request is in the app (at most 30 s)
+                if len(started(app_dir)) == INITIAL_LIMIT:
+                    break
+                time.sleep(0.1)
+            shed = httpx.get(f"{url}/", headers={"x-request-id": "over-1"}, timeout=10)
+            assert shed.status_code == 503
+            assert shed.headers["retry-after"] == "1"
+            assert httpx.get(f"{url}/healthz", timeout=10).status_code == 200
+        finally:
+            (app_dir / "marks/release").touch()
+            for holder in holders:
+                holder.join(timeout=60)
+        assert [response.text for response in held] == ["held"] * INITIAL_LIMIT
+        assert httpx.get(f"{url}/", headers={"x-request-id": "after-1"}, timeout=10).text == "ok"
+        metrics = httpx.get(f"{url}/metrics", timeout=10).text
+        assert 'http_requests_shed_total{reason="limit"} 1.0' in metrics
+    assert "over-1" not in started(app_dir)
+    assert "after-1" in started(app_dir)
+    assert '"GET / HTTP/1.1" 503' in (app_dir / "server.log").read_text()

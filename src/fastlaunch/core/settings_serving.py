@@ -213,12 +213,15 @@ class Settings(WorkerSettings):
         env="OVERLOAD",
         parse=v.choice("auto", "off"),
         default="off",
-        help="Admission control: `auto` answers `503` with `Retry-After: 1`, before the app runs, a request that has "
-        "waited over 20 ms in its worker's queue (or since a trusted proxy's `X-Request-Start`) once requests "
-        "have been waiting that long for 100 ms (a burst that drains sooner is served), so that above capacity "
-        "the admitted requests keep their latency instead of every request timing out. Probes "
-        "(`/healthz`, `/readyz`) and WebSockets are never shed. Shed requests are logged as 503s and counted "
-        "in `http_requests_shed_total`.",
+        help="Admission control: `auto` answers `503` with `Retry-After: 1`, before the app runs, a request that "
+        "would wait too long, so that above capacity the admitted requests keep their latency instead of every "
+        "request timing out. Two queues are watched: before the app, a request that waited in its worker's queue "
+        "(or since a trusted proxy's `X-Request-Start`) over twice the app's usual latency (2 to 20 ms) is shed "
+        "once requests have been waiting that long for 100 ms (a burst that drains sooner is served); inside the "
+        "app (a database pool), an adaptive limit on the requests in the app, which shrinks while their latency "
+        "rises over its usual level and grows back while it does not (2 to 500 per worker, or up to "
+        "MAX_CONCURRENCY). Probes (`/healthz`, `/readyz`) and WebSockets are never shed. Shed requests are logged "
+        "as 503s and counted in `http_requests_shed_total`.",
         section="Lifecycle",
         cli="--overload",
         fix="set auto or off",
@@ -229,8 +232,8 @@ class Settings(WorkerSettings):
         parse=v.int_at_least(0),
         default=0,
         help="Most HTTP requests one worker runs at once (probes excepted); past it a request is answered `503` with "
-        "`Retry-After: 1` before the app runs, whatever OVERLOAD is. For a bound the queueing delay does not "
-        "see, such as a database pool. 0: no limit.",
+        "`Retry-After: 1` before the app runs, whatever OVERLOAD is; under OVERLOAD=auto it also caps the adaptive "
+        "limit. A fixed bound for a known pool, such as a database pool's size. 0: no limit.",
         section="Lifecycle",
         cli="--max-concurrency",
         fix="set a whole number of requests per worker, or 0 for no limit",

@@ -1,45 +1,54 @@
 """Admission control (OVERLOAD, MAX_CONCURRENCY): a request that would wait too long is answered at once with
 ``503`` and ``Retry-After``, before the app runs, instead of queueing until its client has given up.
 
-Above capacity, every request a worker accepts waits behind the others in its event loop: all their latencies
-grow together until clients time out, and the work done for them is wasted. So the decision is made on the
-time a request has waited, not on a concurrency limit:
+Above capacity a worker queues in two places, and ``OVERLOAD=auto`` watches both, since neither shows the other:
 
-- ``OVERLOAD=auto`` sheds a request whose *queueing delay* exceeds ``QUEUE_TARGET`` once requests have been
-  waiting over it for ``QUEUE_INTERVAL`` (CoDel's rule: a burst that drains is absorbed, a standing queue is
-  shed). The delay runs from the request's head being parsed (the worker's own HTTP protocol stamps it,
-  worker/http_protocol.py) to the app starting it, or, when a trusted proxy (FORWARDED_ALLOW_IPS) sends
-  ``X-Request-Start``, from the time the proxy received it (which also covers the proxy's and the kernel's
-  queues). It bounds waiting, not the app's own time: a handler slow on its database is not shed for being
-  slow, only requests waiting behind a busy loop are. An adaptive concurrency limit (gradient or AIMD on
-  latency) was not chosen: on one event loop concurrency is not what saturates (one CPU-bound handler holds
-  the loop at concurrency 1; a thousand awaiting I/O cost little), and a latency gradient reads a slow
-  dependency as overload.
-- ``MAX_CONCURRENCY`` is a fixed bound on the HTTP requests one worker runs at once (probes excepted), for
-  what the queueing delay does not see: a pool the app waits on (threads for ``def`` endpoints, database
-  connections).
+- **Before the app** (the event loop busy with other requests): the *queueing delay*, from the request's head
+  being parsed (the worker's own HTTP protocol stamps it, worker/http_protocol.py) to the app starting it, or,
+  when a trusted proxy (FORWARDED_ALLOW_IPS) sends ``X-Request-Start``, from the time the proxy received it.
+  A request that waited over the target is shed once requests have been waiting over it for QUEUE_INTERVAL
+  (CoDel's rule: a burst that drains is absorbed, a standing queue is shed). The target is twice the app's
+  usual in-app latency (2 to 20 ms): a fixed 20 ms let the admitted of a CPU-bound endpoint (2 ms each) wait
+  20 ms, 17x their latency at half load.
+- **Inside the app** (a database pool, threads): the requests waiting for a connection have left the queue and
+  the app has started them, so their wait is invisible to the queueing delay; with a pool of 5 per worker the
+  example service collapsed under every server without a bound (goodput 0.3 of capacity at 2x), while a fixed
+  bound of 4 held it at capacity. No fixed number fits every app and machine, so the bound adapts: a gradient
+  limit on the requests in the app (worker/concurrency_limit.py) shrinks while their latency rises above its
+  baseline and grows back while it does not; past it a request is shed at once.
+
+A slow dependency that is not a shared pool (an external API answering slower) also raises the in-app latency
+and so lowers the limit; the limit's baseline drifts up to follow an app that stays slower (about 200 windows
+of 32 answers), and the limit never goes under a few requests per worker.
+
+- ``MAX_CONCURRENCY`` is a fixed bound on the HTTP requests one worker runs at once (probes excepted), whatever
+  OVERLOAD is; under OVERLOAD=auto it also caps the adaptive limit.
 
 A batch of requests read in one loop iteration is stamped at once, so the delay is measured from when the
 worker read a request, not from when the kernel queued it: without ``X-Request-Start`` the kernel's share is
 bounded by one loop iteration, which shedding keeps short.
 
 Probes (``/healthz``, ``/readyz``) are never shed, nor WebSockets or lifespan: a liveness probe timing out
-under load gets a healthy container restarted, which makes the spike worse.
+under load gets a healthy container restarted, which makes the spike worse. With OVERLOAD=off and no
+MAX_CONCURRENCY this layer is not in the app stack at all (worker/app_stack.py).
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from time import perf_counter, time
 from typing import Any
 
-from fastlaunch.worker.asgi import ASGIApp, Receive, Scope, Send
+from fastlaunch.worker.asgi import ASGIApp, Message, Receive, Scope, Send
+from fastlaunch.worker.concurrency_limit import MAX_LIMIT, GradientLimit
 from fastlaunch.worker.forwarded import TrustedProxies
 
-# A request that has waited this long in the worker is shed under OVERLOAD=auto. Small against a client's
-# deadline (about a second) and against what users notice, large against a loop iteration at normal load
-# (well under a millisecond per request), so a burst at normal load is not shed.
+# Under OVERLOAD=auto a request may wait in the worker about twice what the app takes to serve one, within these
+# bounds, once the queue stands: long enough for a batch read in one loop iteration, short against the app's own
+# latency, so the admitted keep theirs.
+QUEUE_FLOOR = 0.002
 QUEUE_TARGET = 0.02
-# ... once the queue has stayed over the target this long (CoDel's interval): a burst that drains sooner is
+# ... once requests have been waiting over it this long (CoDel's interval): a burst that drains sooner is
 # absorbed, not shed; a standing queue is.
 QUEUE_INTERVAL = 0.1
 RETRY_AFTER = b"1"  # seconds: a retrying client spreads out rather than coming back at once
@@ -51,6 +60,7 @@ SHED_HEADERS = [
     (b"content-length", str(len(SHED_BODY)).encode()),
     (b"retry-after", RETRY_AFTER),
 ]
+REASONS = ("queue", "limit", "concurrency")
 
 
 class ShedCounter:
@@ -65,7 +75,7 @@ class ShedCounter:
             ["reason"],
             registry=None,
         )
-        self._children = {reason: self._counter.labels(reason) for reason in ("queue", "concurrency")}
+        self._children = {reason: self._counter.labels(reason) for reason in REASONS}
 
     def inc(self, reason: str) -> None:
         self._children[reason].inc()
@@ -79,19 +89,24 @@ class AdmissionControl:
         self,
         app: ASGIApp,
         *,
-        queue_target: float | None,
+        adaptive: bool,
         max_concurrency: int = 0,
         forwarded_allow_ips: str | list[str] | None = None,
         counter: ShedCounter | None = None,
+        clock: Callable[[], float] = perf_counter,
     ) -> None:
         self.app = app
-        self.queue_target = queue_target
+        self.adaptive = adaptive
         # The worker's HTTP protocol stamps each request's arrival only for this (worker/http_protocol.py).
-        self.reads_arrival = queue_target is not None
+        self.reads_arrival = adaptive
         self.max_concurrency = max_concurrency
+        self.limit = GradientLimit(max_limit=max_concurrency or MAX_LIMIT) if adaptive else None
         self.proxies = TrustedProxies(forwarded_allow_ips) if forwarded_allow_ips is not None else None
         self.counter = counter
-        self.in_flight = 0
+        self.clock = clock
+        self.in_flight = 0  # until the app returns (MAX_CONCURRENCY)
+        self.in_app = 0  # until the response head or the return (the adaptive limit)
+        self.queue_target = QUEUE_TARGET  # until the app's latency is known, the most lenient
         # Since when the worker's queue has held requests waiting over the target, and when one last did.
         self._above_since: float | None = None
         self._last_above = 0.0
@@ -109,7 +124,16 @@ class AdmissionControl:
             return
         self.in_flight += 1
         try:
-            await self.app(scope, receive, send)
+            if self.limit is None:
+                await self.app(scope, receive, send)
+                return
+            self.in_app += 1
+            timer = _InApp(self, self.limit, send)
+            try:
+                await self.app(scope, receive, timer.send)
+            finally:
+                if timer.open:
+                    timer.leave()
         finally:
             self.in_flight -= 1
 
@@ -117,22 +141,33 @@ class AdmissionControl:
         """Why the request is shed, or None to admit it."""
         if self.max_concurrency and self.in_flight >= self.max_concurrency:
             return "concurrency"
-        if self.queue_target is not None and self._standing_queue(self.queue_delay(scope, send)):
+        if self.limit is None:
+            return None
+        delay = self.queue_delay(scope, send)
+        if delay > self.queue_target and self._standing_queue(delay):
             return "queue"
+        if self.in_app >= self.limit.allowed:
+            return "limit"
         return None
 
+    def learnt(self) -> None:
+        """The limit's baseline moved: how long a request may wait once the queue stands is twice the app's usual
+        in-app latency, bounded."""
+        baseline = self.limit.baseline if self.limit is not None else 0.0
+        self.queue_target = max(QUEUE_FLOOR, min(QUEUE_TARGET, 2.0 * baseline))
+
     def _standing_queue(self, delay: float) -> bool:
-        """Whether a request that waited ``delay`` is shed: it waited over the target, and requests have been
-        waiting over it for at least QUEUE_INTERVAL. A request over the target proves the queue was over it
-        from its arrival plus the target on; the episode ends after an interval with none over it."""
-        target = self.queue_target
-        if target is None or delay <= target:
-            return False
-        now = perf_counter()
+        """Whether a request that waited ``delay``, over the target, is shed: requests have been
+        waiting over it for at least QUEUE_INTERVAL (CoDel's rule: a burst that drains is absorbed, a standing
+        queue is shed). A request over the target proves the queue was over it from its arrival plus the target
+        on; the episode ends after an interval with none over it. (Not CoDel's "no request started within the
+        target": the first request of each batch the loop reads starts at once, however long the others wait.)"""
+        now = self.clock()
+        over_since = now - delay + self.queue_target
         if self._above_since is None or now - self._last_above > QUEUE_INTERVAL:
-            self._above_since = now - delay + target
+            self._above_since = over_since
         else:
-            self._above_since = min(self._above_since, now - delay + target)
+            self._above_since = min(self._above_since, over_since)
         self._last_above = now
         return now - self._above_since >= QUEUE_INTERVAL
 
@@ -141,7 +176,7 @@ class AdmissionControl:
         proxy that says so, whichever is longer. 0 when neither is known (another HTTP protocol, no header)."""
         cycle = getattr(send, "__self__", None)
         arrived = getattr(cycle, "arrived", 0.0)
-        delay = perf_counter() - arrived if arrived else 0.0
+        delay = self.clock() - arrived if arrived else 0.0
         if self.proxies is not None:
             for name, value in scope["headers"]:
                 if name == REQUEST_START:
@@ -163,6 +198,31 @@ class AdmissionControl:
         delay = time() - started
         # A proxy clock ahead of ours, or far behind it: nothing to learn from the header.
         return delay if 0.0 <= delay < 3600.0 else None
+
+
+class _InApp:
+    """One admitted request's time in the app, up to its response head or the app's return, whichever is first:
+    then its place under the adaptive limit is freed and its latency handed to the limit."""
+
+    __slots__ = ("control", "limit", "_send", "entered", "started", "open")
+
+    def __init__(self, control: AdmissionControl, limit: GradientLimit, send: Send) -> None:
+        self.control, self.limit, self._send = control, limit, send
+        self.entered = control.in_app
+        self.started = control.clock()
+        self.open = True
+
+    def leave(self) -> None:
+        self.open = False
+        self.control.in_app -= 1
+        if self.limit.sample(self.control.clock() - self.started, self.entered):
+            self.control.learnt()
+
+    def send(self, message: Message) -> Awaitable[None]:
+        """Not a coroutine function: the inner ``send``'s own awaitable, without a frame of its own."""
+        if self.open and message["type"] == "http.response.start":
+            self.leave()
+        return self._send(message)
 
 
 def request_start(value: bytes) -> float | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastlaunch.worker.access_log import AccessLog
-from fastlaunch.worker.admission import QUEUE_TARGET, AdmissionControl, ShedCounter
+from fastlaunch.worker.admission import AdmissionControl, ShedCounter
 from fastlaunch.worker.deadline import RequestDeadline, TimeoutCounter
 from fastlaunch.worker.metrics import RequestMetrics
 from fastlaunch.worker.middleware import ObservabilityMiddleware
@@ -24,7 +24,7 @@ def app_stack(app: Any, options: WorkerOptions, forwarded_allow_ips: str | list[
     if options.overload or options.max_concurrency:
         app = AdmissionControl(
             app,
-            queue_target=QUEUE_TARGET if options.overload else None,
+            adaptive=options.overload,
             max_concurrency=options.max_concurrency,
             forwarded_allow_ips=forwarded_allow_ips,
             counter=ShedCounter() if options.metrics else None,
