@@ -102,12 +102,20 @@ def test_max_worker_memory_takes_a_size_auto_or_off(raw: str, expected: object) 
         ({"WORKER_MEMORY": "lots"}, "WORKER_MEMORY='lots' (environment): expected a size"),
         ({"MAX_WORKER_MEMORY": "big"}, "MAX_WORKER_MEMORY='big' (environment): expected a size"),
         ({"PRELOAD": "maybe"}, "PRELOAD='maybe' (environment): expected one of on/off"),
+        ({"HEALTHCHECK_PATH": "health"}, "HEALTHCHECK_PATH='health' (environment): expected a path starting with /"),
+        ({"HEALTHCHECK_PATH": "/h?x=1"}, "HEALTHCHECK_PATH='/h?x=1' (environment): expected a path starting with /"),
     ],
 )
 def test_invalid_values_name_variable_value_and_fix(env: dict[str, str], fragment: str) -> None:
     with pytest.raises(ConfigError) as info:
         load_settings(environ=env)
     assert fragment in str(info.value)
+
+
+def test_healthcheck_path_is_a_path_or_none() -> None:
+    assert load_settings(environ={"HEALTHCHECK_PATH": "/status"}).healthcheck_path == "/status"
+    assert load_settings(environ={"HEALTHCHECK_PATH": ""}).healthcheck_path is None
+    assert load_settings(environ={}).healthcheck_path is None
 
 
 def test_all_problems_reported_at_once() -> None:

@@ -114,7 +114,7 @@ def test_max_concurrency_holds_and_spares_probes_and_websockets(tmp_path: Path) 
     app_dir = overload_app(tmp_path)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    with serve(app_dir, port, MAX_CONCURRENCY="1", METRICS="on"):
+    with serve(app_dir, port, MAX_CONCURRENCY="1", METRICS="on", HEALTHCHECK_PATH="/status"):
         held: list[httpx.Response] = []
         holder = threading.Thread(
             target=lambda: held.append(httpx.get(f"{url}/hold", headers={"x-request-id": "hold-1"}, timeout=60))
@@ -131,6 +131,8 @@ def test_max_concurrency_holds_and_spares_probes_and_websockets(tmp_path: Path) 
             assert shed.text == "Server overloaded, retry later (OVERLOAD)\n"
             assert httpx.get(f"{url}/healthz", timeout=10).status_code == 200
             assert httpx.get(f"{url}/readyz", timeout=10).status_code == 200
+            status = httpx.get(f"{url}/status", headers={"x-request-id": "status-1"}, timeout=10)
+            assert (status.status_code, status.text) == (200, "up")  # HEALTHCHECK_PATH, the image's health check
             with connect(f"ws://127.0.0.1:{port}/ws", open_timeout=10) as websocket:
                 websocket.send("hello")
                 assert websocket.recv(timeout=10) == "hello"
@@ -141,7 +143,7 @@ def test_max_concurrency_holds_and_spares_probes_and_websockets(tmp_path: Path) 
         assert httpx.get(f"{url}/", headers={"x-request-id": "after-1"}, timeout=10).text == "ok"
         metrics = httpx.get(f"{url}/metrics", timeout=10).text
         assert 'http_requests_shed_total{reason="concurrency"} 1.0' in metrics
-    assert started(app_dir) == {"hold-1", "after-1"}
+    assert started(app_dir) == {"hold-1", "status-1", "after-1"}
     assert '"GET / HTTP/1.1" 503' in (app_dir / "server.log").read_text()
 
 

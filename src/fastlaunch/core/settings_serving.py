@@ -220,8 +220,8 @@ class Settings(WorkerSettings):
         "once requests have been waiting that long for 100 ms (a burst that drains sooner is served); inside the "
         "app (a database pool), an adaptive limit on the requests in the app, which shrinks while their latency "
         "rises over its usual level and grows back while it does not (2 to 500 per worker, or up to "
-        "MAX_CONCURRENCY). Probes (`/healthz`, `/readyz`) and WebSockets are never shed. Shed requests are logged "
-        "as 503s and counted in `http_requests_shed_total`.",
+        "MAX_CONCURRENCY). Probes (`/healthz`, `/readyz`, HEALTHCHECK_PATH) and WebSockets are never shed. Shed "
+        "requests are logged as 503s and counted in `http_requests_shed_total`.",
         section="Lifecycle",
         cli="--overload",
         fix="set auto or off",
@@ -238,6 +238,18 @@ class Settings(WorkerSettings):
         cli="--max-concurrency",
         fix="set a whole number of requests per worker, or 0 for no limit",
         image="new",
+    )
+    healthcheck_path: str | None = setting(
+        env="HEALTHCHECK_PATH",
+        parse=v.url_path,
+        default=None,
+        help="The path a health check asks (the drop-in image's `HEALTHCHECK` asks it, `/` when unset): admission "
+        "control (OVERLOAD, MAX_CONCURRENCY) never sheds it, as it never sheds `/healthz` and `/readyz`, so a "
+        "busy server is not reported unhealthy and restarted.",
+        section="Lifecycle",
+        cli="--healthcheck-path",
+        fix="set a path starting with /, e.g. /health",
+        image="new; the image's HEALTHCHECK reads it",
     )
     startup_timeout: int = setting(
         env="STARTUP_TIMEOUT",

@@ -24,6 +24,14 @@ def as_optional_str(raw: object) -> str | None:
     return text or None
 
 
+def url_path(raw: object) -> str | None:
+    """A request path such as ``/health``; empty: none."""
+    text = as_str(raw).strip()
+    if text and (not text.startswith("/") or any(c.isspace() or c in "?#" for c in text)):
+        raise ValueError("expected a path starting with /, without spaces, query or fragment")
+    return text or None
+
+
 def _whole(raw: object) -> int:
     if isinstance(raw, bool):
         raise ValueError("not a whole number")

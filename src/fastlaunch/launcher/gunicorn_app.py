@@ -166,6 +166,7 @@ class FastlaunchApplication(Application):  # type: ignore[misc]
             loop_block_warn=settings.loop_block_warn,
             overload=settings.overload == "auto",
             max_concurrency=settings.max_concurrency,
+            healthcheck_path=settings.healthcheck_path,
             **memory_options(settings),
             header_timeout=settings.header_timeout,
             denied_fd=self.denied_pipe[1] if self.denied_pipe else None,

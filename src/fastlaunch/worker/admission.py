@@ -28,8 +28,8 @@ A batch of requests read in one loop iteration is stamped at once, so the delay 
 worker read a request, not from when the kernel queued it: without ``X-Request-Start`` the kernel's share is
 bounded by one loop iteration, which shedding keeps short.
 
-Probes (``/healthz``, ``/readyz``) are never shed, nor WebSockets or lifespan: a liveness probe timing out
-under load gets a healthy container restarted, which makes the spike worse. With OVERLOAD=off and no
+Probes (``/healthz``, ``/readyz`` and HEALTHCHECK_PATH) are never shed, nor WebSockets or lifespan: a liveness
+probe timing out under load gets a healthy container restarted, which makes the spike worse. With OVERLOAD=off and no
 MAX_CONCURRENCY this layer is not in the app stack at all (worker/app_stack.py).
 """
 
@@ -91,6 +91,7 @@ class AdmissionControl:
         *,
         adaptive: bool,
         max_concurrency: int = 0,
+        probes: frozenset[str] = PROBES,
         forwarded_allow_ips: str | list[str] | None = None,
         counter: ShedCounter | None = None,
         clock: Callable[[], float] = perf_counter,
@@ -100,6 +101,7 @@ class AdmissionControl:
         # The worker's HTTP protocol stamps each request's arrival only for this (worker/http_protocol.py).
         self.reads_arrival = adaptive
         self.max_concurrency = max_concurrency
+        self.probes = probes
         self.limit = GradientLimit(max_limit=max_concurrency or MAX_LIMIT) if adaptive else None
         self.proxies = TrustedProxies(forwarded_allow_ips) if forwarded_allow_ips is not None else None
         self.counter = counter
@@ -112,7 +114,7 @@ class AdmissionControl:
         self._last_above = 0.0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in PROBES:
+        if scope["type"] != "http" or scope["path"] in self.probes:
             await self.app(scope, receive, send)
             return
         reason = self._refusal(scope, send)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastlaunch.worker.access_log import AccessLog
-from fastlaunch.worker.admission import AdmissionControl, ShedCounter
+from fastlaunch.worker.admission import PROBES, AdmissionControl, ShedCounter
 from fastlaunch.worker.deadline import RequestDeadline, TimeoutCounter
 from fastlaunch.worker.metrics import RequestMetrics
 from fastlaunch.worker.middleware import ObservabilityMiddleware
@@ -26,6 +26,7 @@ def app_stack(app: Any, options: WorkerOptions, forwarded_allow_ips: str | list[
             app,
             adaptive=options.overload,
             max_concurrency=options.max_concurrency,
+            probes=PROBES | {options.healthcheck_path} if options.healthcheck_path else PROBES,
             forwarded_allow_ips=forwarded_allow_ips,
             counter=ShedCounter() if options.metrics else None,
         )

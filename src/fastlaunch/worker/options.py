@@ -18,6 +18,7 @@ class WorkerOptions:
     loop_block_warn: float = 0.0  # LOOP_BLOCK_WARN; 0: no watchdog
     overload: bool = False  # OVERLOAD=auto: shed requests queued too long (worker/admission.py)
     max_concurrency: int = 0  # MAX_CONCURRENCY per worker; 0: no limit
+    healthcheck_path: str | None = None  # HEALTHCHECK_PATH: never shed, like /healthz and /readyz
     # MAX_WORKER_MEMORY: a size, or (auto) the share the master writes once the plan is final.
     max_worker_memory: int | None = None
     max_worker_memory_auto: bool = False

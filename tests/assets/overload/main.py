@@ -30,6 +30,13 @@ async def root(request: Request) -> PlainTextResponse:
     return PlainTextResponse("ok")
 
 
+@app.get("/status")
+async def status(request: Request) -> PlainTextResponse:
+    """The app's own health check (HEALTHCHECK_PATH in the tests)."""
+    _started(request)
+    return PlainTextResponse("up")
+
+
 @app.get("/hold")
 async def hold(request: Request) -> PlainTextResponse:
     """Stays in flight until the test creates marks/release (at most 30 s)."""
