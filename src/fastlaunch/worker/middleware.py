@@ -75,14 +75,15 @@ class ObservabilityMiddleware:
         for name, _ in headers:
             if name in self.read:
                 request_id, raw = self._read_headers(scope)
+                response.id_header = (HEADER, raw)
                 break
-        else:  # a fresh id, added to the request's own list of headers
+        else:  # a fresh id, added to the request's own list of headers and to the response's
             request_id, raw = self.next_id()
-            headers.append((HEADER, raw))
+            response.id_header = header = (HEADER, raw)
+            headers.append(header)
         # Not reset afterwards: the server runs each request in its own task (its own context), and the
         # server's own "Exception in ASGI application" line, logged after we return, should carry the id.
         REQUEST_ID.set(request_id)
-        response.id_header = (HEADER, raw)
         if self.id_only:
             return self.app(scope, receive, send)
         return self._observed(scope, receive, send, response, request_id)
