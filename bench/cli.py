@@ -99,6 +99,7 @@ def example_apps(args: argparse.Namespace, stack: ExitStack, work: Path, skipped
         env = {config.database_env: url, **config.env}
         try:
             example.prepare(config, {**os.environ, **env}, work / f"prepare-{database}.log")
+            example.seed_in_process(config, app, config.dir, env)
         except (example.ExampleUnavailable, OSError) as exc:
             skipped.append(f"example on {database}: {exc}")
             continue

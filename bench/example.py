@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import subprocess
 import sys
 import tomllib
@@ -96,8 +97,40 @@ def _listed(port: int, config: ExampleConfig) -> list[dict[str, Any]]:
     return [item for item in items if isinstance(item, dict)]
 
 
+def seed_in_process(config: ExampleConfig, app: str, cwd: Path, env: dict[str, str]) -> None:
+    """The posts, posted to the app in a process of their own (httpx's ASGI transport) before any measured server
+    starts. Seeded through a measured server, the first of its group (in the first repetition, the same server
+    every run) alone would have served the writes and kept what they left in it, which the comparisons between
+    servers would read as that server's cost."""
+    module, _, attr = app.partition(":")
+    script = (
+        "import asyncio, httpx, json, sys\n"
+        f"from {module} import {attr} as app\n"
+        "bodies = json.loads(sys.argv[1])\n"
+        "async def main():\n"
+        "    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url='http://x') as c:\n"
+        "        for body in bodies:\n"
+        f"            (await c.post({config.seed_path!r}, json=body)).raise_for_status()\n"
+        "asyncio.run(main())\n"
+    )
+    bodies = [
+        {key: expand(value, {"n": str(n)}) for key, value in config.seed_body.items()}
+        for n in range(1, config.seed_count + 1)
+    ]
+    done = subprocess.run(
+        [sys.executable, "-c", script, json.dumps(bodies)],
+        cwd=cwd,
+        env={**os.environ, **env},
+        capture_output=True,
+        timeout=300,
+    )
+    if done.returncode:
+        raise ExampleUnavailable(f"seeding failed: {done.stderr.decode()[-500:]}")
+
+
 def seed(port: int, config: ExampleConfig) -> dict[str, str]:
-    """Posts seeded over HTTP up to seed_count (once per database); returns the placeholders for endpoints."""
+    """Posts seeded over HTTP up to seed_count, where seed_in_process has not; returns the placeholders for
+    endpoints."""
     existing = _listed(port, config)
     for n in range(len(existing) + 1, config.seed_count + 1):
         body = {key: expand(value, {"n": str(n)}) for key, value in config.seed_body.items()}

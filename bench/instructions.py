@@ -122,31 +122,6 @@ def _per_request(target: Target, stack: str, valgrind: str) -> Count:
     return Count(target.name, stack, (many - few) / (MANY - FEW))
 
 
-def _seed(target: Target) -> None:
-    """The example's posts, posted in process (what the wrk bench seeds over HTTP)."""
-    config = example.load_config()
-    script = (
-        "import asyncio, httpx, json, sys\n"
-        f"from {target.app.split(':')[0]} import {target.app.split(':')[1]} as app\n"
-        "bodies = json.loads(sys.argv[1])\n"
-        "async def main():\n"
-        "    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url='http://x') as c:\n"
-        "        for body in bodies:\n"
-        f"            (await c.post({config.seed_path!r}, json=body)).raise_for_status()\n"
-        "asyncio.run(main())\n"
-    )
-    bodies = [
-        {key: example.expand(value, {"n": str(n)}) for key, value in config.seed_body.items()}
-        for n in range(1, config.seed_count + 1)
-    ]
-    env = {**os.environ, **target.env}
-    done = subprocess.run(
-        [sys.executable, "-c", script, json.dumps(bodies)], cwd=target.cwd, env=env, capture_output=True, timeout=300
-    )
-    if done.returncode:
-        raise example.ExampleUnavailable(f"seeding failed: {done.stderr.decode()[-500:]}")
-
-
 @contextmanager
 def targets(skipped: list[str]) -> Iterator[list[Target]]:
     """The apps measured; the example's databases exist until the context ends."""
@@ -172,7 +147,7 @@ def targets(skipped: list[str]) -> Iterator[list[Target]]:
                 env = {config.database_env: example.expand(config.databases[database], values), **config.env}
                 example.prepare(config, {**os.environ, **env}, work / f"prepare-{database}.log")
                 target = Target(f"example-{database}", app, EXAMPLE_PATH, config.dir, env, waits_for_io=True)
-                _seed(target)
+                example.seed_in_process(config, app, config.dir, env)
             except (example.ExampleUnavailable, postgres.PostgresUnavailable, OSError) as exc:
                 skipped.append(f"instructions, example on {database}: {exc}")
                 continue

@@ -134,7 +134,9 @@ def measure_group(configs: list[Config], rep: int, load: Load, logs: Path) -> li
         values: dict[str, str] = {}
         if live and live[0].config.app.seeded:
             try:
-                values = example.seed(live[0].port, example.load_config())  # the servers share one database
+                # The servers share one database, seeded before any of them started (seed_in_process): this
+                # lists it for the endpoints' placeholders, one GET, and writes nothing.
+                values = example.seed(live[0].port, example.load_config())
             except (example.ExampleUnavailable, OSError) as exc:
                 for entry in live:
                     entry.sample.error = f"{type(exc).__name__}: {exc}"

@@ -1,9 +1,9 @@
 """The pure-ASGI middleware the worker wraps around any app (FastAPI, Starlette, old or new, or bare ASGI):
 request id, access log entry, metrics, and ``/metrics`` when it is served on the app's port.
 
-Per request it does only what must happen there: read the headers once (request id, user agent, forwarded
-headers from trusted proxies), add one, take the time, leave a tuple for the access-log thread and bump the
-metrics.
+Per request it does only what must happen there: look once over the headers for a request id or a trusted
+proxy's forwarded headers (one set lookup each), take a fresh id when there is none and add it, and, when
+observing, take the time, leave a tuple for the access-log thread and bump the metrics.
 """
 
 from __future__ import annotations
@@ -50,6 +50,9 @@ class ObservabilityMiddleware:
         self.proxies = TrustedProxies(forwarded_allow_ips) if forwarded_allow_ips is not None else None
         # Nothing to time or count per request: the request id alone, on the shortest path.
         self.id_only = access_log is None and metrics is None and not serve_metrics
+        # The headers worth a look: the request id, and a trusted proxy's forwarded ones.
+        self.read = frozenset((HEADER, FORWARDED_FOR, FORWARDED_PROTO) if self.proxies else (HEADER,))
+        self.next_id = ids.next_pair
         # Whether a layer inside (admission control, worker/admission.py) reads when each request arrived.
         self.reads_arrival = _reads_arrival(self.app)
 
@@ -67,17 +70,26 @@ class ObservabilityMiddleware:
         own request cycle (worker/http_cycle.py, which calls this for every request) or, under another server,
         a wrapper around its ``send``. Not a coroutine function: with nothing to time or count, it hands back the
         app's own awaitable (a coroutine costs about 2,000 instructions)."""
-        request_id, raw_id, agent = self._read_headers(scope)
+        headers = scope["headers"]
+        # One set lookup per header finds what needs reading: nearly every request has none of it.
+        for name, _ in headers:
+            if name in self.read:
+                request_id, raw = self._read_headers(scope)
+                response.id_header = (HEADER, raw)
+                break
+        else:  # a fresh id, added to the request's own list of headers and to the response's
+            request_id, raw = self.next_id()
+            response.id_header = header = (HEADER, raw)
+            headers.append(header)
         # Not reset afterwards: the server runs each request in its own task (its own context), and the
         # server's own "Exception in ASGI application" line, logged after we return, should carry the id.
         REQUEST_ID.set(request_id)
-        response.id_header = (HEADER, raw_id)
         if self.id_only:
             return self.app(scope, receive, send)
-        return self._observed(scope, receive, send, response, request_id, agent)
+        return self._observed(scope, receive, send, response, request_id)
 
     async def _observed(
-        self, scope: Scope, receive: Receive, send: Send, response: ServerResponse, request_id: str, agent: bytes | None
+        self, scope: Scope, receive: Receive, send: Send, response: ServerResponse, request_id: str
     ) -> None:
         """The request, timed for the access log and counted in the metrics."""
         metrics = self.metrics
@@ -97,35 +109,32 @@ class ObservabilityMiddleware:
             if TIMED_OUT in scope:  # REQUEST_TIMEOUT cut it: a 504, even where another response had started
                 response.status = TIMED_OUT_STATUS
             if self.access_log is not None:
-                self.access_log.put(_entry(scope, response.status, seconds, request_id, agent))
+                self.access_log.put(_entry(scope, response.status, seconds, request_id))
             if metrics is not None:
                 metrics.finished(method, route_template(self.app, scope), response.status, seconds)
 
-    def _read_headers(self, scope: Scope) -> tuple[str, bytes, bytes | None]:
-        """One pass over the headers: the request's id (as text and as bytes) and user agent; a trusted proxy's
-        forwarded headers are applied to the scope."""
+    def _read_headers(self, scope: Scope) -> tuple[str, bytes]:
+        """The request's id (as text and as bytes) from an incoming X-Request-ID; a trusted proxy's forwarded
+        headers are applied to the scope."""
         incoming: bytes | None = None
         several = False
-        agent = proto = None
+        proto = None
         forwarded_for: list[bytes] = []
         headers = scope["headers"]
         for name, value in headers:
             if name == HEADER:
                 several = incoming is not None
                 incoming = value
-            elif name == b"user-agent":
-                agent = value
             elif name == FORWARDED_FOR:
                 forwarded_for.append(value)
             elif name == FORWARDED_PROTO:
                 proto = value
-        if (forwarded_for or proto is not None) and self.proxies is not None:
+        if forwarded_for or proto is not None:
             self._apply_forwarded(scope, forwarded_for, proto)
-        if incoming is None:  # the common case: a fresh id, added to the request's own list of headers
-            request_id = ids.next()
-            raw = request_id.encode("ascii")
+        if incoming is None:
+            request_id, raw = self.next_id()
             headers.append((HEADER, raw))
-            return request_id, raw, agent
+            return request_id, raw
         # One id per request, whatever the client sent: a single sane X-Request-ID is kept; several or a bad
         # one become a fresh id, and the app's headers then carry exactly that id (it saw the first of two
         # while the log had the last).
@@ -133,7 +142,7 @@ class ObservabilityMiddleware:
         raw = request_id.encode("ascii")
         if several or incoming != raw:
             scope["headers"] = [*(h for h in headers if h[0] != HEADER), (HEADER, raw)]
-        return request_id, raw, agent
+        return request_id, raw
 
     def _apply_forwarded(self, scope: Scope, forwarded_for: list[bytes], proto: bytes | None) -> None:
         proxies = self.proxies
@@ -192,7 +201,11 @@ def _reads_arrival(app: Any) -> bool:
     return False
 
 
-def _entry(scope: Scope, status: int, seconds: float, request_id: str, agent: bytes | None) -> Entry:
+def _entry(scope: Scope, status: int, seconds: float, request_id: str) -> Entry:
+    agent = None
+    for name, value in scope["headers"]:
+        if name == b"user-agent":
+            agent = value
     return Entry(
         scope.get("method", "-"),
         scope.get("raw_path"),
