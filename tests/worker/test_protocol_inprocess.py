@@ -363,3 +363,54 @@ def test_a_client_leaving_mid_body_is_a_disconnect_for_the_app(protocol: str) ->
         assert conn.loop.pending() == 0  # and no timer outlives the connection
 
     run(scenario())
+
+
+@BOTH
+@pytest.mark.parametrize(
+    "header",
+    [(b"X-Fine", b"bad\nvalue"), (b"Bad Name", b"ok"), (b"X-Fine", bytearray(b"ok\x00")), (b"x-fine\r\n", b"ok")],
+    ids=["value", "name", "bytearray-value", "name-with-newline"],
+)
+def test_a_response_header_the_syntax_forbids_is_refused_after_valid_ones_were_sent(
+    protocol: str, header: tuple[bytes, bytes]
+) -> None:
+    """The httptools protocol checks each header name and short value once and remembers it: a header sent
+    before (X-Fine: ok) passes, one it has not seen is checked. The app's send raises, as Uvicorn's does, and
+    the connection closes without a response (the head had begun)."""
+
+    def app_sending(*headers: tuple[bytes, bytes]) -> Any:
+        async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+            await send({"type": "http.response.start", "status": 200, "headers": [*headers, (b"content-length", b"2")]})
+            await send({"type": "http.response.body", "body": b"ok"})
+
+        return app
+
+    async def scenario() -> None:
+        conn = Connection(app_sending((b"X-Fine", b"ok")), protocol)
+        await conn.send(request())
+        assert conn.responses("GET")[0].header("x-fine") == "ok"
+        conn = Connection(app_sending((b"X-Fine", b"ok"), header), protocol)
+        await conn.send(request())
+        assert conn.closed and conn.transport.take() == b""
+
+    run(scenario())
+
+
+def test_the_header_names_and_values_remembered_are_bounded() -> None:
+    from fastlaunch.worker import http_cycle
+
+    headers = [(b"x-%d" % n, b"%d" % n) for n in range(2000)]
+
+    async def many(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": [*headers, (b"content-length", b"2")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    async def scenario() -> None:
+        conn = Connection(many)
+        await conn.send(request())
+        written = conn.transport.take()  # more headers than http.client reads
+        assert written.startswith(b"HTTP/1.1 200 OK\r\n") and b"\r\nx-1999: 1999\r\n" in written
+
+    run(scenario())
+    assert len(http_cycle._CHECKED_NAMES) <= http_cycle._MOST_CHECKED
+    assert len(http_cycle._CHECKED_VALUES) <= http_cycle._MOST_CHECKED

@@ -173,13 +173,18 @@ class OneWriteCycle(RequestResponseCycle):
             content.extend((name, b": ", value, b"\r\n"))
         id_header = self.id_header
         for name, value in message.get("headers", ()):
-            if HEADER_RE.search(name):
-                raise RuntimeError("Invalid HTTP header name.")
-            if HEADER_VALUE_RE.search(value):
-                raise RuntimeError("Invalid HTTP header value.")
-            name = name.lower()
+            try:
+                name = _CHECKED_NAMES[name]
+            except (KeyError, TypeError):
+                name = _checked_name(name)
+            try:
+                known = value in _CHECKED_VALUES
+            except TypeError:  # a bytearray: checked every time
+                known = False
+            if not known:
+                _check_value(value)
             if name == b"content-length" and self.chunked_encoding is None:
-                self.expected_content_length = int(value.decode())
+                self.expected_content_length = int(value)
                 self.chunked_encoding = False
             elif name == b"transfer-encoding" and value.lower() == b"chunked":
                 self.expected_content_length = 0
@@ -265,6 +270,31 @@ class OneWriteCycle(RequestResponseCycle):
         if held is not None:
             self.transport.write(held)
         self.transport.close()
+
+
+# The response header names and short values an app has sent, each checked against Uvicorn's header patterns once
+# (a pattern search costs about 1,000 instructions, a look-up here a few dozen): name -> the name in lower case,
+# and values such as a content type or a length. Past this many, further ones are checked every time.
+_CHECKED_NAMES: dict[bytes, bytes] = {}
+_CHECKED_VALUES: set[bytes] = set()
+_MOST_CHECKED = 1024
+_SHORT_VALUE = 64
+
+
+def _checked_name(name: bytes) -> bytes:
+    if HEADER_RE.search(name):
+        raise RuntimeError("Invalid HTTP header name.")
+    lowered = name.lower()
+    if type(name) is bytes and len(_CHECKED_NAMES) < _MOST_CHECKED:
+        _CHECKED_NAMES[name] = lowered
+    return lowered
+
+
+def _check_value(value: bytes) -> None:
+    if HEADER_VALUE_RE.search(value):
+        raise RuntimeError("Invalid HTTP header value.")
+    if type(value) is bytes and len(value) <= _SHORT_VALUE and len(_CHECKED_VALUES) < _MOST_CHECKED:
+        _CHECKED_VALUES.add(value)
 
 
 def _nothing() -> None:
