@@ -67,6 +67,8 @@ GARBAGE: list[tuple[str, str, int]] = [
     ("OVERLOAD", "sometimes", C),
     ("MAX_CONCURRENCY", "-3", C),
     ("MAX_CONCURRENCY", "1e308", C),
+    ("HEALTHCHECK_PATH", "healthz", C),
+    ("HEALTHCHECK_PATH", "/a b", C),
     ("TIMEOUT", "-1", C),
     ("GRACEFUL_TIMEOUT", "1e308", C),
     ("REQUEST_TIMEOUT", "-1", C),
