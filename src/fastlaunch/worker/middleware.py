@@ -52,7 +52,6 @@ class ObservabilityMiddleware:
         self.id_only = access_log is None and metrics is None and not serve_metrics
         # The headers worth a look: the request id, and a trusted proxy's forwarded ones.
         self.read = frozenset((HEADER, FORWARDED_FOR, FORWARDED_PROTO) if self.proxies else (HEADER,))
-        self.next_id = ids.next_pair
         # Whether a layer inside (admission control, worker/admission.py) reads when each request arrived.
         self.reads_arrival = _reads_arrival(self.app)
 
@@ -78,7 +77,7 @@ class ObservabilityMiddleware:
                 response.id_header = (HEADER, raw)
                 break
         else:  # a fresh id, added to the request's own list of headers and to the response's
-            request_id, raw = self.next_id()
+            request_id, raw = ids.next_pair()  # read at each call: a fork replaces it
             response.id_header = header = (HEADER, raw)
             headers.append(header)
         # Not reset afterwards: the server runs each request in its own task (its own context), and the
@@ -132,7 +131,7 @@ class ObservabilityMiddleware:
         if forwarded_for or proto is not None:
             self._apply_forwarded(scope, forwarded_for, proto)
         if incoming is None:
-            request_id, raw = self.next_id()
+            request_id, raw = ids.next_pair()  # read at each call: a fork replaces it
             headers.append((HEADER, raw))
             return request_id, raw
         # One id per request, whatever the client sent: a single sane X-Request-ID is kept; several or a bad
