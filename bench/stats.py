@@ -27,6 +27,8 @@ class EndpointStats:
     cpu_us: float | None  # server CPU per request
     socket_errors: int
     non_2xx: int
+    # Responses under 400 per second: a 503 a guard answered at once is no request served (wrk counts it).
+    served_rps: float | None = None
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ def summarize(key: str, samples: list[Sample]) -> ConfigStats:
             cpu_us=median(cpu) if (cpu := [s.cpu_us[path] for s in good if path in s.cpu_us]) else None,
             socket_errors=sum(r.socket_errors for r in results),
             non_2xx=sum(r.status for r in results),
+            served_rps=median(r.rps * (1 - r.status / r.requests) if r.requests else 0.0 for r in results),
         )
     worker_means = [sum(s.worker_rss) / len(s.worker_rss) for s in good if s.worker_rss]
     return ConfigStats(
@@ -77,3 +80,12 @@ def rps(stats: dict[str, ConfigStats], key: str, path: str) -> float | None:
     if config is None or path not in config.endpoints:
         return None
     return config.endpoints[path].rps.median
+
+
+def served_rps(stats: dict[str, ConfigStats], key: str, path: str) -> float | None:
+    """The median rate of responses under 400 (the request rate where that was not recorded)."""
+    config = stats.get(key)
+    if config is None or path not in config.endpoints:
+        return None
+    endpoint = config.endpoints[path]
+    return endpoint.served_rps if endpoint.served_rps is not None else endpoint.rps.median

@@ -13,8 +13,10 @@ sys.path.insert(0, str(ROOT))
 
 from bench.coldstart_results import ColdStart
 from bench.judge import instruction_verdicts, overload_verdicts, verdicts
+from bench.measure import Sample
 from bench.plan import DOCS_ENDPOINTS
-from bench.stats import ConfigStats, EndpointStats, Spread
+from bench.stats import ConfigStats, EndpointStats, Spread, summarize_all
+from bench.wrk import WrkResult
 
 
 def figures(key: str, *, rps: float, p99: float, startup: float, master: float, cpu: float = 100.0) -> ConfigStats:
@@ -64,6 +66,25 @@ def test_cpu_per_request_is_judged_against_granian() -> None:
     assert cpu.detail == "113 vs 102 µs"
     assert judged["server CPU per request, fastlaunch / granian, `/`"].met is False
     assert verdicts({}, [])[0].verdict == "no data"
+
+
+def test_the_guard_is_judged_on_the_responses_it_served_not_on_its_503s() -> None:
+    """wrk counts a 503 answered at once as a request: a guard that sheds half would pass for a faster server."""
+
+    def wrk(requests: int, shed: int) -> WrkResult:
+        return WrkResult(requests, 10_000_000, 0, 0, 0, shed, 0, 900, 1_500, 3_000, 9_000, 1_000.0)
+
+    def sample(key: str, rep: int, requests: int, shed: int) -> Sample:
+        return Sample(key, rep, [], results=dict.fromkeys(DOCS_ENDPOINTS, wrk(requests, shed)))
+
+    guarded, plain = "fastlaunch-overload/docs/nolog", "fastlaunch/docs/nolog"
+    samples = [sample(guarded, 0, 20_000, 12_000), sample(guarded, 1, 22_000, 12_000)]
+    samples += [sample(plain, 0, 10_000, 0), sample(plain, 1, 10_000, 0)]
+    stats = summarize_all(samples)
+    assert stats[guarded].endpoints["/"].rps.median == pytest.approx(2_100)  # what wrk reports
+    judged = {v.name: v for v in verdicts(stats, [])}
+    ratio = judged["OVERLOAD=auto / off, fastlaunch, `/`"]
+    assert ratio.value == pytest.approx(900 / 1_000) and ratio.met is False  # (8,000 or 10,000 in 10 s) / 10,000
 
 
 def test_unmeasured_figures_say_so() -> None:
