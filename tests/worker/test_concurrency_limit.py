@@ -296,6 +296,38 @@ def test_a_request_at_the_limit_waits_for_a_place_in_line_and_is_shed_past_its_t
     run(scenario)
 
 
+def test_a_place_is_held_until_the_app_returns_or_its_response_streams() -> None:
+    """Work after a response head (a dependency giving its connection back) holds the place; a stream does not."""
+
+    async def scenario() -> None:
+        loop = ClockLoop()
+        after_head = asyncio.Event()
+        seen: list[int] = []
+
+        async def app(scope: dict[str, Any], receive: Any, send: Callable[[Any], Awaitable[None]]) -> None:
+            length = [(b"content-length", b"2")] if scope["path"] == "/sized" else []
+            await send({"type": "http.response.start", "status": 200, "headers": length})
+            if scope["path"] == "/parts":
+                await send({"type": "http.response.body", "body": b"o", "more_body": True})
+            seen.append(control.in_app)  # after the head (and a first part): still in the app?
+            await after_head.wait()
+            await send({"type": "http.response.body", "body": b"ok"})
+
+        control = AdmissionControl(app, adaptive=True, clock=loop.time, loop=loop)
+        tasks = []
+        for path in ("/sized", "/stream", "/parts"):
+            scope: dict[str, Any] = {"type": "http", "path": path, "headers": [], "rid": path}
+            tasks.append(asyncio.get_running_loop().create_task(control(scope, _receive, Cycle(0.0).send)))
+            await settle()
+        assert seen == [1, 1, 1]  # the sized answer holds its place past its head; the streams freed theirs
+        assert control.in_app == 1
+        after_head.set()
+        await asyncio.gather(*tasks)
+        assert control.in_app == 0
+
+    run(scenario)
+
+
 def test_max_concurrency_caps_the_adaptive_limit() -> None:
     async def scenario() -> None:
         bench = Bench(max_concurrency=6)

@@ -118,7 +118,7 @@ class AdmissionControl:
         self._loop = loop  # for the waiters' timers; the running loop unless given
         self.waiters: deque[asyncio.Future[bool]] = deque()  # for a place in the app, oldest first
         self.in_flight = 0  # until the app returns (MAX_CONCURRENCY)
-        self.in_app = 0  # until the response head or the return (the adaptive limit)
+        self.in_app = 0  # until the return, or until it streams (the adaptive limit)
         self.queue_target = QUEUE_TARGET  # until the app's latency is known, the most lenient
         # Since when the worker's queue has held requests waiting over the target, and when one last did.
         self._above_since: float | None = None
@@ -260,8 +260,11 @@ class AdmissionControl:
 
 
 class _InApp:
-    """One admitted request's time in the app, up to its response head or the app's return, whichever is first:
-    then its place under the adaptive limit is freed and its latency handed to the limit."""
+    """One admitted request's time in the app, up to the app's return: then its place under the adaptive limit is
+    freed and its latency handed to the limit. A stream's place is freed sooner, once it streams (a response head
+    without a length, or a body sent in parts): how long a stream lasts is its client's business, not a measure
+    of the app's queue. Not at the response head for the rest: an app's teardown after it (a dependency giving
+    its database connection back) is still work in the app, and holds what the next request would wait for."""
 
     __slots__ = ("control", "limit", "_send", "entered", "probed", "started", "open")
 
@@ -284,8 +287,15 @@ class _InApp:
 
     def send(self, message: Message) -> Awaitable[None]:
         """Not a coroutine function: the inner ``send``'s own awaitable, without a frame of its own."""
-        if self.open and message["type"] == "http.response.start":
-            self.leave()
+        if self.open:
+            if message["type"] == "http.response.start":
+                for name, _ in message.get("headers", ()):
+                    if name.lower() == b"content-length":
+                        break
+                else:
+                    self.leave()
+            elif message.get("more_body"):
+                self.leave()
         return self._send(message)
 
 

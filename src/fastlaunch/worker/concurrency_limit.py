@@ -1,9 +1,9 @@
 """The adaptive concurrency limit of OVERLOAD=auto (worker/admission.py): how many requests one worker lets into
 the app at once, moved by the latency the app itself shows (gradient style, as Netflix's concurrency-limits).
 
-What it sees is the *in-app* latency: from the app starting a request to its response head (or its return,
-whichever comes first; a long stream then holds no place once it has started answering). A pool the app waits
-on (database connections, threads) shows there and nowhere else: the requests waiting for a connection have
+What it sees is the *in-app* latency: from the app starting a request to its return, or to when its response
+starts streaming (a long stream then holds no place once it has started answering). A pool the app waits on
+(database connections, threads) shows there and nowhere else: the requests waiting for a connection have
 already left the worker's queue.
 
 Every ``WINDOW`` answers the window's mean in-app latency is set against the *baseline*, the app's latency
@@ -15,10 +15,11 @@ without a queue in it::
 so the limit shrinks while the app answers slower than ``TOLERANCE`` times its baseline (requests pile up behind
 a pool) and grows by a small queue allowance (``sqrt(limit)``) while it does not (smoothing: a fifth of the
 step when growing, half when shrinking). With latency proportional to the requests in the app past its knee,
-this settles at a few times the knee's concurrency, not far above it. It does not grow in a window that never
-came near it (the app-limited case: nothing showed that more would be served), so after a quiet spell a spike
-meets a limit close to what the app last needed. Bounded by ``MIN_LIMIT`` and ``MAX_LIMIT`` (or
-MAX_CONCURRENCY when set).
+this settles not far above the knee; and however slow the app gets, the gradient's floor of a half and the
+allowance hold a limit that has shrunk at 4 (``4 / 2 + sqrt(4) = 4``), the size of a small pool. It does not
+grow in a window that never came near it (the app-limited case: nothing showed that more would be served), so
+after a quiet spell a spike meets a limit close to what the app last needed. Bounded by ``MIN_LIMIT`` and
+``MAX_LIMIT`` (or MAX_CONCURRENCY when set).
 
 The baseline is the lowest window mean seen, and nothing under load moves it up: under sustained overload every
 window's latency is the limit's own doing (a full pool), so a baseline drifting towards the windows' mean (as it
