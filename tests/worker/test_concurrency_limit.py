@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from inprocess_kit import ClockLoop, settle
 
-from fastlaunch.worker.admission import QUEUE_INTERVAL, AdmissionControl
+from fastlaunch.worker.admission import QUEUE_INTERVAL, WAITING_PER_PLACE, AdmissionControl
 from fastlaunch.worker.app_stack import app_stack
 from fastlaunch.worker.concurrency_limit import BASELINE_TTL, WINDOW, GradientLimit
 from fastlaunch.worker.options import WorkerOptions
@@ -269,7 +269,8 @@ def test_a_request_at_the_limit_waits_for_a_place_in_line_and_is_shed_past_its_t
         assert not bench.shed()
         bench.app.started.clear()
         held = [await bench.send() for _ in range(allowed)]
-        waiting = [await bench.send() for _ in range(allowed)]  # as many may wait as the limit lets in
+        line = int(bench.control.limit.limit) * WAITING_PER_PLACE
+        waiting = [await bench.send() for _ in range(line)]  # as many may wait as a few times the limit
         full = await bench.send()  # the line is full: shed at once
         assert bench.shed() == {full}
         assert bench.app.started == held
@@ -278,7 +279,7 @@ def test_a_request_at_the_limit_waits_for_a_place_in_line_and_is_shed_past_its_t
             await bench.let_go(held[n])
             assert bench.app.started == held + waiting[: n + 1]
         # A waiter gone (its client's task cancelled) leaves its place in line to the next.
-        bench.tasks[len(bench.tasks) - allowed - 1 + 3].cancel()
+        bench.tasks[len(held) + 3].cancel()
         await settle()
         await bench.let_go(held[3])
         assert bench.app.started == held + waiting[:3] + [waiting[4]]

@@ -222,10 +222,10 @@ class Settings(WorkerSettings):
         "rises over its usual level and grows back while it does not (2 to 500 per worker, or up to "
         "MAX_CONCURRENCY); that usual level is measured again every few seconds, by letting in a quarter of the "
         "limit for a few requests, when the load does not confirm it. A request that finds the app at its limit "
-        "waits for a place, first come first served, up to the same target from its arrival (as many wait as the "
-        "limit lets in; past that it is shed at once). Probes (`/healthz`, `/readyz`, HEALTHCHECK_PATH) and "
-        "WebSockets are never shed. Shed "
-        "requests are logged as 503s and counted in `http_requests_shed_total`.",
+        "waits for a place, first come first served, up to the same target from its arrival (up to four times "
+        "as many wait as the limit lets in; past that it is shed at once). Probes (`/healthz`, `/readyz`, "
+        "HEALTHCHECK_PATH) and WebSockets are never shed. Shed requests are logged as 503s and counted in "
+        "`http_requests_shed_total`.",
         section="Lifecycle",
         cli="--overload",
         fix="set auto or off",
