@@ -19,7 +19,9 @@ from support import ASSETS, free_port, wait_for_log
 from support import serve as serve_app
 from websockets.sync.client import connect
 
-from fastlaunch.worker.concurrency_limit import INITIAL_LIMIT
+from fastlaunch.worker.concurrency_limit import INITIAL_LIMIT, PROBE_SHARE
+
+FIRST_LIMIT = INITIAL_LIMIT // PROBE_SHARE
 
 
 def overload_app(tmp_path: Path) -> Path:
@@ -161,7 +163,8 @@ def test_overload_off_changes_nothing(tmp_path: Path) -> None:
 
 def test_overload_auto_sheds_past_its_limit_on_the_requests_in_the_app(tmp_path: Path) -> None:
     """A pool-like wait: requests held inside the app, which the queueing delay cannot see, fill the adaptive
-    limit (worker/concurrency_limit.py: 16 per worker before it has learnt anything); the next is shed."""
+    limit (worker/concurrency_limit.py: a quarter of 16 per worker while its first probe measures the app); the
+    next waits for a place, up to its queue target (20 ms before anything is learnt), and is shed."""
     app_dir = overload_app(tmp_path)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -171,12 +174,12 @@ def test_overload_auto_sheds_past_its_limit_on_the_requests_in_the_app(tmp_path:
         def hold(n: int) -> None:
             held.append(httpx.get(f"{url}/hold", headers={"x-request-id": f"hold-{n}"}, timeout=60))
 
-        holders = [threading.Thread(target=hold, args=(n,)) for n in range(INITIAL_LIMIT)]
+        holders = [threading.Thread(target=hold, args=(n,)) for n in range(FIRST_LIMIT)]
         for holder in holders:
             holder.start()
         try:
             for _ in range(300):  # until every held request is in the app (at most 30 s)
-                if len(started(app_dir)) == INITIAL_LIMIT:
+                if len(started(app_dir)) == FIRST_LIMIT:
                     break
                 time.sleep(0.1)
             shed = httpx.get(f"{url}/", headers={"x-request-id": "over-1"}, timeout=10)
@@ -187,7 +190,7 @@ def test_overload_auto_sheds_past_its_limit_on_the_requests_in_the_app(tmp_path:
             (app_dir / "marks/release").touch()
             for holder in holders:
                 holder.join(timeout=60)
-        assert [response.text for response in held] == ["held"] * INITIAL_LIMIT
+        assert [response.text for response in held] == ["held"] * FIRST_LIMIT
         assert httpx.get(f"{url}/", headers={"x-request-id": "after-1"}, timeout=10).text == "ok"
         metrics = httpx.get(f"{url}/metrics", timeout=10).text
         assert 'http_requests_shed_total{reason="limit"} 1.0' in metrics

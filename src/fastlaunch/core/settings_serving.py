@@ -220,8 +220,12 @@ class Settings(WorkerSettings):
         "once requests have been waiting that long for 100 ms (a burst that drains sooner is served); inside the "
         "app (a database pool), an adaptive limit on the requests in the app, which shrinks while their latency "
         "rises over its usual level and grows back while it does not (2 to 500 per worker, or up to "
-        "MAX_CONCURRENCY). Probes (`/healthz`, `/readyz`, HEALTHCHECK_PATH) and WebSockets are never shed. Shed "
-        "requests are logged as 503s and counted in `http_requests_shed_total`.",
+        "MAX_CONCURRENCY); that usual level is measured again every few seconds, by letting in a quarter of the "
+        "limit for a few requests, when the load does not confirm it. A request that finds the app at its limit "
+        "waits for a place, first come first served, up to the same target from its arrival (up to four times "
+        "as many wait as the limit lets in; past that it is shed at once). Probes (`/healthz`, `/readyz`, "
+        "HEALTHCHECK_PATH) and WebSockets are never shed. Shed requests are logged as 503s and counted in "
+        "`http_requests_shed_total`.",
         section="Lifecycle",
         cli="--overload",
         fix="set auto or off",
