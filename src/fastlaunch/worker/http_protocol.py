@@ -73,6 +73,7 @@ class HttpToolsOneWriteProtocol(ClientBounds, HttpToolsProtocol):
         self._head_bytes = 0
         self._body_watch = None
         self._refusal = None
+        self._read: bytes | None = None  # a read that began with a message's head (data_received)
         self._header_timeout = self.limits.header_timeout
         self._most_head_bytes = self.limits.head_bytes
         self._unchecked_bytes, self._unchecked_fields = self.limits.unchecked
@@ -148,8 +149,13 @@ class HttpToolsOneWriteProtocol(ClientBounds, HttpToolsProtocol):
                 self._unset_keepalive_if_required()
                 self._refuse_now(431, b"Request header fields too large")
                 return
+            self._read = None
         else:  # a head beginning in this read is no larger than the read
             self._head_bytes = len(data)
+            # A read that begins a message (the first, or the last one is complete): its head's request line is
+            # at its start, where on_headers_complete reads the version.
+            cycle = self.cycle
+            self._read = data if cycle is None or not cycle.more_body else None
         self._idle_until = None  # where Uvicorn cancels its keep-alive timer
         try:
             self.parser.feed_data(data)
@@ -237,8 +243,19 @@ class HttpToolsOneWriteProtocol(ClientBounds, HttpToolsProtocol):
         # Uvicorn's, making this worker's cycle.
         parser = self.parser
         scope: Any = self.scope
-        http_version = parser.get_http_version()
-        scope["method"] = parser.get_method().decode("ascii")
+        method = parser.get_method()
+        read = self._read
+        http_version = ""
+        if read is not None:  # the first head of a read that began with it (data_received)
+            self._read = None
+            # METHOD SP target SP HTTP/1.1 CRLF: the version, unless the line is otherwise (then the parser says).
+            # The line's only CRLF ends it, so these bytes can be nothing but its version.
+            at = len(method) + len(self.url) + 2
+            if read[at : at + 10] == b"HTTP/1.1\r\n":
+                http_version = "1.1"
+        if not http_version:  # asking the parser formats the version anew (about 2,300 instructions)
+            http_version = parser.get_http_version()
+        scope["method"] = method.decode("ascii")
         if http_version != "1.1":
             scope["http_version"] = http_version
         if parser.should_upgrade() and self._should_upgrade():
