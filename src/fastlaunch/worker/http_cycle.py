@@ -61,7 +61,7 @@ class OneWriteCycle(RequestResponseCycle):
 
     The head is built as Uvicorn builds it; Uvicorn's own ``send`` handles what is not on the held path (streams,
     HEAD, further body messages). It also serves fastlaunch's middleware (worker/middleware.py), which would
-    otherwise wrap ``send``: it records the status and adds ``id_header`` (the request id), unless the app set
+    otherwise wrap ``send``: it records the status and adds ``id_line`` (the request id), unless the app set
     its own X-Request-ID. Uvicorn's access log is never written from here: the worker turns it off and logs in
     the middleware.
     """
@@ -74,7 +74,7 @@ class OneWriteCycle(RequestResponseCycle):
     pending: bool  # something arrived (body, its end) since the app last received
     _held: bytes | None
     status: int  # the response's, once started: the server answers 500 when the app raises before
-    id_header: tuple[bytes, bytes] | None
+    id_line: bytes  # the request id's line of the head (the middleware's), or nothing
     body_timed_out: bool  # answered 408 by BODY_TIMEOUT: what the app raises then (ClientDisconnect) is expected
     arrived: float  # perf_counter() when the head was parsed, under admission control (worker/admission.py)
     observed: ObservabilityMiddleware | None  # the worker's middleware, run inline (run_asgi)
@@ -103,7 +103,7 @@ class OneWriteCycle(RequestResponseCycle):
         self.pending = False
         self._held = None
         self.status = 500
-        self.id_header = None
+        self.id_line = b""
         self.body_timed_out = False
         self.arrived = 0.0
         self.observed = None
@@ -184,9 +184,7 @@ class OneWriteCycle(RequestResponseCycle):
         self.expected_content_length = length
         content = [STATUS_LINE[status], default_lines, lines]
         if not own_id:  # the app set no X-Request-ID of its own
-            id_header = self.id_header
-            if id_header is not None:
-                content.append(b"%s: %s\r\n" % id_header)
+            content.append(self.id_line)
         if not self.keep_alive and not close:
             content.append(b"connection: close\r\n")
         head_request = self.scope["method"] == "HEAD"
