@@ -439,3 +439,13 @@ def test_each_heads_http_version_is_its_own_wherever_the_read_began() -> None:
         assert (first.body, second.body, conn.closed) == (b"1.1", b"1.0", True)
 
     run(scenario())
+
+
+def test_a_method_of_any_name_reaches_the_app_as_sent() -> None:
+    async def scenario() -> None:
+        conn = Connection(echo)
+        for method in ("GET", "PURGE", "DELETE", "PROPFIND"):
+            await conn.send(request(method, "/x"))
+            assert conn.responses(method)[0].body == f"{method} /x 0".encode()
+
+    run(scenario())

@@ -33,6 +33,9 @@ from fastlaunch.worker.head_limits import HeadLimits
 from fastlaunch.worker.http_cycle import NO_WAITER, OneWriteCycle
 from fastlaunch.worker.middleware import ObservabilityMiddleware
 
+# The methods' names as text, without decoding them for every request.
+_METHODS = {m.encode("ascii"): m for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")}
+
 
 class Refused(Exception):
     """Raised inside a parser callback to stop parsing a head over a limit."""
@@ -255,7 +258,10 @@ class HttpToolsOneWriteProtocol(ClientBounds, HttpToolsProtocol):
                 http_version = "1.1"
         if not http_version:  # asking the parser formats the version anew (about 2,300 instructions)
             http_version = parser.get_http_version()
-        scope["method"] = method.decode("ascii")
+        try:
+            scope["method"] = _METHODS[method]
+        except KeyError:
+            scope["method"] = method.decode("ascii")
         if http_version != "1.1":
             scope["http_version"] = http_version
         if parser.should_upgrade() and self._should_upgrade():
@@ -283,7 +289,11 @@ class HttpToolsOneWriteProtocol(ClientBounds, HttpToolsProtocol):
         if app is self._observed:
             cycle.observed = self._observed
         if existing is None or existing.response_complete:
-            self._start_asgi_task(cycle, app)
+            if self._fresh_context:
+                self._start_asgi_task(cycle, app)
+            else:  # _start_asgi_task's, one call fewer
+                cycle.task = task = self.loop.create_task(cycle.run_asgi(app))
+                self.tasks.add(task)
         else:  # pipelined: it waits for the response in progress
             self.flow.pause_reading()
             self.pipeline.appendleft((cycle, app))
