@@ -108,3 +108,19 @@ async def _numbered(scope: dict[str, Any], receive: Any, send: Any) -> None:
     headers = [(b"x-n", scope["path"][1:].encode()), LENGTH]
     await send({"type": "http.response.start", "status": 200, "headers": headers})
     await send({"type": "http.response.body", "body": BODY})
+
+
+def test_servers_with_different_default_headers_each_send_their_own() -> None:
+    """The default headers are joined once per list: two servers' lists, used in turn, each give their own head."""
+
+    async def scenario() -> None:
+        app = ObservabilityMiddleware(answering(200, [LENGTH]))
+        draining, serving = (Connection(app, proxy_headers=False) for _ in range(2))
+        defaults = draining.server_state.default_headers
+        draining.server_state.default_headers = [*defaults, (b"connection", b"close")]
+        for conn, closes in ((serving, False), (draining, True), (serving, False)):
+            await conn.send(request())
+            (response,) = conn.responses("GET")
+            assert conn.closed is closes and response.header("connection") == ("close" if closes else None)
+
+    asyncio.run(scenario())

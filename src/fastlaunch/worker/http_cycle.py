@@ -166,9 +166,10 @@ class OneWriteCycle(RequestResponseCycle):
         self.waiting_for_100_continue = False
         status = message["status"]
         defaults = self.default_headers
-        if defaults is not _DEFAULTS[0]:
-            _DEFAULTS[:] = defaults, *_defaults(defaults)
-        _, default_lines, close = _DEFAULTS
+        known = _DEFAULTS[0]  # one read: a server in another thread may replace it
+        if known[0] is not defaults:
+            known = _DEFAULTS[0] = (defaults, *_defaults(defaults))
+        _, default_lines, close = known
         if close:  # a draining worker's
             self.keep_alive = False
         items = tuple(message.get("headers", ()))
@@ -277,7 +278,7 @@ _FIELDS: dict[tuple[Any, ...], Fields] = {}
 _MOST_FIELDS = 512
 _FEW_FIELDS = 16
 # The server's default headers (a new list each second: the date), as lines, and whether they close.
-_DEFAULTS: list[Any] = [None, b"", False]
+_DEFAULTS: list[tuple[Any, bytes, bool]] = [(None, b"", False)]
 
 
 def _defaults(default_headers: list[tuple[bytes, bytes]]) -> tuple[bytes, bool]:
