@@ -414,3 +414,38 @@ def test_the_header_names_and_values_remembered_are_bounded() -> None:
     run(scenario())
     assert len(http_cycle._CHECKED_NAMES) <= http_cycle._MOST_CHECKED
     assert len(http_cycle._CHECKED_VALUES) <= http_cycle._MOST_CHECKED
+
+
+async def version(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+    """Answers the request's HTTP version, having read its body."""
+    while (await receive()).get("more_body"):
+        pass
+    await answer(send, scope["http_version"].encode())
+
+
+def test_each_heads_http_version_is_its_own_wherever_the_read_began() -> None:
+    """The version of a read's first head is read off the read; every other head's comes from the parser. A 1.0
+    head after a 1.1 one in the same read, or after a body whose bytes sit where a version would be, is 1.0."""
+
+    async def scenario() -> None:
+        conn = Connection(version)
+        await conn.send(request("GET", "/") + request("GET", "/", version="1.0"))
+        first, second = conn.responses("GET", "GET")
+        assert (first.body, second.body, conn.closed) == (b"1.1", b"1.0", True)
+        conn = Connection(version)
+        await conn.send(request("POST", "/", body=b"x" * 16)[:-16])  # the head alone: its body follows
+        await conn.send(b"xxxxxxHTTP/1.1\r\n" + request("GET", "/", version="1.0"))
+        first, second = conn.responses("POST", "GET")
+        assert (first.body, second.body, conn.closed) == (b"1.1", b"1.0", True)
+
+    run(scenario())
+
+
+def test_a_method_of_any_name_reaches_the_app_as_sent() -> None:
+    async def scenario() -> None:
+        conn = Connection(echo)
+        for method in ("GET", "PURGE", "DELETE", "PROPFIND"):
+            await conn.send(request(method, "/x"))
+            assert conn.responses(method)[0].body == f"{method} /x 0".encode()
+
+    run(scenario())

@@ -9,6 +9,7 @@ import json
 import re
 from typing import Any
 
+import pytest
 from inprocess_kit import Connection, request
 
 from fastlaunch.request_id import Ids, get_request_id
@@ -26,13 +27,15 @@ async def seen(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def exchange(forwarded_allow_ips: str | None, *headers: str, count: int = 1) -> list[tuple[list[Any], str | None]]:
+def exchange(
+    forwarded_allow_ips: str | None, *headers: str, count: int = 1, protocol: str = "httptools"
+) -> list[tuple[list[Any], str | None]]:
     """(what the app saw, the response's X-Request-ID) for ``count`` requests with ``headers``."""
 
     async def scenario() -> list[tuple[list[Any], str | None]]:
         # Uvicorn's own proxy-headers layer off, as the worker runs it: the middleware reads them instead.
         app = ObservabilityMiddleware(seen, forwarded_allow_ips=forwarded_allow_ips)
-        conn = Connection(app, proxy_headers=False)
+        conn = Connection(app, protocol, proxy_headers=False)
         answers = []
         for _ in range(count):
             await conn.send(request("GET", "/", *headers))
@@ -43,8 +46,9 @@ def exchange(forwarded_allow_ips: str | None, *headers: str, count: int = 1) -> 
     return asyncio.run(scenario())
 
 
-def test_a_fresh_id_is_given_to_the_app_its_logs_and_the_client() -> None:
-    answers = exchange("127.0.0.1", "User-Agent: test", count=300)  # more than one batch of fresh ids
+@pytest.mark.parametrize("protocol", ["httptools", "h11"])  # the worker's cycle adds the id; a wrapped send does
+def test_a_fresh_id_is_given_to_the_app_its_logs_and_the_client(protocol: str) -> None:
+    answers = exchange("127.0.0.1", "User-Agent: test", count=300, protocol=protocol)  # more than one batch of ids
     for (request_id, ids, client, scheme), returned in answers:
         assert HEX32.fullmatch(request_id) and ids == [request_id] and returned == request_id
         assert (client, scheme) == ("127.0.0.1", "http")
@@ -70,6 +74,9 @@ def test_forwarded_headers_apply_only_from_a_trusted_peer() -> None:
 
 def test_fresh_ids_as_text_and_bytes_agree_and_never_repeat() -> None:
     ids = Ids()
+    fresh = [ids.next_id() for _ in range(3 * 256 + 5)]
+    assert all(header == (b"x-request-id", text.encode()) for text, header, _ in fresh)
+    assert all(line == b"x-request-id: %s\r\n" % text.encode() for text, _, line in fresh)
     pairs = [ids.next_pair() for _ in range(3 * 256 + 5)]
     assert all(HEX32.fullmatch(text) and raw == text.encode() for text, raw in pairs)
     assert len({text for text, _ in pairs}) == len(pairs)

@@ -61,7 +61,7 @@ class OneWriteCycle(RequestResponseCycle):
 
     The head is built as Uvicorn builds it; Uvicorn's own ``send`` handles what is not on the held path (streams,
     HEAD, further body messages). It also serves fastlaunch's middleware (worker/middleware.py), which would
-    otherwise wrap ``send``: it records the status and adds ``id_header`` (the request id), unless the app set
+    otherwise wrap ``send``: it records the status and adds ``id_line`` (the request id), unless the app set
     its own X-Request-ID. Uvicorn's access log is never written from here: the worker turns it off and logs in
     the middleware.
     """
@@ -74,7 +74,7 @@ class OneWriteCycle(RequestResponseCycle):
     pending: bool  # something arrived (body, its end) since the app last received
     _held: bytes | None
     status: int  # the response's, once started: the server answers 500 when the app raises before
-    id_header: tuple[bytes, bytes] | None
+    id_line: bytes  # the request id's line of the head (the middleware's), or nothing
     body_timed_out: bool  # answered 408 by BODY_TIMEOUT: what the app raises then (ClientDisconnect) is expected
     arrived: float  # perf_counter() when the head was parsed, under admission control (worker/admission.py)
     observed: ObservabilityMiddleware | None  # the worker's middleware, run inline (run_asgi)
@@ -103,7 +103,7 @@ class OneWriteCycle(RequestResponseCycle):
         self.pending = False
         self._held = None
         self.status = 500
-        self.id_header = None
+        self.id_line = b""
         self.body_timed_out = False
         self.arrived = 0.0
         self.observed = None
@@ -160,47 +160,36 @@ class OneWriteCycle(RequestResponseCycle):
 
     def _start(self, message: Any) -> None:
         """Uvicorn's handling of ``http.response.start``, keeping the head when a body of declared length follows.
-        The server's own default headers are not matched against the header-syntax patterns each time."""
+        The server's default headers and the app's header list, each read once per distinct value (_defaults,
+        _fields): a response like one sent before costs a look-up, not a pass over its headers."""
         self.response_started = True
         self.waiting_for_100_continue = False
         status = message["status"]
-        content = [STATUS_LINE[status]]
-        close = False
-        for name, value in self.default_headers:
-            if name == b"connection" and b"close" in value.lower():  # a draining worker's
-                self.keep_alive = False
-                close = True
-            content.extend((name, b": ", value, b"\r\n"))
-        id_header = self.id_header
-        for name, value in message.get("headers", ()):
-            try:
-                name = _CHECKED_NAMES[name]
-            except (KeyError, TypeError):
-                name = _checked_name(name)
-            try:
-                known = value in _CHECKED_VALUES
-            except TypeError:  # a bytearray: checked every time
-                known = False
-            if not known:
-                _check_value(value)
-            if name == b"content-length" and self.chunked_encoding is None:
-                self.expected_content_length = int(value)
-                self.chunked_encoding = False
-            elif name == b"transfer-encoding" and value.lower() == b"chunked":
-                self.expected_content_length = 0
-                self.chunked_encoding = True
-            elif name == b"connection" and b"close" in [token.lower().strip() for token in value.split(b",")]:
-                self.keep_alive = False
-                close = True
-            elif id_header is not None and name == HEADER:
-                id_header = None  # the app set its own: keep it
-            content.extend((name, b": ", value, b"\r\n"))
-        if id_header is not None:
-            content.extend((HEADER, b": ", id_header[1], b"\r\n"))
+        defaults = self.default_headers
+        known = _DEFAULTS[0]  # one read: a server in another thread may replace it
+        if known[0] is not defaults:
+            known = _DEFAULTS[0] = (defaults, *_defaults(defaults))
+        _, default_lines, close = known
+        if close:  # a draining worker's
+            self.keep_alive = False
+        items = tuple(message.get("headers", ()))
+        try:
+            fields = _FIELDS[items]
+        except (KeyError, TypeError):  # not seen, or not hashable (a bytearray value)
+            fields = _fields(items)
+        lines, length, chunked, close_asked, own_id = fields
+        if close_asked:
+            self.keep_alive = False
+            close = True
+        self.chunked_encoding = chunked
+        self.expected_content_length = length
+        content = [STATUS_LINE[status], default_lines, lines]
+        if not own_id:  # the app set no X-Request-ID of its own
+            content.append(self.id_line)
         if not self.keep_alive and not close:
             content.append(b"connection: close\r\n")
         head_request = self.scope["method"] == "HEAD"
-        if self.chunked_encoding is None and not head_request and status not in (204, 304):
+        if chunked is None and not head_request and status not in (204, 304):
             self.chunked_encoding = True
             content.append(b"transfer-encoding: chunked\r\n")
         content.append(b"\r\n")
@@ -279,6 +268,66 @@ _CHECKED_NAMES: dict[bytes, bytes] = {}
 _CHECKED_VALUES: set[bytes] = set()
 _MOST_CHECKED = 1024
 _SHORT_VALUE = 64
+
+# A response's header list as its head needs it, for the lists of short headers sent before (most responses of an
+# app repeat a few: a content type and a length): (the header lines, the declared length, chunked_encoding
+# (None: neither a length nor chunked), whether it asks to close the connection, whether it sets X-Request-ID).
+# Emptied when full, so the lists sent now are the ones kept.
+Fields = tuple[bytes, int, "bool | None", bool, bool]
+_FIELDS: dict[tuple[Any, ...], Fields] = {}
+_MOST_FIELDS = 512
+_FEW_FIELDS = 16
+# The server's default headers (a new list each second: the date), as lines, and whether they close.
+_DEFAULTS: list[tuple[Any, bytes, bool]] = [(None, b"", False)]
+
+
+def _defaults(default_headers: list[tuple[bytes, bytes]]) -> tuple[bytes, bool]:
+    close = False
+    lines = []
+    for name, value in default_headers:
+        if name == b"connection" and b"close" in value.lower():  # a draining worker's
+            close = True
+        lines.append(b"%s: %s\r\n" % (name, value))
+    return b"".join(lines), close
+
+
+def _fields(items: tuple[Any, ...]) -> Fields:
+    """Uvicorn's reading of a response's headers: each checked against the header syntax, the first length or
+    chunked transfer encoding noted, a close asked for; remembered when every header is short bytes."""
+    length = 0
+    chunked: bool | None = None
+    close = own_id = False
+    remember = len(items) <= _FEW_FIELDS
+    content: list[bytes] = []
+    for name, value in items:
+        try:
+            name = _CHECKED_NAMES[name]
+        except (KeyError, TypeError):
+            name = _checked_name(name)
+        try:
+            known = value in _CHECKED_VALUES
+        except TypeError:  # a bytearray: checked every time
+            known = False
+        if not known:
+            _check_value(value)
+        remember = remember and type(value) is bytes and len(value) <= _SHORT_VALUE
+        if name == b"content-length" and chunked is None:
+            length = int(value)
+            chunked = False
+        elif name == b"transfer-encoding" and value.lower() == b"chunked":
+            length = 0
+            chunked = True
+        elif name == b"connection" and b"close" in [token.lower().strip() for token in value.split(b",")]:
+            close = True
+        elif name == HEADER:
+            own_id = True
+        content.extend((name, b": ", value, b"\r\n"))
+    fields = (b"".join(content), length, chunked, close, own_id)
+    if remember and all(type(item) is tuple and type(item[0]) is bytes for item in items):
+        if len(_FIELDS) >= _MOST_FIELDS:
+            _FIELDS.clear()
+        _FIELDS[items] = fields
+    return fields
 
 
 def _checked_name(name: bytes) -> bytes:

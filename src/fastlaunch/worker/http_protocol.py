@@ -33,6 +33,9 @@ from fastlaunch.worker.head_limits import HeadLimits
 from fastlaunch.worker.http_cycle import NO_WAITER, OneWriteCycle
 from fastlaunch.worker.middleware import ObservabilityMiddleware
 
+# The methods' names as text, without decoding them for every request.
+_METHODS = {m.encode("ascii"): m for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")}
+
 
 class Refused(Exception):
     """Raised inside a parser callback to stop parsing a head over a limit."""
@@ -73,6 +76,7 @@ class HttpToolsOneWriteProtocol(ClientBounds, HttpToolsProtocol):
         self._head_bytes = 0
         self._body_watch = None
         self._refusal = None
+        self._read: bytes | None = None  # a read that began with a message's head (data_received)
         self._header_timeout = self.limits.header_timeout
         self._most_head_bytes = self.limits.head_bytes
         self._unchecked_bytes, self._unchecked_fields = self.limits.unchecked
@@ -148,8 +152,13 @@ class HttpToolsOneWriteProtocol(ClientBounds, HttpToolsProtocol):
                 self._unset_keepalive_if_required()
                 self._refuse_now(431, b"Request header fields too large")
                 return
+            self._read = None
         else:  # a head beginning in this read is no larger than the read
             self._head_bytes = len(data)
+            # A read that begins a message (the first, or the last one is complete): its head's request line is
+            # at its start, where on_headers_complete reads the version.
+            cycle = self.cycle
+            self._read = data if cycle is None or not cycle.more_body else None
         self._idle_until = None  # where Uvicorn cancels its keep-alive timer
         try:
             self.parser.feed_data(data)
@@ -237,8 +246,22 @@ class HttpToolsOneWriteProtocol(ClientBounds, HttpToolsProtocol):
         # Uvicorn's, making this worker's cycle.
         parser = self.parser
         scope: Any = self.scope
-        http_version = parser.get_http_version()
-        scope["method"] = parser.get_method().decode("ascii")
+        method = parser.get_method()
+        read = self._read
+        http_version = ""
+        if read is not None:  # the first head of a read that began with it (data_received)
+            self._read = None
+            # METHOD SP target SP HTTP/1.1 CRLF: the version, unless the line is otherwise (then the parser says).
+            # The line's only CRLF ends it, so these bytes can be nothing but its version.
+            at = len(method) + len(self.url) + 2
+            if read[at : at + 10] == b"HTTP/1.1\r\n":
+                http_version = "1.1"
+        if not http_version:  # asking the parser formats the version anew (about 2,300 instructions)
+            http_version = parser.get_http_version()
+        try:
+            scope["method"] = _METHODS[method]
+        except KeyError:
+            scope["method"] = method.decode("ascii")
         if http_version != "1.1":
             scope["http_version"] = http_version
         if parser.should_upgrade() and self._should_upgrade():
@@ -266,7 +289,11 @@ class HttpToolsOneWriteProtocol(ClientBounds, HttpToolsProtocol):
         if app is self._observed:
             cycle.observed = self._observed
         if existing is None or existing.response_complete:
-            self._start_asgi_task(cycle, app)
+            if self._fresh_context:
+                self._start_asgi_task(cycle, app)
+            else:  # _start_asgi_task's, one call fewer
+                cycle.task = task = self.loop.create_task(cycle.run_asgi(app))
+                self.tasks.add(task)
         else:  # pipelined: it waits for the response in progress
             self.flow.pause_reading()
             self.pipeline.appendleft((cycle, app))

@@ -17,7 +17,7 @@ from typing import Any, Protocol, cast
 
 from uvicorn.middleware.asgi2 import ASGI2Middleware
 
-from fastlaunch.request_id import HEADER, REQUEST_ID, choose, ids
+from fastlaunch.request_id import HEADER, REQUEST_ID, choose, head_line, ids
 from fastlaunch.worker.access_log import AccessLog, Entry
 from fastlaunch.worker.asgi import ASGIApp, Message, Receive, Scope, Send
 from fastlaunch.worker.deadline import TIMED_OUT, TIMED_OUT_STATUS
@@ -74,11 +74,10 @@ class ObservabilityMiddleware:
         for name, _ in headers:
             if name in self.read:
                 request_id, raw = self._read_headers(scope)
-                response.id_header = (HEADER, raw)
+                response.id_line = head_line(raw)
                 break
         else:  # a fresh id, added to the request's own list of headers and to the response's
-            request_id, raw = ids.next_pair()  # read at each call: a fork replaces it
-            response.id_header = header = (HEADER, raw)
+            request_id, header, response.id_line = ids.next_id()  # read at each call: a fork replaces it
             headers.append(header)
         # Not reset afterwards: the server runs each request in its own task (its own context), and the
         # server's own "Exception in ASGI application" line, logged after we return, should carry the id.
@@ -162,18 +161,18 @@ class ServerResponse(Protocol):
     """What the middleware asks of the server's response: to carry the request id and tell the status."""
 
     status: int  # the response's, once started
-    id_header: tuple[bytes, bytes] | None  # added to the head unless the app sets its own X-Request-ID
+    id_line: bytes  # the X-Request-ID line added to the head unless the app sets its own (request_id.head_line)
 
 
 class _SendWithId:
     """A server's ``send`` (other than the worker's own protocol's), adding the request id header and noting the
     status."""
 
-    __slots__ = ("_send", "id_header", "status")
+    __slots__ = ("_send", "id_line", "status")
 
     def __init__(self, send: Send) -> None:
         self._send = send
-        self.id_header: tuple[bytes, bytes] | None = None
+        self.id_line = b""
         self.status = 500  # unless the app starts a response: the server answers 500 when the app raises
 
     def send(self, message: Message) -> Awaitable[None]:
@@ -186,7 +185,8 @@ class _SendWithId:
                 if len(name) == len(HEADER) and name.lower() == HEADER:  # the app set its own: keep it
                     break
             else:  # a new list and message: the app may reuse its own
-                message = {**message, "headers": [*headers, self.id_header]}
+                header = (HEADER, self.id_line[len(HEADER) + 2 : -2])
+                message = {**message, "headers": [*headers, header]}
         return self._send(message)
 
 
