@@ -274,25 +274,56 @@ def test_a_request_at_the_limit_waits_for_a_place_in_line_and_is_shed_past_its_t
         full = await bench.send()  # the line is full: shed at once
         assert bench.shed() == {full}
         assert bench.app.started == held
-        # Each place freed goes to the oldest waiter.
+        # More wait than the app has places (a standing line): each place freed goes to the newest waiter.
         for n in range(3):
             await bench.let_go(held[n])
-            assert bench.app.started == held + waiting[: n + 1]
+            assert bench.app.started == held + waiting[::-1][: n + 1]
         # A waiter gone (its client's task cancelled) leaves its place in line to the next.
-        bench.tasks[len(held) + 3].cancel()
+        bench.tasks[-5].cancel()  # waiting[-4]
         await settle()
         await bench.let_go(held[3])
-        assert bench.app.started == held + waiting[:3] + [waiting[4]]
+        assert bench.app.started == held + waiting[::-1][:3] + [waiting[-5]]
         # The rest wait up to the queue target from their arrival, then are shed.
         await bench.loop.advance(bench.control.queue_target * 0.9)
         assert bench.shed() == {full}
         await bench.loop.advance(bench.control.queue_target * 0.2)
-        late = set(waiting[5:])
+        late = set(waiting[:-5])
         assert bench.shed() == {full} | late
         assert all(bench.cycles[rid].header(b"retry-after") == b"1" for rid in late)
         await bench.finish()
         assert not set(bench.app.started) & bench.shed()  # nothing both started and shed
         assert (bench.control.in_app, len(bench.control.waiters), bench.loop.pending()) == (0, 0, 0)
+
+    run(scenario)
+
+
+def test_a_short_line_is_served_oldest_first_and_a_standing_one_newest_first() -> None:
+    """A burst that waits less than the app has places keeps its order; once more wait than that, the newest
+    go first, so the admitted do not each wait out the older ones' target."""
+
+    async def scenario() -> None:
+        bench = Bench()
+        assert bench.control.limit is not None
+        for _ in range(2):  # the first baseline measured
+            await bench.wave(4, 0.001)
+        allowed = bench.control.limit.allowed
+        assert allowed >= 2
+        bench.app.started.clear()
+        held = [await bench.send() for _ in range(allowed)]
+        burst = [await bench.send() for _ in range(allowed)]  # as many as places: a short line
+        for n in range(allowed):
+            await bench.let_go(held[n])
+        assert bench.app.started == held + burst  # in order
+        standing = [await bench.send() for _ in range(allowed + 2)]  # more than places: it stands
+        await bench.let_go(burst[0])
+        await bench.let_go(burst[1])
+        assert bench.app.started == held + burst + [standing[-1], standing[-2]]
+        # Down to as many as places, the line is served in order again.
+        await bench.let_go(burst[2] if allowed > 2 else standing[-1])
+        assert bench.app.started[-1] == standing[0]
+        await bench.finish()
+        assert not bench.shed()
+        assert (bench.control.in_app, len(bench.control.waiters)) == (0, 0)
 
     run(scenario)
 

@@ -222,8 +222,9 @@ class Settings(WorkerSettings):
         "rises over its usual level and grows back while it does not (2 to 500 per worker, or up to "
         "MAX_CONCURRENCY); that usual level is measured again every few seconds, by letting in a quarter of the "
         "limit for a few requests, when the load does not confirm it. A request that finds the app at its limit "
-        "waits for a place, first come first served, up to the same target from its arrival (up to four times "
-        "as many wait as the limit lets in; past that it is shed at once). Probes (`/healthz`, `/readyz`, "
+        "waits for a place up to the same target from its arrival (up to four times as many wait as the limit "
+        "lets in; past that it is shed at once): oldest first, newest first once more wait than the app has "
+        "places, so the admitted do not all wait the whole target. Probes (`/healthz`, `/readyz`, "
         "HEALTHCHECK_PATH) and WebSockets are never shed. Shed requests are logged as 503s and counted in "
         "`http_requests_shed_total`.",
         section="Lifecycle",

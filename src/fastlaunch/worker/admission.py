@@ -17,9 +17,12 @@ Above capacity a worker queues in two places, and ``OVERLOAD=auto`` watches both
   limit on the requests in the app (worker/concurrency_limit.py) shrinks while their latency rises above its
   baseline and grows back while it does not.
 
-  A request that finds the app at the limit waits for a place, first come first served, for at most the queue
-  target counted from its arrival, and no more of them wait than a few times what the limit lets into the app
-  (WAITING_PER_PLACE): a place freed goes to the oldest waiter, and a waiter still waiting at its target (a
+  A request that finds the app at the limit waits for a place for at most the queue target counted from its
+  arrival, and no more of them wait than a few times what the limit lets into the app (WAITING_PER_PLACE). A
+  place freed goes to the oldest waiter while the line is short (a burst), and to the newest once more wait than
+  the app has places (a standing line: adaptive LIFO, as in Facebook's "Fail at Scale"): every admitted request
+  would otherwise have waited nearly the whole target, adding it to the admitted's latency, while the oldest,
+  who are shed soon anyway, gain nothing from going first. A waiter still waiting at its target (a
   timer, so a hung app holds nobody longer) is shed, as is a request that finds the waiting line full. A hard
   bound shed the bursts of random arrivals even at half the capacity (1 % with a bound of 4 on the example
   service); a wait of a few milliseconds absorbs them.
@@ -201,16 +204,17 @@ class AdmissionControl:
             waiter.set_result(False)
 
     def release(self) -> None:
-        """A place in the app freed: to the oldest waiter, if any."""
+        """A place in the app freed: to a waiter, if any (hand_over)."""
         self.in_app -= 1
         self.hand_over()
 
     def hand_over(self) -> None:
-        """The free places under the limit to the waiters, oldest first."""
+        """The free places under the limit to the waiters: oldest first, newest first while more wait than the
+        app has places (a standing line)."""
         assert self.limit is not None
         waiters = self.waiters
         while waiters and self.in_app < self.limit.allowed:
-            waiter = waiters.popleft()
+            waiter = waiters.pop() if len(waiters) > self.limit.allowed else waiters.popleft()
             if not waiter.done():
                 self.in_app += 1
                 waiter.set_result(True)
