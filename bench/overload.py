@@ -95,6 +95,9 @@ class ServerResult:
     name: str
     steps: list[StepResult] = field(default_factory=list)
     recovery_s: float | None = None  # None: never back to normal within the last step
+    # Each SLICE of the last step: its p99 in ms, None where a request was shed or timed out within it (or
+    # none was sent): what the recovery time was read from.
+    last_step_p99_ms: list[float | None] = field(default_factory=list)
     error: str | None = None
 
 
@@ -125,19 +128,24 @@ def summarize(step: Step, factor: float) -> StepResult:
     )
 
 
+def slice_p99s(first: Step, last: Step, start: float) -> tuple[float | None, list[float | None]]:
+    """The first step's p99 (what is normal) and each SLICE of the last step's p99, in seconds; a request shed
+    or timed out counts as infinitely slow, however slow the first step was (None: an empty slice)."""
+    normal = _quantile([f.latency for f in first.fates if 200 <= f.status < 300], 0.99)
+    slices: list[float | None] = []
+    for n in range(int(last.seconds / SLICE)):
+        fates = [f for f in last.fates if start + n * SLICE <= f.due < start + (n + 1) * SLICE]
+        slices.append(_quantile([f.latency if 200 <= f.status < 300 else float("inf") for f in fates], 0.99))
+    return normal, slices
+
+
 def recovery(first: Step, last: Step, start: float) -> float | None:
     """Seconds from the last step's start to the first slice from which every slice's p99 is normal."""
-    normal = _quantile([f.latency for f in first.fates if 200 <= f.status < 300], 0.99)
+    normal, slices = slice_p99s(first, last, start)
     if normal is None:
         return None
-    slices = int(last.seconds / SLICE)
-    bad = []
-    for n in range(slices):
-        fates = [f for f in last.fates if start + n * SLICE <= f.due < start + (n + 1) * SLICE]
-        # A request shed or timed out is not normal, however slow the first step was.
-        p99 = _quantile([f.latency if 200 <= f.status < 300 else float("inf") for f in fates], 0.99)
-        bad.append(p99 is None or p99 > 2 * normal)
-    for n in range(slices):
+    bad = [p99 is None or p99 > 2 * normal for p99 in slices]
+    for n in range(len(slices)):
         if not any(bad[n:]):
             return n * SLICE
     return None
@@ -201,7 +209,10 @@ def run_server(
     steps = steps[1:]
     result.steps = [summarize(step, factor) for step, factor in zip(steps, factors, strict=True)]
     if factors == FACTORS:
-        result.recovery_s = recovery(steps[0], steps[-1], step_s * len(steps))
+        start = step_s * len(steps)
+        result.recovery_s = recovery(steps[0], steps[-1], start)
+        _, slices = slice_p99s(steps[0], steps[-1], start)
+        result.last_step_p99_ms = [None if p is None or p == float("inf") else round(p * 1e3, 2) for p in slices]
     return result
 
 

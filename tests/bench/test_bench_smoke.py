@@ -71,6 +71,7 @@ def test_overload_scenario_reports_every_step_and_plots(tmp_path: Path) -> None:
         for server in servers:
             assert [step["factor"] for step in server["steps"]] == [0.5, 1.0, 1.5, 2.0, 3.0, 0.5]
             assert all(step["rate"] > 0 for step in server["steps"])
+            assert len(server["last_step_p99_ms"]) == 1  # the 0.3 s last step's one 0.25 s slice
         # Only the guarded server sheds: OVERLOAD=off answers or times out, never a 503.
         assert all(step["shed"] == 0 for step in servers[1]["steps"])
     report = (out / "overload.md").read_text()
